@@ -1,0 +1,1 @@
+"""The tamper-evident audit log: recorder, hash chain, signing and verification (issue 4)."""

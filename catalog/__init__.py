@@ -1,0 +1,1 @@
+"""The data-resource catalogue, access requests and grants (issue 5)."""
