@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     document_cache_size: Annotated[
         int, Field(ge=0, description="How many parsed and validated query documents to keep.")
     ] = 512
+    max_body_bytes: Annotated[
+        int, Field(ge=1024, description="Largest request body accepted, in bytes.")
+    ] = 1_048_576
     timezone: Annotated[
         str, Field(description="The district's time zone: ages and 'today' are counted in it.")
     ] = "Asia/Shanghai"

@@ -2,10 +2,18 @@
 
 from hub.models.areas import CODE_LENGTH, LEVEL_OF_LENGTH, AreaLevel, Grid
 from hub.models.base import Base, UTCDateTime
-from hub.models.entities import Entity
-from hub.models.events import Event
-from hub.models.houses import House, Room
-from hub.models.people import CareTag, Person, decode_care_tags, encode_care_tags
+from hub.models.entities import Entity, EntityStatus, EntityType
+from hub.models.events import Event, EventSource, EventStatus
+from hub.models.houses import House, HouseUse, Room
+from hub.models.people import (
+    CareTag,
+    Gender,
+    Person,
+    Registration,
+    ResidenceKind,
+    decode_care_tags,
+    encode_care_tags,
+)
 from hub.models.reference import Department, Matter
 
 __all__ = [
@@ -16,11 +24,19 @@ __all__ = [
     "CareTag",
     "Department",
     "Entity",
+    "EntityStatus",
+    "EntityType",
     "Event",
+    "EventSource",
+    "EventStatus",
+    "Gender",
     "Grid",
     "House",
+    "HouseUse",
     "Matter",
     "Person",
+    "Registration",
+    "ResidenceKind",
     "Room",
     "UTCDateTime",
     "decode_care_tags",

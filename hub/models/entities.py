@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import date
 
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.models.base import Base, GridCode
+
+
+class EntityType(enum.StrEnum):
+    INDIVIDUAL = "individual"
+    LIMITED = "limited"
+    SOLE_PROPRIETORSHIP = "sole_proprietorship"
+    PARTNERSHIP = "partnership"
+
+
+class EntityStatus(enum.StrEnum):
+    ACTIVE = "active"
+    ABNORMAL = "abnormal"
+    DEREGISTERED = "deregistered"
 
 
 class Entity(Base):

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.models.base import Base, GridCode, UTCDateTime
+
+
+class EventSource(enum.StrEnum):
+    GRID_PATROL = "grid_patrol"
+    CITIZEN_APP = "citizen_app"
+    HOTLINE_12345 = "hotline_12345"
+    IOT_SENSOR = "iot_sensor"
+    VIDEO_AI = "video_ai"
+    DEPARTMENT_REFERRAL = "department_referral"
+
+
+class EventStatus(enum.StrEnum):
+    REPORTED = "reported"
+    ACCEPTED = "accepted"
+    DISPATCHED = "dispatched"
+    HANDLING = "handling"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    RETURNED = "returned"
 
 
 class Event(Base):
@@ -18,7 +38,7 @@ class Event(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    source: Mapped[str] = mapped_column(String(16), index=True)
+    source: Mapped[str] = mapped_column(String(24), index=True)
     category_code: Mapped[str] = mapped_column(String(48), ForeignKey("matters.code"), index=True)
     description: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), index=True)

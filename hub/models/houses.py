@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import enum
+
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.models.base import Base, GridCode
+
+
+class HouseUse(enum.StrEnum):
+    RESIDENTIAL = "residential"
+    URBAN_VILLAGE = "urban_village"
+    COMMERCIAL = "commercial"
+    INDUSTRIAL = "industrial"
+    PUBLIC_RENTAL = "public_rental"
+    OFFICE = "office"
 
 
 class House(Base):

@@ -11,6 +11,24 @@ from sqlalchemy.orm import Mapped, mapped_column
 from hub.models.base import Base, GridCode
 
 
+class Gender(enum.StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+
+
+class Registration(enum.StrEnum):
+    """户籍 (registered here) or 流动 (living here, registered elsewhere)."""
+
+    LOCAL = "local"
+    FLOATING = "floating"
+
+
+class ResidenceKind(enum.StrEnum):
+    OWNER = "owner"
+    RENTER = "renter"
+    DORMITORY = "dormitory"
+
+
 class CareTag(enum.StrEnum):
     """Care tags, from the least to the most sensitive (their tiers live with the field rules)."""
 

@@ -69,7 +69,7 @@ def upgrade() -> None:
     )
     op.create_table('events',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('source', sa.String(length=24), nullable=False),
     sa.Column('category_code', sa.String(length=48), nullable=False),
     sa.Column('description', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),

@@ -1,0 +1,174 @@
+"""The ``gridhub`` command: run the demo, migrate, seed, serve, print the schema."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from hub.settings import Settings
+
+app = typer.Typer(
+    help="gridhub: the shared-data hub of a city district, served through one GraphQL API.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="SQLAlchemy URL (default: GRIDHUB_DATABASE_URL, else a SQLite file ./gridhub.db).",
+        show_default=False,
+    ),
+]
+SeedOption = Annotated[
+    int, typer.Option(help="Random seed: the same seed gives the same district.")
+]
+HostOption = Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1).")]
+PortOption = Annotated[int | None, typer.Option(help="Port to listen on (default 8000).")]
+
+
+def _settings(database_url: str | None = None, **overrides: object) -> Settings:
+    values = {key: value for key, value in overrides.items() if value is not None}
+    if database_url is not None:
+        values["database_url"] = database_url
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DatabaseOption = None) -> None:
+    """Create the tables, or migrate them to the newest schema."""
+    from hub.db import upgrade
+
+    settings = _settings(database_url)
+    upgrade(settings.database_url)
+    console.print(f"[green]Database is up to date[/green] ({_safe_url(settings.database_url)})")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def _seed(settings: Settings, seed: int, people: int | None, as_of: date) -> bool:
+    """Seed the database; False when it already holds a district."""
+    from hub.db import create_engine
+    from hub.demo import DistrictNotEmptyError, Profile, generate, is_empty, load
+
+    engine = create_engine(settings)
+    try:
+        if not await is_empty(engine):
+            return False
+        profile = Profile.demo() if people is None else Profile.for_people(people)
+        with Progress(
+            TextColumn("[bold]{task.description:<10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("generating", total=None)
+            district = await asyncio.to_thread(generate, seed, profile, as_of)
+            progress.update(task, total=1, completed=1)
+            tasks: dict[str, int] = {}
+
+            def report(table: str, done: int, total: int) -> None:
+                if table not in tasks:
+                    tasks[table] = progress.add_task(table, total=total)
+                progress.update(tasks[table], completed=done)
+
+            try:
+                await load(engine, district, report)
+            except DistrictNotEmptyError:
+                return False
+        return True
+    finally:
+        await engine.dispose()
+
+
+def _today(settings: Settings) -> date:
+    return datetime.now(ZoneInfo(settings.timezone)).date()
+
+
+@app.command()
+def seed(
+    database_url: DatabaseOption = None,
+    seed: SeedOption = 20260101,
+    people: Annotated[
+        int | None,
+        typer.Option(help="Generate this many people (and houses, entities, events to match)."),
+    ] = None,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"], help="The day the data is as of (default today in the district)."
+        ),
+    ] = None,
+) -> None:
+    """Fill an empty database with a generated demo district (profile `demo` unless --people)."""
+    settings = _settings(database_url)
+    day = as_of.date() if as_of else _today(settings)
+    if not asyncio.run(_seed(settings, seed, people, day)):
+        console.print("[red]The database already holds a district; seed only an empty one.[/red]")
+        raise typer.Exit(1)
+    console.print("[green]Seeded.[/green]")
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from hub.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+@app.command()
+def serve(
+    database_url: DatabaseOption = None, host: HostOption = None, port: PortOption = None
+) -> None:
+    """Serve the GraphQL API (POST /graphql; GraphiQL on GET /graphql)."""
+    _serve(_settings(database_url, host=host, port=port))
+
+
+EXAMPLE_QUERY = """{ grid(code: "440306001001001") { name houses(first: 3) {
+    edges { node { address residents { edges { node { name } } } } } } } }"""
+
+
+@app.command()
+def demo(
+    database_url: DatabaseOption = None,
+    host: HostOption = None,
+    port: PortOption = None,
+    seed: SeedOption = 20260101,
+) -> None:
+    """Create and migrate the database, seed the demo district if it is empty, and serve it."""
+    from hub.db import upgrade
+
+    settings = _settings(database_url, host=host, port=port)
+    upgrade(settings.database_url)
+    if asyncio.run(_seed(settings, seed, None, _today(settings))):
+        console.print("[green]Seeded the demo district.[/green]")
+    else:
+        console.print("The database already holds a district; serving it as it is.")
+    url = f"http://{settings.host}:{settings.port}/graphql"
+    console.print(f"\n[bold]Open GraphiQL:[/bold] {url}")
+    console.print(f"Try:  {EXAMPLE_QUERY}\n")
+    _serve(settings)
+
+
+@app.command()
+def schema() -> None:
+    """Print the GraphQL schema (SDL)."""
+    from schema import build_schema
+
+    typer.echo(build_schema().as_str())

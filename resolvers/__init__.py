@@ -1,0 +1,1 @@
+"""Turns (context, arguments) into SQLAlchemy queries; per-request DataLoaders batch them."""

@@ -1,0 +1,59 @@
+"""The per-request context: settings, one database connection, and the request's loaders.
+
+One connection per request keeps every statement of a response on the same connection (and,
+on PostgreSQL, lets later issues run them in one snapshot); it is taken on first use and given
+back when the response is done. Permissions and audit attach here in later issues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Executable, Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from hub.settings import Settings
+
+
+@dataclass
+class RequestContext:
+    settings: Settings
+    engine: AsyncEngine
+    today: date
+    now: datetime
+    request: Any = None
+    loaders: Any = field(init=False)
+    _connection: AsyncConnection | None = field(default=None, init=False)
+    _connecting: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        from resolvers.loaders import Loaders
+
+        self.loaders = Loaders(self)
+
+    @classmethod
+    def build(cls, settings: Settings, engine: AsyncEngine, request: Any = None) -> RequestContext:
+        """The context of one request; "today" is the district's date, not the server's."""
+        now = datetime.now(ZoneInfo(settings.timezone))
+        return cls(settings, engine, today=now.date(), now=now, request=request)
+
+    async def rows(self, statement: Executable) -> Sequence[Row[Any]]:
+        """Run a SELECT on the request's connection and return all its rows."""
+        connection = self._connection
+        if connection is None:
+            async with self._connecting:
+                if self._connection is None:
+                    self._connection = await self.engine.connect()
+                connection = self._connection
+        result = await connection.execute(statement)
+        return result.all()
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await connection.close()

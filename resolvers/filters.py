@@ -1,0 +1,160 @@
+"""List filters: GraphQL filter inputs frozen into hashable keys, then turned into SQL clauses.
+
+Freezing lets DataLoaders group identical nested requests; building the clauses from the frozen
+form keeps one code path for root lists and nested connections.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table
+
+from hub.errors import BadUserInput
+from resolvers.areas import under_area
+from resolvers.resources import Resource
+
+#: A filter as a sorted tuple of (field, value) pairs with the unset fields left out.
+Filter = tuple[tuple[str, Any], ...]
+NO_FILTER: Filter = ()
+
+
+def freeze(filter_input: object | None) -> Filter:
+    """Freeze a filter input (a dataclass) into a hashable, order-independent key."""
+    if filter_input is None:
+        return NO_FILTER
+    pairs = []
+    for field in dataclasses.fields(filter_input):  # type: ignore[arg-type]
+        value = getattr(filter_input, field.name)
+        if value is None:
+            continue
+        if isinstance(value, enum.Enum):
+            value = value.value
+        pairs.append((field.name, value))
+    return tuple(sorted(pairs))
+
+
+def years_before(day: date, years: int) -> date:
+    """The same calendar day ``years`` earlier (29 February falls back to the 28th)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
+
+
+def age_on(birth_date: date, today: date) -> int:
+    """Age in whole years; agrees with the ``minAge``/``maxAge`` filters on every day."""
+    birthday_passed = (today.month, today.day) >= (birth_date.month, birth_date.day)
+    return today.year - birth_date.year - (0 if birthday_passed else 1)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+Clause = Callable[[Table, Any, date], ColumnElement[bool]]
+
+
+def _equals(column: str) -> Clause:
+    return lambda t, v, _: t.c[column] == v
+
+
+def _at_least(column: str) -> Clause:
+    return lambda t, v, _: t.c[column] >= v
+
+
+def _at_most(column: str) -> Clause:
+    return lambda t, v, _: t.c[column] <= v
+
+
+def _before(column: str) -> Clause:
+    return lambda t, v, _: t.c[column] < v
+
+
+def _contains(column: str) -> Clause:
+    return lambda t, v, _: t.c[column].like(f"%{_escape_like(v)}%", escape="\\")
+
+
+def _min_age(t: Table, years: int, today: date) -> ColumnElement[bool]:
+    if years < 0:
+        raise BadUserInput("`minAge` must not be negative")
+    return t.c.birth_date <= years_before(today, years)
+
+
+def _max_age(t: Table, years: int, today: date) -> ColumnElement[bool]:
+    if years < 0:
+        raise BadUserInput("`maxAge` must not be negative")
+    return t.c.birth_date > years_before(today, years + 1)
+
+
+def _care_tag(t: Table, tag: str, _: date) -> ColumnElement[bool]:
+    return t.c.care_tags.like(f"%,{tag},%")
+
+
+#: Statuses after which an event no longer needs anyone's attention.
+FINISHED_STATUSES = ("resolved", "closed")
+
+
+def _open(t: Table, is_open: bool, _: date) -> ColumnElement[bool]:
+    finished = t.c.status.in_(FINISHED_STATUSES)
+    return ~finished if is_open else finished
+
+
+_COMMON: dict[str, Clause] = {
+    "area_code": lambda t, v, _: under_area(t.c.grid_code, v),
+    "house_code": _equals("house_code"),
+}
+
+CLAUSES: dict[str, dict[str, Clause]] = {
+    "houses": {
+        **_COMMON,
+        "use": _equals("use"),
+        "min_floors": _at_least("floors"),
+        "max_floors": _at_most("floors"),
+        "address_contains": _contains("address"),
+    },
+    "people": {
+        **_COMMON,
+        "gender": _equals("gender"),
+        "registration": _equals("registration"),
+        "residence_kind": _equals("residence_kind"),
+        "employer_code": _equals("employer_code"),
+        "care_tag": _care_tag,
+        "min_age": _min_age,
+        "max_age": _max_age,
+        "born_from": _at_least("birth_date"),
+        "born_to": _at_most("birth_date"),
+    },
+    "entities": {
+        **_COMMON,
+        "type": _equals("type"),
+        "status": _equals("status"),
+        "industry": _equals("industry"),
+        "name_contains": _contains("name"),
+    },
+    "events": {
+        **_COMMON,
+        "status": _equals("status"),
+        "source": _equals("source"),
+        "category_code": _equals("category_code"),
+        "handling_department_code": _equals("handling_department_code"),
+        "reported_from": _at_least("reported_at"),
+        "reported_before": _before("reported_at"),
+        "open": _open,
+    },
+}
+
+
+def clauses(resource: Resource, filter_key: Filter, today: date) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of a frozen filter; an unknown filter field is a programming error."""
+    builders = CLAUSES.get(resource.name, _COMMON)
+    result = []
+    for name, value in filter_key:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            raise BadUserInput(f"`{name}` needs a time zone (e.g. 2026-01-01T00:00:00+08:00)")
+        result.append(builders[name](resource.table, value, today))
+    return result

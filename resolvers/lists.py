@@ -1,0 +1,81 @@
+"""Root lists and nested connections as (page, lazy count) pairs for the schema to wrap.
+
+The count is a thunk so that ``totalCount`` costs a statement only when a client asks for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+
+from resolvers import filters
+from resolvers.context import RequestContext
+from resolvers.loaders import ChildKey, CountKey, Page, page_of
+from resolvers.pagination import page_args
+from resolvers.resources import RESOURCES
+
+CountThunk = Callable[[], Awaitable[int]]
+
+
+def _args(context: RequestContext, resource: str, first: int | None, after: str | None) -> Any:
+    settings = context.settings
+    return page_args(
+        first,
+        after,
+        RESOURCES[resource].key_type,
+        default=settings.default_page_size,
+        cap=settings.max_page_size,
+    )
+
+
+async def root_page(
+    context: RequestContext,
+    resource: str,
+    filter_input: object | None,
+    first: int | None,
+    after: str | None,
+    where: Iterable[ColumnElement[bool]] = (),
+) -> tuple[Page, CountThunk]:
+    """A page of a root list (``houses(filter, first, after)``) and its lazy total count."""
+    res = RESOURCES[resource]
+    args = _args(context, resource, first, after)
+    conditions = [*where, *filters.clauses(res, filters.freeze(filter_input), context.today)]
+    statement = select(res.table).where(*conditions)
+    if args.after is not None:
+        statement = statement.where(res.key > args.after)
+    rows = await context.rows(statement.order_by(res.key).limit(args.first + 1))
+
+    async def count() -> int:
+        total = await context.rows(select(func.count()).select_from(res.table).where(*conditions))
+        return int(total[0][0])
+
+    return page_of(rows, args), count
+
+
+async def child_page(
+    context: RequestContext,
+    resource: str,
+    relation: str,
+    parent: str | int,
+    filter_input: object | None,
+    first: int | None,
+    after: str | None,
+) -> tuple[Page, CountThunk]:
+    """A page of ``resource`` rows under one parent, batched with its siblings' pages."""
+    args = _args(context, resource, first, after)
+    filter_key = filters.freeze(filter_input)
+    page = await context.loaders.page(resource, relation).load(ChildKey(parent, args, filter_key))
+
+    def count() -> Awaitable[int]:
+        return context.loaders.count(resource, relation).load(CountKey(parent, filter_key))  # type: ignore[no-any-return]
+
+    return page, count
+
+
+def child_count(
+    context: RequestContext, resource: str, relation: str, parent: str | int, filter_input: Any
+) -> Awaitable[int]:
+    loader = context.loaders.count(resource, relation)
+    return loader.load(CountKey(parent, filters.freeze(filter_input)))  # type: ignore[no-any-return]

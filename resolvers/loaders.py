@@ -1,0 +1,225 @@
+"""Per-request DataLoaders: every nested field costs one SQL statement per level, not per row.
+
+Three shapes of loader cover the API:
+
+- by key (``house_by_code.load("4403…")``): ``WHERE key IN (…)``;
+- pages of children (a grid's houses, a house's residents): one statement for all parents,
+  numbered per parent with ``row_number() OVER (PARTITION BY parent ORDER BY key)`` and cut at
+  ``first + 1`` rows each (the extra row answers ``hasNextPage``);
+- counts of children: one ``GROUP BY parent`` statement for all parents.
+
+A parent is an exact foreign key (``house_code``) or an area code at any level, matched as a
+range on ``grid_code`` (see :mod:`resolvers.areas`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiodataloader import DataLoader
+from sqlalchemy import ColumnElement, Row, func, or_, select
+
+from hub.models import CODE_LENGTH, AreaLevel
+from resolvers import filters
+from resolvers.areas import under_area
+from resolvers.filters import Filter
+from resolvers.pagination import PageArgs
+from resolvers.resources import (
+    ENTITIES,
+    EVENTS,
+    GRIDS,
+    HOUSES,
+    PEOPLE,
+    RESOURCES,
+    ROOMS,
+    Resource,
+)
+
+if TYPE_CHECKING:
+    from resolvers.context import RequestContext
+
+AREA = "area"  # the relation name for "rows under an area code"
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a connection: its rows (already cut to ``first``) and whether more follow."""
+
+    rows: Sequence[Row[Any]]
+    has_next: bool
+    has_previous: bool
+
+
+def page_of(rows: Sequence[Row[Any]], args: PageArgs) -> Page:
+    return Page(rows[: args.first], len(rows) > args.first, args.after is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class ChildKey:
+    parent: str | int
+    args: PageArgs
+    filter: Filter
+
+
+@dataclass(frozen=True, slots=True)
+class CountKey:
+    parent: str | int
+    filter: Filter
+
+
+class Loaders:
+    """All loaders of one request; created with the context, never shared between requests."""
+
+    def __init__(self, context: RequestContext) -> None:
+        self._context = context
+        self.grid = self._by_key(GRIDS)
+        self.house = self._by_key(HOUSES)
+        self.room = self._by_key(ROOMS)
+        self.person = self._by_key(PEOPLE)
+        self.entity = self._by_key(ENTITIES)
+        self.event = self._by_key(EVENTS)
+        self.department = self._by_reference("departments")
+        self.matter = self._by_reference("matters")
+        self.children = DataLoader(self._load_children)
+        self.rooms_of_house = DataLoader(self._load_rooms)
+        self._pages: dict[tuple[str, str], DataLoader[ChildKey, Page]] = {}
+        self._counts: dict[tuple[str, str], DataLoader[CountKey, int]] = {}
+
+    # -- by key ---------------------------------------------------------------------------
+
+    def _by_key(self, resource: Resource) -> DataLoader[Any, Row[Any] | None]:
+        async def load(keys: list[Any]) -> list[Row[Any] | None]:
+            rows = await self._context.rows(select(resource.table).where(resource.key.in_(keys)))
+            found = {row._mapping[resource.key]: row for row in rows}
+            return [found.get(key) for key in keys]
+
+        return DataLoader(load)
+
+    def _by_reference(self, table_name: str) -> DataLoader[str, Row[Any] | None]:
+        from hub.models import Base
+
+        table = Base.metadata.tables[table_name]
+
+        async def load(codes: list[str]) -> list[Row[Any] | None]:
+            rows = await self._context.rows(select(table).where(table.c.code.in_(codes)))
+            found = {row.code: row for row in rows}
+            return [found.get(code) for code in codes]
+
+        return DataLoader(load)
+
+    async def _load_children(self, codes: list[str]) -> list[list[Row[Any]]]:
+        table = GRIDS.table
+        rows = await self._context.rows(
+            select(table).where(table.c.parent_code.in_(codes)).order_by(table.c.code)
+        )
+        grouped: dict[str, list[Row[Any]]] = defaultdict(list)
+        for row in rows:
+            grouped[row.parent_code].append(row)
+        return [grouped.get(code, []) for code in codes]
+
+    async def _load_rooms(self, house_codes: list[str]) -> list[list[Row[Any]]]:
+        table = ROOMS.table
+        rows = await self._context.rows(
+            select(table).where(table.c.house_code.in_(house_codes)).order_by(table.c.code)
+        )
+        grouped: dict[str, list[Row[Any]]] = defaultdict(list)
+        for row in rows:
+            grouped[row.house_code].append(row)
+        return [grouped.get(code, []) for code in house_codes]
+
+    # -- pages and counts of children ------------------------------------------------------
+
+    def page(self, resource: str, relation: str) -> DataLoader[ChildKey, Page]:
+        """The loader of ``resource`` rows under a parent: ``relation`` is a column or AREA."""
+        loader = self._pages.get((resource, relation))
+        if loader is None:
+            res = RESOURCES[resource]
+
+            async def load(keys: list[ChildKey]) -> list[Page]:
+                return await self._load_pages(res, relation, keys)
+
+            loader = self._pages[(resource, relation)] = DataLoader(load)
+        return loader
+
+    def count(self, resource: str, relation: str) -> DataLoader[CountKey, int]:
+        loader = self._counts.get((resource, relation))
+        if loader is None:
+            res = RESOURCES[resource]
+
+            async def load(keys: list[CountKey]) -> list[int]:
+                return await self._load_counts(res, relation, keys)
+
+            loader = self._counts[(resource, relation)] = DataLoader(load)
+        return loader
+
+    def _parent_scope(
+        self, resource: Resource, relation: str, parents: list[Any]
+    ) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
+        """The WHERE clause selecting the children of ``parents`` and the expression naming
+        each row's parent (all parents of one call are of one kind and, for areas, one level)."""
+        if relation != AREA:
+            column = resource.table.c[relation]
+            return column.in_(parents), column
+        column = resource.area
+        width = len(parents[0])
+        if width == CODE_LENGTH[AreaLevel.GRID]:
+            return column.in_(parents), column
+        return or_(*(under_area(column, code) for code in parents)), func.substr(column, 1, width)
+
+    @staticmethod
+    def _group(keys: Sequence[ChildKey | CountKey], relation: str) -> dict[Hashable, list[Any]]:
+        """Split a batch into calls that one statement can answer."""
+        groups: dict[Hashable, list[Any]] = defaultdict(list)
+        for key in keys:
+            width = len(str(key.parent)) if relation == AREA else 0
+            args = key.args if isinstance(key, ChildKey) else None
+            groups[(args, key.filter, width)].append(key.parent)
+        return groups
+
+    async def _load_pages(
+        self, resource: Resource, relation: str, keys: list[ChildKey]
+    ) -> list[Page]:
+        today = self._context.today
+        pages: dict[ChildKey, Page] = {}
+        for (args, filter_key, _), parents in self._group(keys, relation).items():
+            scope, parent_of = self._parent_scope(resource, relation, parents)
+            where = [scope, *filters.clauses(resource, filter_key, today)]
+            if args.after is not None:
+                where.append(resource.key > args.after)
+            number = func.row_number().over(partition_by=parent_of, order_by=resource.key)
+            numbered = (
+                select(resource.table, parent_of.label("gh_parent"), number.label("gh_n"))
+                .where(*where)
+                .subquery()
+            )
+            statement = (
+                select(numbered)
+                .where(numbered.c.gh_n <= args.first + 1)
+                .order_by(numbered.c.gh_parent, numbered.c.gh_n)
+            )
+            grouped: dict[Any, list[Row[Any]]] = defaultdict(list)
+            for row in await self._context.rows(statement):
+                grouped[row.gh_parent].append(row)
+            for parent in parents:
+                pages[ChildKey(parent, args, filter_key)] = page_of(grouped.get(parent, []), args)
+        return [pages[key] for key in keys]
+
+    async def _load_counts(
+        self, resource: Resource, relation: str, keys: list[CountKey]
+    ) -> list[int]:
+        today = self._context.today
+        counts: dict[CountKey, int] = {}
+        for (_, filter_key, _), parents in self._group(keys, relation).items():
+            scope, parent_of = self._parent_scope(resource, relation, parents)
+            statement = (
+                select(parent_of.label("gh_parent"), func.count().label("gh_count"))
+                .where(scope, *filters.clauses(resource, filter_key, today))
+                .group_by(parent_of)
+            )
+            found = {row.gh_parent: row.gh_count for row in await self._context.rows(statement)}
+            for parent in parents:
+                counts[CountKey(parent, filter_key)] = found.get(parent, 0)
+        return [counts[key] for key in keys]

@@ -1,0 +1,13 @@
+"""The GraphQL schema: Strawberry types and the root Query. No database code lives here."""
+
+from __future__ import annotations
+
+import strawberry
+
+from schema.nodes import Entity, Event, Grid, House, Person
+from schema.query import Query
+
+
+def build_schema() -> strawberry.Schema:
+    """Build the schema (cheap, but done once per app, not at import of the package)."""
+    return strawberry.Schema(query=Query, types=[Grid, House, Person, Entity, Event])

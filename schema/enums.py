@@ -1,0 +1,48 @@
+"""The GraphQL enums: the domain's vocabularies from ``hub.models``, exposed as they are.
+
+Rows carry the stored values (``"residential"``); GraphQL shows the names (``RESIDENTIAL``).
+"""
+
+from __future__ import annotations
+
+import strawberry
+
+from hub.models import (
+    AreaLevel,
+    CareTag,
+    EntityStatus,
+    EntityType,
+    EventSource,
+    EventStatus,
+    Gender,
+    HouseUse,
+    Registration,
+    ResidenceKind,
+)
+
+for _enum in (
+    AreaLevel,
+    CareTag,
+    EntityStatus,
+    EntityType,
+    EventSource,
+    EventStatus,
+    Gender,
+    HouseUse,
+    Registration,
+    ResidenceKind,
+):
+    strawberry.enum(_enum)
+
+__all__ = [
+    "AreaLevel",
+    "CareTag",
+    "EntityStatus",
+    "EntityType",
+    "EventSource",
+    "EventStatus",
+    "Gender",
+    "HouseUse",
+    "Registration",
+    "ResidenceKind",
+]

@@ -1,0 +1,491 @@
+"""The shared data's object types: areas, houses and rooms, people, entities, events.
+
+They live in one module because they refer to one another in a cycle (a grid's houses, a
+house's grid). Each type is built from a database row by ``from_row``; scalar fields are plain
+attributes, and every related object or list goes through the request's loaders.
+
+Every data field is nullable in the schema, though the data has values: a field the caller's
+access plan denies answers null with a ``FORBIDDEN`` error at its path, and a non-null field
+would instead wipe out the whole object around it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+import strawberry
+from strawberry.scalars import JSON
+
+from hub.models import decode_care_tags
+from resolvers import lists
+from resolvers.context import RequestContext
+from resolvers.filters import FINISHED_STATUSES, age_on
+from resolvers.ids import to_global_id
+from resolvers.loaders import AREA
+from schema.enums import (
+    AreaLevel,
+    CareTag,
+    EntityStatus,
+    EntityType,
+    EventSource,
+    EventStatus,
+    Gender,
+    HouseUse,
+    Registration,
+    ResidenceKind,
+)
+from schema.filters import EntityFilter, EventFilter, HouseFilter, PersonFilter
+from schema.relay import Connection, Node
+
+Info = strawberry.Info[RequestContext, None]
+PAGE = {"first": "How many items, at most (default 20, at most 500).", "after": "A cursor."}
+
+
+def _point(lon: float, lat: float) -> dict[str, Any]:
+    return {"type": "Point", "coordinates": [lon, lat]}
+
+
+def _or_none(factory: Any, row: Any) -> Any:
+    return None if row is None else factory(row)
+
+
+@strawberry.type(description="A matter-list item: an event category, who handles it, how fast.")
+class Matter:
+    code: str
+    name: str
+    department_code: str
+    time_limit_hours: int
+    level: int
+
+    @classmethod
+    def from_row(cls, row: Any) -> Matter:
+        return cls(
+            code=row.code,
+            name=row.name,
+            department_code=row.department_code,
+            time_limit_hours=row.time_limit_hours,
+            level=row.level,
+        )
+
+    @strawberry.field
+    async def department(self, info: Info) -> Department | None:
+        return _or_none(
+            Department.from_row, await info.context.loaders.department.load(self.department_code)
+        )
+
+
+@strawberry.type(description="A department of the district government.")
+class Department:
+    code: str
+    name: str
+    short_name: str
+
+    @classmethod
+    def from_row(cls, row: Any) -> Department:
+        return cls(code=row.code, name=row.name, short_name=row.short_name)
+
+
+@strawberry.type(description="Counts of what lies in an area.")
+class GridStats:
+    _code: strawberry.Private[str]
+
+    @strawberry.field
+    async def houses(self, info: Info) -> int:
+        return await lists.child_count(info.context, "houses", AREA, self._code, None)
+
+    @strawberry.field
+    async def people(self, info: Info) -> int:
+        return await lists.child_count(info.context, "people", AREA, self._code, None)
+
+    @strawberry.field
+    async def entities(self, info: Info) -> int:
+        return await lists.child_count(info.context, "entities", AREA, self._code, None)
+
+    @strawberry.field
+    async def events(self, info: Info) -> int:
+        return await lists.child_count(info.context, "events", AREA, self._code, None)
+
+    @strawberry.field(description="Events not yet resolved or closed.")
+    async def open_events(self, info: Info) -> int:
+        return await lists.child_count(
+            info.context, "events", AREA, self._code, EventFilter(open=True)
+        )
+
+
+@strawberry.type(description="An area: the district, a street, a community or a grid.")
+class Grid(Node):
+    code: str = strawberry.field(
+        description="Hierarchical: a child's code starts with its parent's."
+    )
+    name: str | None
+    level: AreaLevel | None
+    _parent_code: strawberry.Private[str | None]
+    _geometry: strawberry.Private[str]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Grid:
+        return cls(
+            id=to_global_id("Grid", row.code),
+            code=row.code,
+            name=row.name,
+            level=row.level,
+            _parent_code=row.parent_code,
+            _geometry=row.geometry,
+        )
+
+    @strawberry.field(description="The area's boundary: a GeoJSON Polygon, WGS 84 lon/lat.")
+    def geometry(self) -> JSON | None:
+        return orjson.loads(self._geometry)
+
+    @strawberry.field
+    async def parent(self, info: Info) -> Grid | None:
+        if self._parent_code is None:
+            return None
+        return _or_none(Grid.from_row, await info.context.loaders.grid.load(self._parent_code))
+
+    @strawberry.field(description="The areas one level down (a few dozen at most).")
+    async def children(self, info: Info) -> list[Grid] | None:
+        return [Grid.from_row(r) for r in await info.context.loaders.children.load(self.code)]
+
+    @strawberry.field
+    async def stats(self) -> GridStats | None:
+        return GridStats(_code=self.code)
+
+    @strawberry.field(description="Houses in this area.")
+    async def houses(
+        self,
+        info: Info,
+        filter: HouseFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[House] | None:
+        page, count = await lists.child_page(
+            info.context, "houses", AREA, self.code, filter, first, after
+        )
+        return Connection.build(page, count, House.from_row, "code")
+
+    @strawberry.field(description="People living in this area.")
+    async def people(
+        self,
+        info: Info,
+        filter: PersonFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Person] | None:
+        page, count = await lists.child_page(
+            info.context, "people", AREA, self.code, filter, first, after
+        )
+        return Connection.build(page, count, Person.from_row, "id")
+
+    @strawberry.field(description="Legal entities operating in this area.")
+    async def entities(
+        self,
+        info: Info,
+        filter: EntityFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Entity] | None:
+        page, count = await lists.child_page(
+            info.context, "entities", AREA, self.code, filter, first, after
+        )
+        return Connection.build(page, count, Entity.from_row, "credit_code")
+
+    @strawberry.field(description="Events located in this area, oldest first.")
+    async def events(
+        self,
+        info: Info,
+        filter: EventFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Event] | None:
+        page, count = await lists.child_page(
+            info.context, "events", AREA, self.code, filter, first, after
+        )
+        return Connection.build(page, count, Event.from_row, "id")
+
+
+@strawberry.type(description="A room of a house (一房一码).")
+class Room:
+    code: str
+    number: str | None
+    floor: int | None
+    area_m2: float | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Room:
+        return cls(code=row.code, number=row.number, floor=row.floor, area_m2=row.area_m2)
+
+
+@strawberry.type(description="A building with its unified address (一楼一码).")
+class House(Node):
+    code: str = strawberry.field(description="The building code.")
+    address: str | None = strawberry.field(description="The unified address (统一地址).")
+    use: HouseUse | None
+    floors: int | None
+    built_year: int | None
+    grid_code: str
+    _lon: strawberry.Private[float]
+    _lat: strawberry.Private[float]
+
+    @classmethod
+    def from_row(cls, row: Any) -> House:
+        return cls(
+            id=to_global_id("House", row.code),
+            code=row.code,
+            address=row.address,
+            use=row.use,
+            floors=row.floors,
+            built_year=row.built_year,
+            grid_code=row.grid_code,
+            _lon=row.lon,
+            _lat=row.lat,
+        )
+
+    @strawberry.field(description="A GeoJSON Point, WGS 84 lon/lat.")
+    def location(self) -> JSON | None:
+        return _point(self._lon, self._lat)
+
+    @strawberry.field
+    async def grid(self, info: Info) -> Grid | None:
+        return _or_none(Grid.from_row, await info.context.loaders.grid.load(self.grid_code))
+
+    @strawberry.field
+    async def rooms(self, info: Info) -> list[Room] | None:
+        return [Room.from_row(r) for r in await info.context.loaders.rooms_of_house.load(self.code)]
+
+    @strawberry.field(description="People who live in this house.")
+    async def residents(
+        self,
+        info: Info,
+        filter: PersonFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Person] | None:
+        page, count = await lists.child_page(
+            info.context, "people", "house_code", self.code, filter, first, after
+        )
+        return Connection.build(page, count, Person.from_row, "id")
+
+    @strawberry.field(description="Legal entities operating in this house.")
+    async def entities(
+        self,
+        info: Info,
+        filter: EntityFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Entity] | None:
+        page, count = await lists.child_page(
+            info.context, "entities", "house_code", self.code, filter, first, after
+        )
+        return Connection.build(page, count, Entity.from_row, "credit_code")
+
+    @strawberry.field(description="Events reported at this house, oldest first.")
+    async def events(
+        self,
+        info: Info,
+        filter: EventFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Event] | None:
+        page, count = await lists.child_page(
+            info.context, "events", "house_code", self.code, filter, first, after
+        )
+        return Connection.build(page, count, Event.from_row, "id")
+
+
+@strawberry.type(description="A person living in the district (实有人口).")
+class Person(Node):
+    name: str | None
+    id_number: str | None = strawberry.field(description="Resident ID number (GB 11643).")
+    phone: str | None
+    gender: Gender | None
+    birth_date: date | None
+    registration: Registration | None
+    residence_kind: ResidenceKind | None
+    care_tags: list[CareTag] | None
+    grid_code: str
+    _house_code: strawberry.Private[str | None]
+    _room_code: strawberry.Private[str | None]
+    _employer_code: strawberry.Private[str | None]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Person:
+        return cls(
+            id=to_global_id("Person", row.id),
+            name=row.name,
+            id_number=row.id_number,
+            phone=row.phone,
+            gender=row.gender,
+            birth_date=row.birth_date,
+            registration=row.registration,
+            residence_kind=row.residence_kind,
+            care_tags=decode_care_tags(row.care_tags),  # type: ignore[arg-type]
+            grid_code=row.grid_code,
+            _house_code=row.house_code,
+            _room_code=row.room_code,
+            _employer_code=row.employer_code,
+        )
+
+    @strawberry.field(description="Age in whole years, today in the district's time zone.")
+    def age(self, info: Info) -> int | None:
+        return age_on(self.birth_date, info.context.today)
+
+    @strawberry.field
+    async def house(self, info: Info) -> House | None:
+        if self._house_code is None:
+            return None
+        return _or_none(House.from_row, await info.context.loaders.house.load(self._house_code))
+
+    @strawberry.field
+    async def room(self, info: Info) -> Room | None:
+        if self._room_code is None:
+            return None
+        return _or_none(Room.from_row, await info.context.loaders.room.load(self._room_code))
+
+    @strawberry.field
+    async def employer(self, info: Info) -> Entity | None:
+        if self._employer_code is None:
+            return None
+        return _or_none(
+            Entity.from_row, await info.context.loaders.entity.load(self._employer_code)
+        )
+
+
+@strawberry.type(description="A legal entity: a company or an individual business (商事主体).")
+class Entity(Node):
+    credit_code: str | None = strawberry.field(description="Unified social credit code (GB 32100).")
+    name: str | None
+    type: EntityType | None
+    industry: str | None
+    status: EntityStatus | None
+    established_on: date | None
+    registered_address: str | None
+    grid_code: str
+    _legal_representative_id: strawberry.Private[int | None]
+    _house_code: strawberry.Private[str | None]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Entity:
+        return cls(
+            id=to_global_id("Entity", row.credit_code),
+            credit_code=row.credit_code,
+            name=row.name,
+            type=row.type,
+            industry=row.industry,
+            status=row.status,
+            established_on=row.established_on,
+            registered_address=row.registered_address,
+            grid_code=row.grid_code,
+            _legal_representative_id=row.legal_representative_id,
+            _house_code=row.house_code,
+        )
+
+    @strawberry.field
+    async def legal_representative(self, info: Info) -> Person | None:
+        if self._legal_representative_id is None:
+            return None
+        row = await info.context.loaders.person.load(self._legal_representative_id)
+        return _or_none(Person.from_row, row)
+
+    @strawberry.field(description="The house the entity actually operates in.")
+    async def house(self, info: Info) -> House | None:
+        if self._house_code is None:
+            return None
+        return _or_none(House.from_row, await info.context.loaders.house.load(self._house_code))
+
+    @strawberry.field
+    async def grid(self, info: Info) -> Grid | None:
+        return _or_none(Grid.from_row, await info.context.loaders.grid.load(self.grid_code))
+
+    @strawberry.field(description="People whose employer this entity is.")
+    async def employees(
+        self,
+        info: Info,
+        filter: PersonFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Person] | None:
+        page, count = await lists.child_page(
+            info.context, "people", "employer_code", self.credit_code, filter, first, after
+        )
+        return Connection.build(page, count, Person.from_row, "id")
+
+
+@strawberry.type(description="A reported incident or hazard (事件) and its handling.")
+class Event(Node):
+    source: EventSource | None
+    category_code: str | None
+    description: str | None
+    status: EventStatus | None
+    reporter: str | None
+    grid_code: str
+    handling_department_code: str | None
+    reported_at: datetime | None
+    dispatched_at: datetime | None
+    closed_at: datetime | None
+    deadline: datetime | None
+    _lon: strawberry.Private[float]
+    _lat: strawberry.Private[float]
+    _house_code: strawberry.Private[str | None]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Event:
+        return cls(
+            id=to_global_id("Event", row.id),
+            source=row.source,
+            category_code=row.category_code,
+            description=row.description,
+            status=row.status,
+            reporter=row.reporter,
+            grid_code=row.grid_code,
+            handling_department_code=row.handling_department_code,
+            reported_at=row.reported_at,
+            dispatched_at=row.dispatched_at,
+            closed_at=row.closed_at,
+            deadline=row.deadline,
+            _lon=row.lon,
+            _lat=row.lat,
+            _house_code=row.house_code,
+        )
+
+    @strawberry.field(description="A GeoJSON Point, WGS 84 lon/lat.")
+    def location(self) -> JSON | None:
+        return _point(self._lon, self._lat)
+
+    @strawberry.field(description="Closed after its deadline, or still open past it.")
+    def overdue(self, info: Info) -> bool | None:
+        if self.closed_at is not None:
+            return self.closed_at > self.deadline
+        if self.status in FINISHED_STATUSES:
+            return False
+        return info.context.now > self.deadline
+
+    @strawberry.field(description="The matter-list item this event was filed under.")
+    async def category(self, info: Info) -> Matter | None:
+        return _or_none(Matter.from_row, await info.context.loaders.matter.load(self.category_code))
+
+    @strawberry.field
+    async def handling_department(self, info: Info) -> Department | None:
+        row = await info.context.loaders.department.load(self.handling_department_code)
+        return _or_none(Department.from_row, row)
+
+    @strawberry.field
+    async def grid(self, info: Info) -> Grid | None:
+        return _or_none(Grid.from_row, await info.context.loaders.grid.load(self.grid_code))
+
+    @strawberry.field
+    async def house(self, info: Info) -> House | None:
+        if self._house_code is None:
+            return None
+        return _or_none(House.from_row, await info.context.loaders.house.load(self._house_code))
+
+
+NODE_TYPES: dict[str, Any] = {
+    "Grid": Grid,
+    "House": House,
+    "Person": Person,
+    "Entity": Entity,
+    "Event": Event,
+}

@@ -1,0 +1,145 @@
+"""The root ``Query``: single look-ups (unknown → null) and paginated lists with filters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from sqlalchemy import ColumnElement, select
+
+from hub.models import Department as DepartmentRow
+from hub.models import Matter as MatterRow
+from resolvers import lists
+from resolvers.areas import check_area_code
+from resolvers.ids import from_global_id
+from resolvers.resources import GRIDS
+from schema.enums import AreaLevel
+from schema.filters import EntityFilter, EventFilter, HouseFilter, PersonFilter
+from schema.nodes import (
+    NODE_TYPES,
+    Department,
+    Entity,
+    Event,
+    Grid,
+    House,
+    Info,
+    Matter,
+    Person,
+)
+from schema.relay import Connection, Node
+
+_LOADER_OF = {
+    "Grid": "grid",
+    "House": "house",
+    "Person": "person",
+    "Entity": "entity",
+    "Event": "event",
+}
+
+
+async def _load(info: Info, type_name: str, key: Any) -> Any:
+    row = await getattr(info.context.loaders, _LOADER_OF[type_name]).load(key)
+    return None if row is None else NODE_TYPES[type_name].from_row(row)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Any object by its global id; null when there is none.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        type_name, key = from_global_id(id)
+        return await _load(info, type_name, key)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="An area (district, street, community or grid) by its code.")
+    async def grid(self, info: Info, code: str) -> Grid | None:
+        return await _load(info, "Grid", code)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Areas, by level and parent, in code order.")
+    async def grids(
+        self,
+        info: Info,
+        level: AreaLevel | None = None,
+        parent_code: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Grid] | None:
+        where: list[ColumnElement[bool]] = []
+        if level is not None:
+            where.append(GRIDS.table.c.level == level.value)
+        if parent_code is not None:
+            where.append(GRIDS.table.c.parent_code == check_area_code(parent_code))
+        page, count = await lists.root_page(info.context, "grids", None, first, after, where)
+        return Connection.build(page, count, Grid.from_row, "code")
+
+    @strawberry.field(description="A house by its building code.")
+    async def house(self, info: Info, code: str) -> House | None:
+        return await _load(info, "House", code)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Houses, in building-code order.")
+    async def houses(
+        self,
+        info: Info,
+        filter: HouseFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[House] | None:
+        page, count = await lists.root_page(info.context, "houses", filter, first, after)
+        return Connection.build(page, count, House.from_row, "code")
+
+    @strawberry.field(description="A person by global id.")
+    async def person(self, info: Info, id: strawberry.ID) -> Person | None:
+        return await _load(info, "Person", from_global_id(id, "Person")[1])  # type: ignore[no-any-return]
+
+    @strawberry.field(description="People, in id order.")
+    async def people(
+        self,
+        info: Info,
+        filter: PersonFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Person] | None:
+        page, count = await lists.root_page(info.context, "people", filter, first, after)
+        return Connection.build(page, count, Person.from_row, "id")
+
+    @strawberry.field(description="A legal entity by its unified social credit code.")
+    async def entity(self, info: Info, credit_code: str) -> Entity | None:
+        return await _load(info, "Entity", credit_code)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Legal entities, in credit-code order.")
+    async def entities(
+        self,
+        info: Info,
+        filter: EntityFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Entity] | None:
+        page, count = await lists.root_page(info.context, "entities", filter, first, after)
+        return Connection.build(page, count, Entity.from_row, "credit_code")
+
+    @strawberry.field(description="An event by global id.")
+    async def event(self, info: Info, id: strawberry.ID) -> Event | None:
+        return await _load(info, "Event", from_global_id(id, "Event")[1])  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Events, in the order they were reported.")
+    async def events(
+        self,
+        info: Info,
+        filter: EventFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Event] | None:
+        page, count = await lists.root_page(info.context, "events", filter, first, after)
+        return Connection.build(page, count, Event.from_row, "id")
+
+    @strawberry.field(description="The district's departments.")
+    async def departments(self, info: Info) -> list[Department]:
+        table = DepartmentRow.__table__
+        rows = await info.context.rows(select(table).order_by(table.c.code))
+        return [Department.from_row(row) for row in rows]
+
+    @strawberry.field(
+        description="The matter list (事项清单): event categories and their handling."
+    )
+    async def matters(self, info: Info) -> list[Matter]:
+        table = MatterRow.__table__
+        rows = await info.context.rows(select(table).order_by(table.c.code))
+        return [Matter.from_row(row) for row in rows]

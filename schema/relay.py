@@ -1,0 +1,67 @@
+"""Relay conventions: the ``Node`` interface, cursor connections and ``PageInfo``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+import strawberry
+
+from resolvers.loaders import Page
+from resolvers.pagination import encode_cursor
+
+NodeT = TypeVar("NodeT")
+
+
+@strawberry.interface(description="An object with a global id, fetchable with `node(id)`.")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool = strawberry.field(
+        description="True when the page was asked for `after` a cursor."
+    )
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[NodeT]):
+    cursor: str
+    node: NodeT
+
+
+@strawberry.type
+class Connection(Generic[NodeT]):
+    edges: list[Edge[NodeT]]
+    page_info: PageInfo
+    _count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="How many items the list holds in all, over every page.")
+    async def total_count(self) -> int:
+        return await self._count()
+
+    @classmethod
+    def build(
+        cls,
+        page: Page,
+        count: Callable[[], Awaitable[int]],
+        node: Callable[[Any], NodeT],
+        key: str,
+    ) -> Connection[NodeT]:
+        edges: Sequence[Edge[NodeT]] = [
+            Edge(cursor=encode_cursor(row._mapping[key]), node=node(row)) for row in page.rows
+        ]
+        return cls(
+            edges=list(edges),
+            page_info=PageInfo(
+                has_next_page=page.has_next,
+                has_previous_page=page.has_previous,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            _count=count,
+        )

@@ -1,0 +1,178 @@
+"""Shared fixtures: one freshly migrated and seeded database per test session.
+
+The back end is SQLite unless ``--db postgresql`` (or ``GRIDHUB_TEST_DB=postgresql``) is
+given; PostgreSQL gets a new database on the server named by ``GRIDHUB_TEST_POSTGRES_URL``
+(default: the local server), dropped at the end. The data is read-only for now, so the
+session shares it; tests that write will get their own transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from hub.db import create_engine, upgrade
+from hub.demo import District, Profile, generate, load
+from hub.execution import Executor
+from hub.settings import Settings
+from resolvers.context import RequestContext
+from schema import build_schema
+
+SEED = 7
+AS_OF = date(2026, 11, 1)
+DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        choices=["sqlite", "postgresql"],
+        default=os.environ.get("GRIDHUB_TEST_DB", "sqlite"),
+        help="The back end the suite runs against (default: sqlite, or GRIDHUB_TEST_DB).",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"gridhub database back end: {config.getoption('--db')}"
+
+
+async def _create_postgres_database(admin_url: str, name: str, drop: bool = False) -> None:
+    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            if drop:
+                await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            else:
+                await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def backend(pytestconfig: pytest.Config) -> str:
+    return str(pytestconfig.getoption("--db"))
+
+
+@pytest.fixture(scope="session")
+def empty_database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A factory-fresh, migrated, empty database for this session."""
+    yield from _fresh_database(backend, tmp_path_factory)
+
+
+def _fresh_database(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if backend == "sqlite":
+        path: Path = tmp_path_factory.mktemp("db") / "gridhub.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        upgrade(url)
+        yield url
+        return
+    admin_url = os.environ.get("GRIDHUB_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+    name = f"gridhub_test_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_create_postgres_database(admin_url, name))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_create_postgres_database(admin_url, name, drop=True))
+
+
+@pytest.fixture(scope="session")
+def district() -> District:
+    """The generated district the seeded database holds (the expected values of the tests)."""
+    return generate(SEED, Profile.small(), AS_OF)
+
+
+@pytest.fixture(scope="session")
+def database_url(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, district: District
+) -> Iterator[str]:
+    """A migrated database holding :func:`district`."""
+    for url in _fresh_database(backend, tmp_path_factory):
+
+        async def seed(url: str) -> None:
+            engine = create_engine(Settings(database_url=url))
+            try:
+                await load(engine, district)
+            finally:
+                await engine.dispose()
+
+        asyncio.run(seed(url))
+        yield url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def executor(settings: Settings) -> Executor:
+    return Executor(build_schema(), settings.document_cache_size)
+
+
+class StatementCounter:
+    """Counts the SQL statements an engine runs while it is switched on."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.statements: list[str] = []
+        self._on = False
+        event.listen(engine.sync_engine, "before_cursor_execute", self._record)
+
+    def _record(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if self._on:
+            self.statements.append(statement)
+
+    def __enter__(self) -> StatementCounter:
+        self.statements.clear()
+        self._on = True
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._on = False
+
+
+@pytest.fixture(scope="session")
+def statements(engine: AsyncEngine) -> StatementCounter:
+    return StatementCounter(engine)
+
+
+GraphQL = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture(scope="session")
+def gql(settings: Settings, engine: AsyncEngine, executor: Executor) -> GraphQL:
+    """Run a query against the schema directly (no HTTP) and return the response body."""
+
+    async def run(
+        query: str,
+        variables: dict[str, Any] | None = None,
+        operation_name: str | None = None,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
+        context = RequestContext.build(settings, engine)
+        if now is not None:
+            context.now, context.today = now, now.date()
+        try:
+            return await executor.run(executor.prepare(query), variables, operation_name, context)
+        finally:
+            await context.close()
+
+    return run

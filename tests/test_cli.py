@@ -1,0 +1,62 @@
+"""The command line: schema, migrations and seeding as an operator uses them."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from hub.cli import app
+from hub.db import create_engine
+from hub.models import Grid, Person
+from hub.settings import Settings
+
+runner = CliRunner()
+SCHEMA_FILE = Path(__file__).parent.parent / "schema" / "schema.graphql"
+
+
+def test_the_committed_schema_is_the_codes_schema() -> None:
+    """Department apps integrate against schema/schema.graphql: it must not drift."""
+    result = runner.invoke(app, ["schema"])
+    assert result.exit_code == 0
+    assert result.stdout == SCHEMA_FILE.read_text(encoding="utf-8"), (
+        "regenerate it: gridhub schema > schema/schema.graphql"
+    )
+
+
+async def _count(url: str, model: type) -> int:
+    engine = create_engine(Settings(database_url=url))
+    try:
+        async with engine.connect() as connection:
+            return int(
+                (await connection.execute(select(func.count()).select_from(model))).scalar_one()
+            )
+    finally:
+        await engine.dispose()
+
+
+def test_upgrade_then_seed_then_refuse_to_seed_again(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    upgraded = runner.invoke(app, ["db", "upgrade", "--database-url", url])
+    assert upgraded.exit_code == 0, upgraded.output
+
+    seeded = runner.invoke(
+        app, ["seed", "--database-url", url, "--people", "600", "--as-of", "2026-11-01"]
+    )
+    assert seeded.exit_code == 0, seeded.output
+    assert asyncio.run(_count(url, Person)) == 600
+    grids = asyncio.run(_count(url, Grid))
+
+    again = runner.invoke(app, ["seed", "--database-url", url, "--people", "600"])
+    assert again.exit_code == 1
+    assert "already holds a district" in again.output
+    assert asyncio.run(_count(url, Grid)) == grids
+
+
+def test_every_command_explains_itself() -> None:
+    for command in (["demo"], ["serve"], ["seed"], ["schema"], ["db", "upgrade"]):
+        result = runner.invoke(app, [*command, "--help"])
+        assert result.exit_code == 0
+        assert "Usage" in result.output

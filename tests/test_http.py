@@ -1,0 +1,96 @@
+"""The HTTP endpoint: what a client sends wrong gets a clear answer, never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import orjson
+import pytest
+from starlette.testclient import TestClient
+
+from hub.app import create_app
+from hub.settings import Settings
+from tests.support import data_of, error_codes
+
+QUERY = '{ grid(code: "440306") { name } }'
+
+
+@pytest.fixture(scope="module")
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def test_post_json_runs_the_query(client: TestClient) -> None:
+    response = client.post("/graphql", json={"query": QUERY})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    assert data_of(response.json())["grid"]["name"] == "宝安区"
+
+
+def test_get_runs_a_query(client: TestClient) -> None:
+    response = client.get(
+        "/graphql",
+        params={
+            "query": "query($c: String!) { grid(code: $c) { code } }",
+            "variables": orjson.dumps({"c": "440306"}).decode(),
+        },
+    )
+    assert response.status_code == 200
+    assert data_of(response.json()) == {"grid": {"code": "440306"}}
+
+
+def test_get_from_a_browser_serves_graphiql(client: TestClient) -> None:
+    response = client.get("/graphql", headers={"accept": "text/html"})
+    assert response.status_code == 200
+    assert "graphiql" in response.text.lower()
+
+
+def test_graphiql_can_be_switched_off(settings: Settings) -> None:
+    with TestClient(create_app(settings.model_copy(update={"graphiql": False}))) as client:
+        response = client.get("/graphql", headers={"accept": "text/html"})
+    assert response.status_code == 400
+    assert error_codes(response.json()) == ["BAD_REQUEST"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b'{"variables": {}}', "`query`"),
+        (b'{"query": ""}', "`query`"),
+        (b'{"query": "{ departments { code } }", "variables": [1]}', "`variables`"),
+        (b'{"query": "{ departments { code } }", "operationName": 5}', "`operationName`"),
+    ],
+)
+def test_a_malformed_request_is_400(client: TestClient, body: bytes, message: str) -> None:
+    response = client.post("/graphql", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert error_codes(response.json()) == ["BAD_REQUEST"]
+    assert message in response.json()["errors"][0]["message"]
+
+
+def test_a_form_post_is_refused(client: TestClient) -> None:
+    response = client.post("/graphql", data={"query": QUERY})
+    assert response.status_code == 415
+
+
+def test_an_oversized_body_is_refused_unread(client: TestClient, settings: Settings) -> None:
+    padding = " " * (settings.max_body_bytes + 1)
+    response = client.post(
+        "/graphql",
+        content=orjson.dumps({"query": QUERY + padding}),
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert error_codes(response.json()) == ["REQUEST_TOO_LARGE"]
+
+
+def test_bad_variables_on_get_are_400(client: TestClient) -> None:
+    response = client.get("/graphql", params={"query": QUERY, "variables": "{oops"})
+    assert response.status_code == 400
+
+
+def test_healthz(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
