@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -24,18 +26,21 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(database_url: str) -> Iterator[str]:
+@contextmanager
+def running(arguments: list[str], cwd: Path | None = None) -> Iterator[tuple[str, list[str]]]:
+    """Run ``gridhub ARGUMENTS --port P`` until it answers /healthz; yield its URL and output."""
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "hub", "serve", "--database-url", database_url, "--port", str(port)],
+        [sys.executable, "-m", "hub", *arguments, "--port", str(port)],
+        cwd=cwd,
         env={**os.environ, "GRIDHUB_GRAPHIQL": "false"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
+    output: list[str] = []
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
                 if httpx.get(f"{base}/healthz").status_code == 200:
@@ -43,15 +48,21 @@ def server(database_url: str) -> Iterator[str]:
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode() if process.stdout else ""
-                pytest.fail(f"server did not start:\n{output}")
+                process.kill()
+                text = process.stdout.read().decode() if process.stdout else ""
+                pytest.fail(f"server did not start:\n{text}")
             time.sleep(0.1)
-        yield base
+        yield base, output
     finally:
         process.terminate()
-        process.wait(timeout=10)
-        if process.stdout:
-            process.stdout.close()
+        stdout, _ = process.communicate(timeout=10)
+        output.append(stdout.decode())
+
+
+@pytest.fixture(scope="module")
+def server(database_url: str) -> Iterator[str]:
+    with running(["serve", "--database-url", database_url]) as (base, _):
+        yield base
 
 
 def test_a_grid_worker_reads_their_grids_houses_and_residents(
@@ -77,3 +88,26 @@ def test_a_grid_worker_reads_their_grids_houses_and_residents(
 def test_graphiql_is_off_when_the_setting_says_so(server: str) -> None:
     response = httpx.get(f"{server}/graphql", headers={"accept": "text/html"})
     assert response.status_code == 400
+
+
+def test_the_demo_command_creates_seeds_and_serves_a_district(tmp_path: Path) -> None:
+    """The README's first command: a fresh directory, one command, a district to query."""
+    with running(["demo"], cwd=tmp_path) as (base, output):
+        response = httpx.post(
+            f"{base}/graphql",
+            json={
+                "query": """{ grid(code: "440306001001001") { name
+                    houses(first: 5) { totalCount edges { node { address
+                      residents(first: 5) { edges { node { name idNumber } } } } } } } }"""
+            },
+        )
+    assert (tmp_path / "gridhub.db").exists()
+    assert f"{base}/graphql" in output[0]
+    grid = data_of(response.json())["grid"]
+    assert grid["name"].endswith("第01网格")
+    assert grid["houses"]["totalCount"] > 20
+    houses = nodes(grid["houses"])
+    assert all("宝安区新安街道" in house["address"] for house in houses)
+    residents = [r for h in houses for r in nodes(h["residents"])]
+    assert residents
+    assert all(len(r["idNumber"]) == 18 for r in residents)
