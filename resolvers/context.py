@@ -24,7 +24,6 @@ from hub.settings import Settings
 class RequestContext:
     settings: Settings
     engine: AsyncEngine
-    today: date
     now: datetime
     request: Any = None
     loaders: Any = field(init=False)
@@ -40,7 +39,12 @@ class RequestContext:
     def build(cls, settings: Settings, engine: AsyncEngine, request: Any = None) -> RequestContext:
         """The context of one request; "today" is the district's date, not the server's."""
         now = datetime.now(ZoneInfo(settings.timezone))
-        return cls(settings, engine, today=now.date(), now=now, request=request)
+        return cls(settings, engine, now=now, request=request)
+
+    @property
+    def today(self) -> date:
+        """The district's date now (``now`` is in the district's time zone)."""
+        return self.now.date()
 
     async def rows(self, statement: Executable) -> Sequence[Row[Any]]:
         """Run a SELECT on the request's connection and return all its rows."""

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table
+from sqlalchemy import ColumnElement, Table, and_, or_
 
 from hub.errors import BadUserInput
 from resolvers.areas import under_area
@@ -56,7 +56,8 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-Clause = Callable[[Table, Any, date], ColumnElement[bool]]
+#: Builds one clause from the table, the filter value and the request's clock.
+Clause = Callable[[Table, Any, datetime], ColumnElement[bool]]
 
 
 def _equals(column: str) -> Clause:
@@ -79,19 +80,19 @@ def _contains(column: str) -> Clause:
     return lambda t, v, _: t.c[column].like(f"%{_escape_like(v)}%", escape="\\")
 
 
-def _min_age(t: Table, years: int, today: date) -> ColumnElement[bool]:
+def _min_age(t: Table, years: int, now: datetime) -> ColumnElement[bool]:
     if years < 0:
         raise BadUserInput("`minAge` must not be negative")
-    return t.c.birth_date <= years_before(today, years)
+    return t.c.birth_date <= years_before(now.date(), years)
 
 
-def _max_age(t: Table, years: int, today: date) -> ColumnElement[bool]:
+def _max_age(t: Table, years: int, now: datetime) -> ColumnElement[bool]:
     if years < 0:
         raise BadUserInput("`maxAge` must not be negative")
-    return t.c.birth_date > years_before(today, years + 1)
+    return t.c.birth_date > years_before(now.date(), years + 1)
 
 
-def _care_tag(t: Table, tag: str, _: date) -> ColumnElement[bool]:
+def _care_tag(t: Table, tag: str, _: datetime) -> ColumnElement[bool]:
     return t.c.care_tags.like(f"%,{tag},%")
 
 
@@ -99,9 +100,24 @@ def _care_tag(t: Table, tag: str, _: date) -> ColumnElement[bool]:
 FINISHED_STATUSES = ("resolved", "closed")
 
 
-def _open(t: Table, is_open: bool, _: date) -> ColumnElement[bool]:
+def _open(t: Table, is_open: bool, _: datetime) -> ColumnElement[bool]:
     finished = t.c.status.in_(FINISHED_STATUSES)
     return ~finished if is_open else finished
+
+
+def _overdue(t: Table, is_overdue: bool, now: datetime) -> ColumnElement[bool]:
+    """The time limit runs until the event is closed (办结): see :func:`is_overdue`."""
+    # Both branches are NULL-free, so that NOT(late) holds exactly for the on-time events.
+    late = or_(
+        and_(t.c.closed_at.is_(None), t.c.deadline < now),
+        and_(t.c.closed_at.is_not(None), t.c.closed_at > t.c.deadline),
+    )
+    return late if is_overdue else ~late
+
+
+def is_overdue(deadline: datetime, closed_at: datetime | None, now: datetime) -> bool:
+    """Closed after its deadline, or not closed and past it (resolved-but-unclosed counts)."""
+    return (closed_at or now) > deadline
 
 
 _COMMON: dict[str, Clause] = {
@@ -145,16 +161,17 @@ CLAUSES: dict[str, dict[str, Clause]] = {
         "reported_from": _at_least("reported_at"),
         "reported_before": _before("reported_at"),
         "open": _open,
+        "overdue": _overdue,
     },
 }
 
 
-def clauses(resource: Resource, filter_key: Filter, today: date) -> list[ColumnElement[bool]]:
+def clauses(resource: Resource, filter_key: Filter, now: datetime) -> list[ColumnElement[bool]]:
     """The WHERE clauses of a frozen filter; an unknown filter field is a programming error."""
     builders = CLAUSES.get(resource.name, _COMMON)
     result = []
     for name, value in filter_key:
         if isinstance(value, datetime) and value.tzinfo is None:
             raise BadUserInput(f"`{name}` needs a time zone (e.g. 2026-01-01T00:00:00+08:00)")
-        result.append(builders[name](resource.table, value, today))
+        result.append(builders[name](resource.table, value, now))
     return result

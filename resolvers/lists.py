@@ -24,7 +24,7 @@ def _args(context: RequestContext, resource: str, first: int | None, after: str 
     return page_args(
         first,
         after,
-        RESOURCES[resource].key_type,
+        RESOURCES[resource],
         default=settings.default_page_size,
         cap=settings.max_page_size,
     )
@@ -41,7 +41,7 @@ async def root_page(
     """A page of a root list (``houses(filter, first, after)``) and its lazy total count."""
     res = RESOURCES[resource]
     args = _args(context, resource, first, after)
-    conditions = [*where, *filters.clauses(res, filters.freeze(filter_input), context.today)]
+    conditions = [*where, *filters.clauses(res, filters.freeze(filter_input), context.now)]
     statement = select(res.table).where(*conditions)
     if args.after is not None:
         statement = statement.where(res.key > args.after)
@@ -51,7 +51,7 @@ async def root_page(
         total = await context.rows(select(func.count()).select_from(res.table).where(*conditions))
         return int(total[0][0])
 
-    return page_of(rows, args), count
+    return page_of(res, rows, args), count
 
 
 async def child_page(

@@ -26,7 +26,7 @@ from hub.models import CODE_LENGTH, AreaLevel
 from resolvers import filters
 from resolvers.areas import under_area
 from resolvers.filters import Filter
-from resolvers.pagination import PageArgs
+from resolvers.pagination import PageArgs, encode_cursor
 from resolvers.resources import (
     ENTITIES,
     EVENTS,
@@ -48,13 +48,18 @@ AREA = "area"  # the relation name for "rows under an area code"
 class Page:
     """One page of a connection: its rows (already cut to ``first``) and whether more follow."""
 
+    resource: Resource
     rows: Sequence[Row[Any]]
     has_next: bool
     has_previous: bool
 
+    def cursor(self, row: Row[Any]) -> str:
+        return encode_cursor(self.resource, row._mapping[self.resource.key.name])
 
-def page_of(rows: Sequence[Row[Any]], args: PageArgs) -> Page:
-    return Page(rows[: args.first], len(rows) > args.first, args.after is not None)
+
+def page_of(resource: Resource, rows: Sequence[Row[Any]], args: PageArgs) -> Page:
+    """A page from up to ``first + 1`` fetched rows: the extra row only says more follow."""
+    return Page(resource, rows[: args.first], len(rows) > args.first, args.after is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,11 +187,11 @@ class Loaders:
     async def _load_pages(
         self, resource: Resource, relation: str, keys: list[ChildKey]
     ) -> list[Page]:
-        today = self._context.today
+        now = self._context.now
         pages: dict[ChildKey, Page] = {}
         for (args, filter_key, _), parents in self._group(keys, relation).items():
             scope, parent_of = self._parent_scope(resource, relation, parents)
-            where = [scope, *filters.clauses(resource, filter_key, today)]
+            where = [scope, *filters.clauses(resource, filter_key, now)]
             if args.after is not None:
                 where.append(resource.key > args.after)
             number = func.row_number().over(partition_by=parent_of, order_by=resource.key)
@@ -204,19 +209,21 @@ class Loaders:
             for row in await self._context.rows(statement):
                 grouped[row.gh_parent].append(row)
             for parent in parents:
-                pages[ChildKey(parent, args, filter_key)] = page_of(grouped.get(parent, []), args)
+                pages[ChildKey(parent, args, filter_key)] = page_of(
+                    resource, grouped.get(parent, []), args
+                )
         return [pages[key] for key in keys]
 
     async def _load_counts(
         self, resource: Resource, relation: str, keys: list[CountKey]
     ) -> list[int]:
-        today = self._context.today
+        now = self._context.now
         counts: dict[CountKey, int] = {}
         for (_, filter_key, _), parents in self._group(keys, relation).items():
             scope, parent_of = self._parent_scope(resource, relation, parents)
             statement = (
                 select(parent_of.label("gh_parent"), func.count().label("gh_count"))
-                .where(scope, *filters.clauses(resource, filter_key, today))
+                .where(scope, *filters.clauses(resource, filter_key, now))
                 .group_by(parent_of)
             )
             found = {row.gh_parent: row.gh_count for row in await self._context.rows(statement)}

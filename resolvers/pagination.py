@@ -1,4 +1,9 @@
-"""Cursor pagination: opaque cursors that carry the last key seen (keyset, not offset)."""
+"""Cursor pagination: opaque cursors that carry the list's name and the last key seen.
+
+Keyset, not offset: a page costs the same wherever it is in the list, and rows added meanwhile
+do not shift the pages. The list's name in the cursor stops a cursor of one list (houses) from
+being replayed on another whose keys happen to look alike (entities).
+"""
 
 from __future__ import annotations
 
@@ -10,26 +15,31 @@ from typing import Any
 import orjson
 
 from hub.errors import BadUserInput
+from resolvers.resources import Resource
 
-_PREFIX = "c1:"
-
-
-def encode_cursor(key: str | int) -> str:
-    return base64.urlsafe_b64encode((_PREFIX + orjson.dumps(key).decode()).encode()).decode()
+_VERSION = "c1"
 
 
-def decode_cursor(cursor: str, key_type: type[str] | type[int]) -> str | int:
-    """Decode a cursor, refusing one that was not made by :func:`encode_cursor` for this list."""
+def encode_cursor(resource: Resource, key: str | int) -> str:
+    raw = orjson.dumps([_VERSION, resource.name, key])
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def decode_cursor(cursor: str, resource: Resource) -> str | int:
+    """The key in a cursor made by :func:`encode_cursor` for this list; anything else is refused."""
     try:
-        raw = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("utf-8")
-        if not raw.startswith(_PREFIX):
-            raise ValueError(raw)
-        key: Any = orjson.loads(raw[len(_PREFIX) :])
+        decoded: Any = orjson.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
     except (binascii.Error, UnicodeError, ValueError):
         raise BadUserInput(f"{cursor!r} is not a valid cursor") from None
-    if type(key) is not key_type:
+    if (
+        not isinstance(decoded, list)
+        or len(decoded) != 3
+        or decoded[0] != _VERSION
+        or decoded[1] != resource.name
+        or type(decoded[2]) is not resource.key_type
+    ):
         raise BadUserInput(f"{cursor!r} is not a valid cursor for this list")
-    return key  # type: ignore[no-any-return]
+    return decoded[2]  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +51,7 @@ class PageArgs:
 
 
 def page_args(
-    first: int | None, after: str | None, key_type: type[str] | type[int], *, default: int, cap: int
+    first: int | None, after: str | None, resource: Resource, *, default: int, cap: int
 ) -> PageArgs:
     if first is None:
         first = default
@@ -49,4 +59,4 @@ def page_args(
         raise BadUserInput("`first` must not be negative")
     if first > cap:
         raise BadUserInput(f"`first` may be at most {cap}", maximum=cap)
-    return PageArgs(first, None if after is None else decode_cursor(after, key_type))
+    return PageArgs(first, None if after is None else decode_cursor(after, resource))

@@ -65,6 +65,10 @@ class EventFilter:
     open: bool | None = strawberry.field(
         default=None, description="True: not yet resolved or closed; false: resolved or closed."
     )
+    overdue: bool | None = strawberry.field(
+        default=None,
+        description="True: closed after the deadline, or not closed and past it.",
+    )
     source: EventSource | None = None
     category_code: str | None = strawberry.field(
         default=None, description="A matter-list code, see `matters`."

@@ -21,7 +21,7 @@ from strawberry.scalars import JSON
 from hub.models import decode_care_tags
 from resolvers import lists
 from resolvers.context import RequestContext
-from resolvers.filters import FINISHED_STATUSES, age_on
+from resolvers.filters import age_on, is_overdue
 from resolvers.ids import to_global_id
 from resolvers.loaders import AREA
 from schema.enums import (
@@ -164,7 +164,7 @@ class Grid(Node):
         page, count = await lists.child_page(
             info.context, "houses", AREA, self.code, filter, first, after
         )
-        return Connection.build(page, count, House.from_row, "code")
+        return Connection.build(page, count, House.from_row)
 
     @strawberry.field(description="People living in this area.")
     async def people(
@@ -177,7 +177,7 @@ class Grid(Node):
         page, count = await lists.child_page(
             info.context, "people", AREA, self.code, filter, first, after
         )
-        return Connection.build(page, count, Person.from_row, "id")
+        return Connection.build(page, count, Person.from_row)
 
     @strawberry.field(description="Legal entities operating in this area.")
     async def entities(
@@ -190,7 +190,7 @@ class Grid(Node):
         page, count = await lists.child_page(
             info.context, "entities", AREA, self.code, filter, first, after
         )
-        return Connection.build(page, count, Entity.from_row, "credit_code")
+        return Connection.build(page, count, Entity.from_row)
 
     @strawberry.field(description="Events located in this area, oldest first.")
     async def events(
@@ -203,7 +203,7 @@ class Grid(Node):
         page, count = await lists.child_page(
             info.context, "events", AREA, self.code, filter, first, after
         )
-        return Connection.build(page, count, Event.from_row, "id")
+        return Connection.build(page, count, Event.from_row)
 
 
 @strawberry.type(description="A room of a house (一房一码).")
@@ -216,6 +216,19 @@ class Room:
     @classmethod
     def from_row(cls, row: Any) -> Room:
         return cls(code=row.code, number=row.number, floor=row.floor, area_m2=row.area_m2)
+
+    @strawberry.field(description="People who live in this room.")
+    async def residents(
+        self,
+        info: Info,
+        filter: PersonFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Person] | None:
+        page, count = await lists.child_page(
+            info.context, "people", "room_code", self.code, filter, first, after
+        )
+        return Connection.build(page, count, Person.from_row)
 
 
 @strawberry.type(description="A building with its unified address (一楼一码).")
@@ -266,7 +279,7 @@ class House(Node):
         page, count = await lists.child_page(
             info.context, "people", "house_code", self.code, filter, first, after
         )
-        return Connection.build(page, count, Person.from_row, "id")
+        return Connection.build(page, count, Person.from_row)
 
     @strawberry.field(description="Legal entities operating in this house.")
     async def entities(
@@ -279,7 +292,7 @@ class House(Node):
         page, count = await lists.child_page(
             info.context, "entities", "house_code", self.code, filter, first, after
         )
-        return Connection.build(page, count, Entity.from_row, "credit_code")
+        return Connection.build(page, count, Entity.from_row)
 
     @strawberry.field(description="Events reported at this house, oldest first.")
     async def events(
@@ -292,7 +305,7 @@ class House(Node):
         page, count = await lists.child_page(
             info.context, "events", "house_code", self.code, filter, first, after
         )
-        return Connection.build(page, count, Event.from_row, "id")
+        return Connection.build(page, count, Event.from_row)
 
 
 @strawberry.type(description="A person living in the district (实有人口).")
@@ -337,6 +350,10 @@ class Person(Node):
         if self._house_code is None:
             return None
         return _or_none(House.from_row, await info.context.loaders.house.load(self._house_code))
+
+    @strawberry.field
+    async def grid(self, info: Info) -> Grid | None:
+        return _or_none(Grid.from_row, await info.context.loaders.grid.load(self.grid_code))
 
     @strawberry.field
     async def room(self, info: Info) -> Room | None:
@@ -410,7 +427,7 @@ class Entity(Node):
         page, count = await lists.child_page(
             info.context, "people", "employer_code", self.credit_code, filter, first, after
         )
-        return Connection.build(page, count, Person.from_row, "id")
+        return Connection.build(page, count, Person.from_row)
 
 
 @strawberry.type(description="A reported incident or hazard (事件) and its handling.")
@@ -454,13 +471,12 @@ class Event(Node):
     def location(self) -> JSON | None:
         return _point(self._lon, self._lat)
 
-    @strawberry.field(description="Closed after its deadline, or still open past it.")
+    @strawberry.field(
+        description="Closed after its deadline, or not yet closed and past it: the time limit "
+        "runs until the event is closed (办结)."
+    )
     def overdue(self, info: Info) -> bool | None:
-        if self.closed_at is not None:
-            return self.closed_at > self.deadline
-        if self.status in FINISHED_STATUSES:
-            return False
-        return info.context.now > self.deadline
+        return is_overdue(self.deadline, self.closed_at, info.context.now)
 
     @strawberry.field(description="The matter-list item this event was filed under.")
     async def category(self, info: Info) -> Matter | None:

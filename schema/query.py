@@ -68,7 +68,7 @@ class Query:
         if parent_code is not None:
             where.append(GRIDS.table.c.parent_code == check_area_code(parent_code))
         page, count = await lists.root_page(info.context, "grids", None, first, after, where)
-        return Connection.build(page, count, Grid.from_row, "code")
+        return Connection.build(page, count, Grid.from_row)
 
     @strawberry.field(description="A house by its building code.")
     async def house(self, info: Info, code: str) -> House | None:
@@ -83,7 +83,7 @@ class Query:
         after: str | None = None,
     ) -> Connection[House] | None:
         page, count = await lists.root_page(info.context, "houses", filter, first, after)
-        return Connection.build(page, count, House.from_row, "code")
+        return Connection.build(page, count, House.from_row)
 
     @strawberry.field(description="A person by global id.")
     async def person(self, info: Info, id: strawberry.ID) -> Person | None:
@@ -98,7 +98,7 @@ class Query:
         after: str | None = None,
     ) -> Connection[Person] | None:
         page, count = await lists.root_page(info.context, "people", filter, first, after)
-        return Connection.build(page, count, Person.from_row, "id")
+        return Connection.build(page, count, Person.from_row)
 
     @strawberry.field(description="A legal entity by its unified social credit code.")
     async def entity(self, info: Info, credit_code: str) -> Entity | None:
@@ -113,7 +113,7 @@ class Query:
         after: str | None = None,
     ) -> Connection[Entity] | None:
         page, count = await lists.root_page(info.context, "entities", filter, first, after)
-        return Connection.build(page, count, Entity.from_row, "credit_code")
+        return Connection.build(page, count, Entity.from_row)
 
     @strawberry.field(description="An event by global id.")
     async def event(self, info: Info, id: strawberry.ID) -> Event | None:
@@ -128,7 +128,7 @@ class Query:
         after: str | None = None,
     ) -> Connection[Event] | None:
         page, count = await lists.root_page(info.context, "events", filter, first, after)
-        return Connection.build(page, count, Event.from_row, "id")
+        return Connection.build(page, count, Event.from_row)
 
     @strawberry.field(description="The district's departments.")
     async def departments(self, info: Info) -> list[Department]:

@@ -8,7 +8,6 @@ from typing import Any, Generic, TypeVar
 import strawberry
 
 from resolvers.loaders import Page
-from resolvers.pagination import encode_cursor
 
 NodeT = TypeVar("NodeT")
 
@@ -50,10 +49,9 @@ class Connection(Generic[NodeT]):
         page: Page,
         count: Callable[[], Awaitable[int]],
         node: Callable[[Any], NodeT],
-        key: str,
     ) -> Connection[NodeT]:
         edges: Sequence[Edge[NodeT]] = [
-            Edge(cursor=encode_cursor(row._mapping[key]), node=node(row)) for row in page.rows
+            Edge(cursor=page.cursor(row), node=node(row)) for row in page.rows
         ]
         return cls(
             edges=list(edges),

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from hub.db import create_engine, upgrade
 from hub.demo import District, Profile, generate, load
 from hub.execution import Executor
-from hub.settings import Settings
+from hub.settings import Settings, normalise_database_url
 from resolvers.context import RequestContext
 from schema import build_schema
 
@@ -76,7 +76,9 @@ def _fresh_database(backend: str, tmp_path_factory: pytest.TempPathFactory) -> I
         upgrade(url)
         yield url
         return
-    admin_url = os.environ.get("GRIDHUB_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+    admin_url = normalise_database_url(
+        os.environ.get("GRIDHUB_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+    )
     name = f"gridhub_test_{uuid.uuid4().hex[:10]}"
     asyncio.run(_create_postgres_database(admin_url, name))
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
@@ -169,7 +171,7 @@ def gql(settings: Settings, engine: AsyncEngine, executor: Executor) -> GraphQL:
     ) -> dict[str, Any]:
         context = RequestContext.build(settings, engine)
         if now is not None:
-            context.now, context.today = now, now.date()
+            context.now = now
         try:
             return await executor.run(executor.prepare(query), variables, operation_name, context)
         finally:

@@ -7,6 +7,8 @@ import pytest
 from hub.demo import District
 from resolvers.ids import to_global_id
 from resolvers.pagination import encode_cursor
+from resolvers.resources import EVENTS, HOUSES
+from resolvers.resources import PEOPLE as PEOPLE_LIST
 from tests.conftest import GraphQL
 from tests.support import data_of, error_codes, nodes
 
@@ -64,7 +66,7 @@ async def test_first_zero_gives_no_edges_but_the_count(gql: GraphQL, district: D
 
 async def test_after_the_last_row_is_an_empty_page(gql: GraphQL, district: District) -> None:
     last = max(p["id"] for p in district.people)
-    page = data_of(await gql(PEOPLE, {"after": encode_cursor(last)}))["people"]
+    page = data_of(await gql(PEOPLE, {"after": encode_cursor(PEOPLE_LIST, last)}))["people"]
     assert page["edges"] == []
     assert page["pageInfo"]["hasNextPage"] is False
 
@@ -82,8 +84,8 @@ async def test_first_outside_the_limits_is_bad_user_input(gql: GraphQL, first: i
         "not-a-cursor",
         "",
         "YWJj",  # base64 of "abc"
-        encode_cursor("4403060010010010001"),  # a house cursor, for the people list
-        encode_cursor(1.5),  # type: ignore[arg-type]
+        encode_cursor(EVENTS, 1),  # an events cursor, for the people list
+        encode_cursor(PEOPLE_LIST, 1.5),  # type: ignore[arg-type]
     ],
 )
 async def test_a_bad_cursor_is_bad_user_input(gql: GraphQL, cursor: str) -> None:
@@ -124,3 +126,14 @@ async def test_nested_first_over_the_cap_is_refused(gql: GraphQL, district: Dist
     )
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert body["errors"][0]["path"] == ["grid", "houses"]
+
+
+async def test_a_cursor_of_another_list_is_refused(gql: GraphQL, district: District) -> None:
+    """Houses and entities both have string keys: the cursor still knows which list it is."""
+    houses = data_of(await gql("{ houses(first: 1) { pageInfo { endCursor } } }"))["houses"]
+    body = await gql(
+        "query($a: String) { entities(after: $a) { totalCount } }",
+        {"a": houses["pageInfo"]["endCursor"]},
+    )
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert encode_cursor(HOUSES, district.houses[0]["code"]) == houses["pageInfo"]["endCursor"]

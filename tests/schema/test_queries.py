@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hub.demo import District
 from resolvers.ids import to_global_id
@@ -213,3 +214,42 @@ async def test_grid_stats_count_what_lies_in_the_area(gql: GraphQL, district: Di
             "events": len(under["events"]),
             "openEvents": sum(e["status"] not in ("resolved", "closed") for e in under["events"]),
         }
+
+
+async def test_overdue_runs_until_closing(gql: GraphQL, district: District) -> None:
+    # given a fixed "now" a few days after the data was made
+    now = datetime(2026, 11, 3, 12, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+    def late(e: dict[str, Any]) -> bool:
+        if e["closed_at"] is not None:
+            return bool(e["closed_at"] > e["deadline"])
+        return now > e["deadline"]
+
+    query = """query($late: Boolean) { events(filter: {overdue: $late}, first: 500) {
+        totalCount edges { node { id overdue status } } } }"""
+    # when the overdue and the not-overdue events are listed
+    overdue = data_of(await gql(query, {"late": True}, now=now))["events"]
+    on_time = data_of(await gql(query, {"late": False}, now=now))["events"]
+    # then they split the events exactly as the rule says, and the field agrees with the filter
+    expected = {to_global_id("Event", e["id"]) for e in district.events if late(e)}
+    assert {n["id"] for n in nodes(overdue)} == expected
+    assert overdue["totalCount"] + on_time["totalCount"] == len(district.events)
+    assert all(n["overdue"] for n in nodes(overdue))
+    assert not any(n["overdue"] for n in nodes(on_time))
+    assert any(e["closed_at"] is None for e in district.events if late(e)), "an open one is late"
+
+
+async def test_a_rooms_residents_and_a_persons_grid(gql: GraphQL, district: District) -> None:
+    person = next(p for p in district.people if p["room_code"])
+    body = await gql(
+        """query($id: ID!) { person(id: $id) { grid { code level }
+            room { code residents { totalCount edges { node { id } } } } } }""",
+        {"id": to_global_id("Person", person["id"])},
+    )
+    got = data_of(body)["person"]
+    assert got["grid"] == {"code": person["grid_code"], "level": "GRID"}
+    roommates = sorted(p["id"] for p in _by(district.people, room_code=person["room_code"]))
+    assert [n["id"] for n in nodes(got["room"]["residents"])] == [
+        to_global_id("Person", i) for i in roommates
+    ]
+    assert got["room"]["residents"]["totalCount"] == len(roommates)

@@ -1,0 +1,283 @@
+"""The documentation stays true: its GraphQL examples run, its pages and links hold together.
+
+Every ```graphql block under docs/ is a complete query, run against the seeded test database;
+it must answer without errors and with something in it. A ```json block that follows a query
+block directly (nothing in between) holds its variables. A ```graphql-error block shows a
+mistake: its first line names the expected code (``# expect: BAD_USER_INPUT``) and the query
+must fail with that code. Example output is a ```json block with text before it.
+
+Keys that differ from district to district are written in angle brackets in the variables
+(``"<house code>"``), and the reader takes one from a list; the test takes one from the
+district it seeded (:func:`placeholders`). ``"<endCursor>"`` is the ``endCursor`` the same
+query answers for its first page.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from graphql import GraphQLEnumType, GraphQLInputObjectType
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from hub.demo import District
+from hub.execution import BAD_REQUEST, BAD_USER_INPUT, INTERNAL, PARSE_FAILED, VALIDATION_FAILED
+from hub.settings import Settings
+from resolvers.ids import to_global_id
+from schema import build_schema
+from tests.conftest import GraphQL
+from tests.support import error_codes
+
+DOCS = Path(__file__).parent.parent / "docs"
+PAGES = sorted(DOCS.glob("*.md"))
+EXPECT = re.compile(r"^#\s*expect:\s*([A-Z_]+)\s*$")
+PLACEHOLDER = re.compile(r"^<[^<>]+>$")
+END_CURSOR = "<endCursor>"
+#: The area codes both the small test district and the demo district have.
+SHARED_AREAS = {"440306", "440306001", "440306001001", "440306001001001"}
+
+
+@dataclass(frozen=True)
+class Example:
+    page: str
+    index: int  # among the page's graphql and graphql-error blocks, from 0
+    line: int  # 1-based line of the opening fence
+    query: str
+    variables: dict[str, Any] | None
+    expect_error: str | None
+
+    @property
+    def where(self) -> str:
+        return f"docs/{self.page}:{self.line}"
+
+
+def _tokens(page: Path) -> list[Token]:
+    return MarkdownIt("commonmark").parse(page.read_text(encoding="utf-8"))
+
+
+def _fences(page: Path, language: str) -> list[Token]:
+    return [t for t in _tokens(page) if t.type == "fence" and t.info.strip() == language]
+
+
+def _examples(page: Path) -> list[Example]:
+    tokens = _tokens(page)
+    examples = []
+    for position, token in enumerate(tokens):
+        language = token.info.strip()
+        if token.type != "fence" or language not in ("graphql", "graphql-error"):
+            continue
+        line = (token.map[0] if token.map else 0) + 1
+        following = tokens[position + 1] if position + 1 < len(tokens) else None
+        variables = None
+        if following is not None and following.type == "fence" and following.info.strip() == "json":
+            variables = orjson.loads(following.content)
+        expect = None
+        if language == "graphql-error":
+            match = EXPECT.match(token.content.splitlines()[0])
+            assert match, f"docs/{page.name}:{line}: a graphql-error block starts '# expect: CODE'"
+            expect = match.group(1)
+        examples.append(Example(page.name, len(examples), line, token.content, variables, expect))
+    return examples
+
+
+EXAMPLES = [example for page in PAGES for example in _examples(page)]
+
+
+def placeholders(district: District) -> dict[str, str]:
+    """Keys for the angle-bracket values: rows that have something to show in every example."""
+    lived_in = {p["house_code"] for p in district.people}
+    worked_in = {e["house_code"] for e in district.entities}
+    reported_at = {e["house_code"] for e in district.events}
+    house = next(
+        h["code"]
+        for h in district.houses
+        if h["code"] in lived_in and h["code"] in worked_in and h["code"] in reported_at
+    )
+    employers = {p["employer_code"] for p in district.people}
+    entity = next(
+        e
+        for e in district.entities
+        if e["credit_code"] in employers and e["house_code"] and e["legal_representative_id"]
+    )
+    person = next(p for p in district.people if p["employer_code"] and p["room_code"])
+    event = next(e for e in district.events if e["house_code"])
+    return {
+        "<house code>": house,
+        "<credit code>": entity["credit_code"],
+        "<person id>": to_global_id("Person", person["id"]),
+        "<event id>": to_global_id("Event", event["id"]),
+    }
+
+
+def _find(value: Any, key: str) -> Any:
+    """The first value of ``key`` anywhere in an answer."""
+    if isinstance(value, dict):
+        if key in value:
+            return value[key]
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            found = _find(item, key)
+            if found is not None:
+                return found
+    return None
+
+
+async def run_example(gql: GraphQL, example: Example, keys: dict[str, str]) -> dict[str, Any]:
+    """Run an example with its placeholders filled in; return the response body."""
+    variables = dict(example.variables or {})
+    for name, value in variables.items():
+        assert re.search(rf"\${name}\b", example.query), f"{example.where}: ${name} undeclared"
+        if isinstance(value, str) and PLACEHOLDER.match(value) and value != END_CURSOR:
+            assert value in keys, f"{example.where}: unknown placeholder {value}"
+            variables[name] = keys[value]
+    cursors = [name for name, value in variables.items() if value == END_CURSOR]
+    if cursors:
+        first_page = await gql(example.query, {**variables, **dict.fromkeys(cursors)})
+        cursor = _find(first_page.get("data"), "endCursor")
+        assert cursor, f"{example.where}: the first page has no endCursor"
+        variables.update(dict.fromkeys(cursors, cursor))
+    return await gql(example.query, variables or None)
+
+
+def _has_content(value: Any) -> bool:
+    """Whether an answer shows something: a connection needs rows, an object what it lists."""
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return value != ""
+    if isinstance(value, list):
+        return any(_has_content(item) for item in value)
+    if isinstance(value, dict):
+        if "edges" in value:
+            return bool(value["edges"])
+        if "totalCount" in value:
+            return bool(value["totalCount"])
+        connections = [v for v in value.values() if isinstance(v, dict) and "edges" in v]
+        if connections:  # an object asked for with its rows is empty when the rows are
+            return any(_has_content(c) for c in connections)
+        return any(_has_content(v) for v in value.values())
+    return True
+
+
+def test_the_docs_have_examples() -> None:
+    assert PAGES, "docs/ has no pages"
+    assert len(EXAMPLES) >= 20
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[f"{e.page}-{e.index}" for e in EXAMPLES])
+async def test_example_runs(gql: GraphQL, district: District, example: Example) -> None:
+    body = await run_example(gql, example, placeholders(district))
+    if example.expect_error is not None:
+        assert example.expect_error in error_codes(body), f"{example.where}: {body}"
+        return
+    assert "errors" not in body, f"{example.where}: {body['errors']}"
+    data = body["data"]
+    assert data, f"{example.where}: no data"
+    for field, value in data.items():
+        assert _has_content(value), f"{example.where}: `{field}` came back empty: {value}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_python_examples_parse(page: Path) -> None:
+    for block in _fences(page, "python"):
+        ast.parse(block.content, filename=f"docs/{page.name}")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_json_examples_parse(page: Path) -> None:
+    for block in _fences(page, "json"):
+        # Output may be shortened with a trailing comment line; the rest must be JSON.
+        text = "\n".join(
+            line for line in block.content.splitlines() if not line.lstrip().startswith("//")
+        )
+        orjson.loads(text)
+
+
+def _links(page: Path) -> list[str]:
+    links = []
+    for token in _tokens(page):
+        for child in token.children or []:
+            if child.type == "link_open":
+                links.append(str(child.attrs["href"]))
+    return links
+
+
+def test_the_index_links_every_page() -> None:
+    linked = {link.split("#")[0] for link in _links(DOCS / "index.md")}
+    missing = [p.name for p in PAGES if p.name != "index.md" and p.name not in linked]
+    assert not missing, f"docs/index.md does not link {missing}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_relative_links_resolve(page: Path) -> None:
+    for link in _links(page):
+        if "://" in link or link.startswith(("#", "mailto:")):
+            continue
+        target = (page.parent / link.split("#")[0]).resolve()
+        assert target.exists(), f"docs/{page.name} links {link}, which does not exist"
+
+
+def test_examples_use_only_areas_every_district_has() -> None:
+    for example in EXAMPLES:
+        text = example.query + orjson.dumps(example.variables).decode()
+        codes = set(re.findall(r"\"(\d{6}|\d{9}|\d{12}|\d{15})\"", text))
+        assert codes <= SHARED_AREAS, f"{example.where}: {codes - SHARED_AREAS}"
+
+
+def _examples_text() -> str:
+    return "\n".join(e.query for e in EXAMPLES if e.expect_error is None)
+
+
+def test_every_filter_field_has_an_example() -> None:
+    schema = build_schema()._schema
+    text = _examples_text()
+    missing = [
+        f"{name}.{field}"
+        for name, type_ in schema.type_map.items()
+        if isinstance(type_, GraphQLInputObjectType) and name.endswith("Filter")
+        for field in type_.fields
+        if not re.search(rf"\b{field}\s*:", text)
+    ]
+    for argument in schema.query_type.fields["grids"].args:
+        if argument not in ("first", "after") and not re.search(rf"\b{argument}\s*:", text):
+            missing.append(f"grids({argument})")
+    assert not missing, f"no docs example uses {missing}"
+
+
+def test_every_enum_value_is_in_the_data_model() -> None:
+    text = (DOCS / "data-model.md").read_text(encoding="utf-8")
+    schema = build_schema()._schema
+    missing = [
+        f"{name}.{value}"
+        for name, type_ in schema.type_map.items()
+        if isinstance(type_, GraphQLEnumType) and not name.startswith("__")
+        for value in type_.values
+        if f"`{value}`" not in text
+    ]
+    assert not missing, f"docs/data-model.md does not list {missing}"
+
+
+def test_every_setting_is_documented_with_its_default() -> None:
+    """Each setting has a row ``| `GRIDHUB_NAME` | `default` | meaning |`` in operators.md."""
+    text = (DOCS / "operators.md").read_text(encoding="utf-8")
+    missing = []
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = str(default).lower() if isinstance(default, bool) else str(default)
+        if f"| `GRIDHUB_{name.upper()}` | `{shown}` |" not in text:
+            missing.append(f"GRIDHUB_{name.upper()} (default {shown})")
+    assert not missing, f"docs/operators.md does not document {missing}"
+
+
+def test_every_error_code_is_documented() -> None:
+    text = (DOCS / "app-developers.md").read_text(encoding="utf-8")
+    codes = [BAD_USER_INPUT, PARSE_FAILED, VALIDATION_FAILED, BAD_REQUEST, INTERNAL]
+    missing = [code for code in [*codes, "REQUEST_TOO_LARGE"] if f"`{code}`" not in text]
+    assert not missing, f"docs/app-developers.md does not explain {missing}"
