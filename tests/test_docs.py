@@ -36,6 +36,9 @@ from tests.support import error_codes
 
 DOCS = Path(__file__).parent.parent / "docs"
 PAGES = sorted(DOCS.glob("*.md"))
+README = DOCS.parent / "README.md"
+#: Pages whose examples and links are checked: the docs and the README.
+CHECKED = [*PAGES, README]
 EXPECT = re.compile(r"^#\s*expect:\s*([A-Z_]+)\s*$")
 PLACEHOLDER = re.compile(r"^<[^<>]+>$")
 END_CURSOR = "<endCursor>"
@@ -54,7 +57,8 @@ class Example:
 
     @property
     def where(self) -> str:
-        return f"docs/{self.page}:{self.line}"
+        folder = "" if self.page == README.name else "docs/"
+        return f"{folder}{self.page}:{self.line}"
 
 
 def _tokens(page: Path) -> list[Token]:
@@ -86,7 +90,7 @@ def _examples(page: Path) -> list[Example]:
     return examples
 
 
-EXAMPLES = [example for page in PAGES for example in _examples(page)]
+EXAMPLES = [example for page in CHECKED for example in _examples(page)]
 
 
 def placeholders(district: District) -> dict[str, str]:
@@ -184,13 +188,13 @@ async def test_example_runs(gql: GraphQL, district: District, example: Example) 
         assert _has_content(value), f"{example.where}: `{field}` came back empty: {value}"
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+@pytest.mark.parametrize("page", CHECKED, ids=[p.name for p in CHECKED])
 def test_python_examples_parse(page: Path) -> None:
     for block in _fences(page, "python"):
         ast.parse(block.content, filename=f"docs/{page.name}")
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+@pytest.mark.parametrize("page", CHECKED, ids=[p.name for p in CHECKED])
 def test_json_examples_parse(page: Path) -> None:
     for block in _fences(page, "json"):
         # Output may be shortened with a trailing comment line; the rest must be JSON.
@@ -215,7 +219,7 @@ def test_the_index_links_every_page() -> None:
     assert not missing, f"docs/index.md does not link {missing}"
 
 
-@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+@pytest.mark.parametrize("page", CHECKED, ids=[p.name for p in CHECKED])
 def test_relative_links_resolve(page: Path) -> None:
     for link in _links(page):
         if "://" in link or link.startswith(("#", "mailto:")):
