@@ -124,10 +124,13 @@ class Grid(Node):
     _parent_code: strawberry.Private[str | None]
     _geometry: strawberry.Private[str]
 
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("Grid", self.code))
+
     @classmethod
     def from_row(cls, row: Any) -> Grid:
         return cls(
-            id=to_global_id("Grid", row.code),
             code=row.code,
             name=row.name,
             level=row.level,
@@ -242,10 +245,13 @@ class House(Node):
     _lon: strawberry.Private[float]
     _lat: strawberry.Private[float]
 
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("House", self.code))
+
     @classmethod
     def from_row(cls, row: Any) -> House:
         return cls(
-            id=to_global_id("House", row.code),
             code=row.code,
             address=row.address,
             use=row.use,
@@ -323,10 +329,16 @@ class Person(Node):
     _room_code: strawberry.Private[str | None]
     _employer_code: strawberry.Private[str | None]
 
+    _pk: strawberry.Private[int]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("Person", self._pk))
+
     @classmethod
     def from_row(cls, row: Any) -> Person:
         return cls(
-            id=to_global_id("Person", row.id),
+            _pk=row.id,
             name=row.name,
             id_number=row.id_number,
             phone=row.phone,
@@ -383,10 +395,13 @@ class Entity(Node):
     _legal_representative_id: strawberry.Private[int | None]
     _house_code: strawberry.Private[str | None]
 
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("Entity", self.credit_code))
+
     @classmethod
     def from_row(cls, row: Any) -> Entity:
         return cls(
-            id=to_global_id("Entity", row.credit_code),
             credit_code=row.credit_code,
             name=row.name,
             type=row.type,
@@ -447,10 +462,16 @@ class Event(Node):
     _lat: strawberry.Private[float]
     _house_code: strawberry.Private[str | None]
 
+    _pk: strawberry.Private[int]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(to_global_id("Event", self._pk))
+
     @classmethod
     def from_row(cls, row: Any) -> Event:
         return cls(
-            id=to_global_id("Event", row.id),
+            _pk=row.id,
             source=row.source,
             category_code=row.category_code,
             description=row.description,

@@ -29,8 +29,14 @@ class PageInfo:
 
 @strawberry.type
 class Edge(Generic[NodeT]):
-    cursor: str
     node: NodeT
+    _page: strawberry.Private[Page]
+    _row: strawberry.Private[Any]
+
+    @strawberry.field(description="Pass it as `after` to get the items that follow this one.")
+    def cursor(self) -> str:
+        """Encoded only when asked for: most pages never show their cursors."""
+        return self._page.cursor(self._row)
 
 
 @strawberry.type
@@ -51,15 +57,15 @@ class Connection(Generic[NodeT]):
         node: Callable[[Any], NodeT],
     ) -> Connection[NodeT]:
         edges: Sequence[Edge[NodeT]] = [
-            Edge(cursor=page.cursor(row), node=node(row)) for row in page.rows
+            Edge(node=node(row), _page=page, _row=row) for row in page.rows
         ]
         return cls(
             edges=list(edges),
             page_info=PageInfo(
                 has_next_page=page.has_next,
                 has_previous_page=page.has_previous,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
+                start_cursor=page.cursor(page.rows[0]) if edges else None,
+                end_cursor=page.cursor(page.rows[-1]) if edges else None,
             ),
             _count=count,
         )
