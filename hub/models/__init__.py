@@ -1,5 +1,13 @@
 """SQLAlchemy models, one module per domain; importing this package registers every table."""
 
+from hub.models.access import (
+    CasbinRule,
+    OAuthClient,
+    PolicyVersion,
+    Principal,
+    PrincipalGrid,
+    PrincipalKind,
+)
 from hub.models.areas import CODE_LENGTH, LEVEL_OF_LENGTH, AreaLevel, Grid
 from hub.models.base import Base, UTCDateTime
 from hub.models.entities import Entity, EntityStatus, EntityType
@@ -22,6 +30,12 @@ __all__ = [
     "AreaLevel",
     "Base",
     "CareTag",
+    "CasbinRule",
+    "OAuthClient",
+    "PolicyVersion",
+    "Principal",
+    "PrincipalGrid",
+    "PrincipalKind",
     "Department",
     "Entity",
     "EntityStatus",

@@ -1,0 +1,66 @@
+"""Every field the API serves is classified once, and only fields that exist are classified."""
+
+from __future__ import annotations
+
+from graphql import GraphQLObjectType
+
+from catalog.fields import CARE_TAG_TIERS, FIELDS, RESOURCE_OF_TYPE, Mask, Tier
+from hub.models import CareTag
+from schema import build_schema
+
+#: Types of the API's own machinery, not of the shared data.
+PLUMBING_SUFFIXES = ("Connection", "Edge")
+PLUMBING = {"Query", "PageInfo"}
+
+
+def _data_types() -> dict[str, GraphQLObjectType]:
+    schema = build_schema()._schema
+    return {
+        name: type_
+        for name, type_ in schema.type_map.items()
+        if isinstance(type_, GraphQLObjectType)
+        and not name.startswith("__")
+        and name not in PLUMBING
+        and not name.endswith(PLUMBING_SUFFIXES)
+    }
+
+
+def test_every_schema_field_has_a_declaration() -> None:
+    missing = [
+        f"{type_name}.{field}"
+        for type_name, type_ in _data_types().items()
+        for field in type_.fields
+        if field not in FIELDS.get(type_name, {})
+    ]
+    assert not missing, f"classify these fields in catalog/fields.py: {missing}"
+
+
+def test_every_declaration_names_a_schema_field() -> None:
+    types = _data_types()
+    stale = [
+        f"{type_name}.{field}"
+        for type_name, declared in FIELDS.items()
+        for field in declared
+        if type_name not in types or field not in types[type_name].fields
+    ]
+    assert not stale, f"declared but not in the schema: {stale}"
+
+
+def test_sensitive_personal_fields_are_sensitive() -> None:
+    person = FIELDS["Person"]
+    assert person["idNumber"].tier == Tier.SENSITIVE
+    assert person["idNumber"].mask == Mask.ID_NUMBER
+    assert person["phone"].mask == Mask.PHONE
+    assert person["name"].mask == Mask.NAME
+    assert person["birthDate"].tier >= Tier.SENSITIVE
+
+
+def test_every_care_tag_has_a_tier_and_the_core_ones_are_core() -> None:
+    assert set(CARE_TAG_TIERS) == {tag.value for tag in CareTag}
+    core = {tag for tag, tier in CARE_TAG_TIERS.items() if tier == Tier.CORE}
+    assert core == {"key_person", "community_correction", "severe_mental_disorder"}
+    assert FIELDS["Person"]["careTags"].value_tiers == CARE_TAG_TIERS
+
+
+def test_every_type_maps_to_a_resource() -> None:
+    assert set(FIELDS) <= set(RESOURCE_OF_TYPE)
