@@ -52,6 +52,7 @@ from hub.db import create_engine, upgrade
 from hub.demo import Profile, is_empty, seed
 from hub.execution import Executor
 from hub.settings import Settings, normalise_database_url
+from resolvers.access import OpenPlan
 from resolvers.context import RequestContext
 from schema import build_schema
 
@@ -456,7 +457,7 @@ async def measure(
             raise RuntimeError(f"the hub answered {answer.status_code}: {answer.text[:500]}")
 
     async def hub_in_process() -> None:
-        context = RequestContext.build(settings, engine)
+        context = RequestContext.build(settings, engine, OpenPlan())
         try:
             body = await executor.run(executor.prepare(QUERY), workload.variables, None, context)
         finally:

@@ -7,7 +7,8 @@ declaration here (or a declaration names a field the schema does not have).
 Tiers follow the Data Security Law's levels as DOMAIN.md maps them: 1 public, 2 internal,
 3 sensitive, 4 core. A field's masking rule says what a MASK decision shows instead of the value.
 Relations (``Person.house``) and lists (``Grid.houses``) are declared too: their tier is that of
-the link itself; the rows at the other end are governed by their own resource's rules.
+the link itself; the rows at the other end are governed by their own resource's rules. Global
+ids are public: they reveal nothing beyond a row the caller can already see.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ _DECLARED: dict[str, dict[str, tuple[Tier, Mask]]] = {
         "residents": (T3, Mask.WITHHOLD),
     },
     "Person": {
-        "id": (T2, Mask.WITHHOLD),
+        "id": (T1, Mask.NONE),
         "name": (T2, Mask.NAME),
         "idNumber": (T3, Mask.ID_NUMBER),
         "phone": (T3, Mask.PHONE),
@@ -155,7 +156,7 @@ _DECLARED: dict[str, dict[str, tuple[Tier, Mask]]] = {
         "employees": (T2, Mask.WITHHOLD),
     },
     "Event": {
-        "id": (T2, Mask.WITHHOLD),
+        "id": (T1, Mask.NONE),
         "source": (T2, Mask.WITHHOLD),
         "categoryCode": (T2, Mask.WITHHOLD),
         "category": (T2, Mask.WITHHOLD),

@@ -27,3 +27,15 @@ class BadUserInput(GridhubError):
     """The request is well-formed GraphQL but an argument's value cannot be used."""
 
     code = "BAD_USER_INPUT"
+
+
+class Forbidden(GridhubError):
+    """The caller's access plan denies this field, or a filter on a field it may not read."""
+
+    code = "FORBIDDEN"
+
+
+class PurposeRequired(GridhubError):
+    """A sensitive field needs a declared purpose (``X-Access-Purpose``) that a grant covers."""
+
+    code = "PURPOSE_REQUIRED"

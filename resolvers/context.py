@@ -18,6 +18,7 @@ from sqlalchemy import Executable, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.settings import Settings
+from resolvers.access import Plan
 
 
 @dataclass
@@ -25,6 +26,7 @@ class RequestContext:
     settings: Settings
     engine: AsyncEngine
     now: datetime
+    plan: Plan
     request: Any = None
     loaders: Any = field(init=False)
     _connection: AsyncConnection | None = field(default=None, init=False)
@@ -36,10 +38,12 @@ class RequestContext:
         self.loaders = Loaders(self)
 
     @classmethod
-    def build(cls, settings: Settings, engine: AsyncEngine, request: Any = None) -> RequestContext:
+    def build(
+        cls, settings: Settings, engine: AsyncEngine, plan: Plan, request: Any = None
+    ) -> RequestContext:
         """The context of one request; "today" is the district's date, not the server's."""
         now = datetime.now(ZoneInfo(settings.timezone))
-        return cls(settings, engine, now=now, request=request)
+        return cls(settings, engine, now=now, plan=plan, request=request)
 
     @property
     def today(self) -> date:

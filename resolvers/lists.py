@@ -41,7 +41,13 @@ async def root_page(
     """A page of a root list (``houses(filter, first, after)``) and its lazy total count."""
     res = RESOURCES[resource]
     args = _args(context, resource, first, after)
-    conditions = [*where, *filters.clauses(res, filters.freeze(filter_input), context.now)]
+    filter_key = filters.checked(context.plan, res, filters.freeze(filter_input))
+    scope = context.plan.rows(resource, res.area)
+    conditions = [
+        *where,
+        *([] if scope is None else [scope]),
+        *filters.clauses(res, filter_key, context.now),
+    ]
     statement = select(res.table).where(*conditions)
     if args.after is not None:
         statement = statement.where(res.key > args.after)
@@ -65,7 +71,7 @@ async def child_page(
 ) -> tuple[Page, CountThunk]:
     """A page of ``resource`` rows under one parent, batched with its siblings' pages."""
     args = _args(context, resource, first, after)
-    filter_key = filters.freeze(filter_input)
+    filter_key = filters.checked(context.plan, RESOURCES[resource], filters.freeze(filter_input))
     page = await context.loaders.page(resource, relation).load(ChildKey(parent, args, filter_key))
 
     def count() -> Awaitable[int]:
@@ -77,5 +83,6 @@ async def child_page(
 def child_count(
     context: RequestContext, resource: str, relation: str, parent: str | int, filter_input: Any
 ) -> Awaitable[int]:
+    filter_key = filters.checked(context.plan, RESOURCES[resource], filters.freeze(filter_input))
     loader = context.loaders.count(resource, relation)
-    return loader.load(CountKey(parent, filters.freeze(filter_input)))  # type: ignore[no-any-return]
+    return loader.load(CountKey(parent, filter_key))  # type: ignore[no-any-return]

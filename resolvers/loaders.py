@@ -95,9 +95,15 @@ class Loaders:
 
     # -- by key ---------------------------------------------------------------------------
 
+    def _scope(self, resource: Resource) -> list[ColumnElement[bool]]:
+        """The plan's row predicate for ``resource``: in every statement, never in Python."""
+        predicate = self._context.plan.rows(resource.name, resource.area)
+        return [] if predicate is None else [predicate]
+
     def _by_key(self, resource: Resource) -> DataLoader[Any, Row[Any] | None]:
         async def load(keys: list[Any]) -> list[Row[Any] | None]:
-            rows = await self._context.rows(select(resource.table).where(resource.key.in_(keys)))
+            statement = select(resource.table).where(resource.key.in_(keys), *self._scope(resource))
+            rows = await self._context.rows(statement)
             found = {row._mapping[resource.key]: row for row in rows}
             return [found.get(key) for key in keys]
 
@@ -118,7 +124,9 @@ class Loaders:
     async def _load_children(self, codes: list[str]) -> list[list[Row[Any]]]:
         table = GRIDS.table
         rows = await self._context.rows(
-            select(table).where(table.c.parent_code.in_(codes)).order_by(table.c.code)
+            select(table)
+            .where(table.c.parent_code.in_(codes), *self._scope(GRIDS))
+            .order_by(table.c.code)
         )
         grouped: dict[str, list[Row[Any]]] = defaultdict(list)
         for row in rows:
@@ -128,7 +136,9 @@ class Loaders:
     async def _load_rooms(self, house_codes: list[str]) -> list[list[Row[Any]]]:
         table = ROOMS.table
         rows = await self._context.rows(
-            select(table).where(table.c.house_code.in_(house_codes)).order_by(table.c.code)
+            select(table)
+            .where(table.c.house_code.in_(house_codes), *self._scope(ROOMS))
+            .order_by(table.c.code)
         )
         grouped: dict[str, list[Row[Any]]] = defaultdict(list)
         for row in rows:
@@ -191,7 +201,7 @@ class Loaders:
         pages: dict[ChildKey, Page] = {}
         for (args, filter_key, _), parents in self._group(keys, relation).items():
             scope, parent_of = self._parent_scope(resource, relation, parents)
-            where = [scope, *filters.clauses(resource, filter_key, now)]
+            where = [scope, *self._scope(resource), *filters.clauses(resource, filter_key, now)]
             if args.after is not None:
                 where.append(resource.key > args.after)
             number = func.row_number().over(partition_by=parent_of, order_by=resource.key)
@@ -223,7 +233,7 @@ class Loaders:
             scope, parent_of = self._parent_scope(resource, relation, parents)
             statement = (
                 select(parent_of.label("gh_parent"), func.count().label("gh_count"))
-                .where(scope, *filters.clauses(resource, filter_key, now))
+                .where(scope, *self._scope(resource), *filters.clauses(resource, filter_key, now))
                 .group_by(parent_of)
             )
             found = {row.gh_parent: row.gh_count for row in await self._context.rows(statement)}

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.schema.config import StrawberryConfig
 
+from schema.guard import read_field
 from schema.nodes import Entity, Event, Grid, House, Person
 from schema.query import Query
 
 
 def build_schema() -> strawberry.Schema:
     """Build the schema (cheap, but done once per app, not at import of the package)."""
-    return strawberry.Schema(query=Query, types=[Grid, House, Person, Entity, Event])
+    return strawberry.Schema(
+        query=Query,
+        types=[Grid, House, Person, Entity, Event],
+        # Plain fields read attributes through the guard, so a refused value raises its error.
+        config=StrawberryConfig(default_resolver=read_field),
+    )

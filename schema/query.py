@@ -39,7 +39,7 @@ _LOADER_OF = {
 
 async def _load(info: Info, type_name: str, key: Any) -> Any:
     row = await getattr(info.context.loaders, _LOADER_OF[type_name]).load(key)
-    return None if row is None else NODE_TYPES[type_name].from_row(row)
+    return None if row is None else NODE_TYPES[type_name].from_row(row, info.context)
 
 
 @strawberry.type
@@ -68,7 +68,7 @@ class Query:
         if parent_code is not None:
             where.append(GRIDS.table.c.parent_code == check_area_code(parent_code))
         page, count = await lists.root_page(info.context, "grids", None, first, after, where)
-        return Connection.build(page, count, Grid.from_row)
+        return Connection.build(page, count, Grid.from_row, info.context)
 
     @strawberry.field(description="A house by its building code.")
     async def house(self, info: Info, code: str) -> House | None:
@@ -83,7 +83,7 @@ class Query:
         after: str | None = None,
     ) -> Connection[House] | None:
         page, count = await lists.root_page(info.context, "houses", filter, first, after)
-        return Connection.build(page, count, House.from_row)
+        return Connection.build(page, count, House.from_row, info.context)
 
     @strawberry.field(description="A person by global id.")
     async def person(self, info: Info, id: strawberry.ID) -> Person | None:
@@ -98,7 +98,7 @@ class Query:
         after: str | None = None,
     ) -> Connection[Person] | None:
         page, count = await lists.root_page(info.context, "people", filter, first, after)
-        return Connection.build(page, count, Person.from_row)
+        return Connection.build(page, count, Person.from_row, info.context)
 
     @strawberry.field(description="A legal entity by its unified social credit code.")
     async def entity(self, info: Info, credit_code: str) -> Entity | None:
@@ -113,7 +113,7 @@ class Query:
         after: str | None = None,
     ) -> Connection[Entity] | None:
         page, count = await lists.root_page(info.context, "entities", filter, first, after)
-        return Connection.build(page, count, Entity.from_row)
+        return Connection.build(page, count, Entity.from_row, info.context)
 
     @strawberry.field(description="An event by global id.")
     async def event(self, info: Info, id: strawberry.ID) -> Event | None:
@@ -128,13 +128,13 @@ class Query:
         after: str | None = None,
     ) -> Connection[Event] | None:
         page, count = await lists.root_page(info.context, "events", filter, first, after)
-        return Connection.build(page, count, Event.from_row)
+        return Connection.build(page, count, Event.from_row, info.context)
 
     @strawberry.field(description="The district's departments.")
     async def departments(self, info: Info) -> list[Department]:
         table = DepartmentRow.__table__
         rows = await info.context.rows(select(table).order_by(table.c.code))
-        return [Department.from_row(row) for row in rows]
+        return [Department.from_row(row, info.context) for row in rows]
 
     @strawberry.field(
         description="The matter list (事项清单): event categories and their handling."
@@ -142,4 +142,4 @@ class Query:
     async def matters(self, info: Info) -> list[Matter]:
         table = MatterRow.__table__
         rows = await info.context.rows(select(table).order_by(table.c.code))
-        return [Matter.from_row(row) for row in rows]
+        return [Matter.from_row(row, info.context) for row in rows]

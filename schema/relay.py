@@ -54,10 +54,11 @@ class Connection(Generic[NodeT]):
         cls,
         page: Page,
         count: Callable[[], Awaitable[int]],
-        node: Callable[[Any], NodeT],
+        node: Callable[[Any, Any], NodeT],
+        context: Any,
     ) -> Connection[NodeT]:
         edges: Sequence[Edge[NodeT]] = [
-            Edge(node=node(row), _page=page, _row=row) for row in page.rows
+            Edge(node=node(row, context), _page=page, _row=row) for row in page.rows
         ]
         return cls(
             edges=list(edges),

@@ -25,6 +25,7 @@ from hub.db import create_engine, upgrade
 from hub.demo import District, Profile, generate, load
 from hub.execution import Executor
 from hub.settings import Settings, normalise_database_url
+from resolvers.access import OpenPlan, Plan
 from resolvers.context import RequestContext
 from schema import build_schema
 
@@ -168,8 +169,9 @@ def gql(settings: Settings, engine: AsyncEngine, executor: Executor) -> GraphQL:
         variables: dict[str, Any] | None = None,
         operation_name: str | None = None,
         now: datetime | None = None,
+        plan: Plan | None = None,
     ) -> dict[str, Any]:
-        context = RequestContext.build(settings, engine)
+        context = RequestContext.build(settings, engine, plan or OpenPlan())
         if now is not None:
             context.now = now
         try:

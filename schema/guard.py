@@ -1,0 +1,105 @@
+"""Applying an access plan's field rules where rows become GraphQL objects.
+
+A refused plain field holds a sentinel instead of its value; the schema's default resolver
+(:func:`read_field`) raises the sentinel's error, which graphql-core places at the field's path:
+null plus ``FORBIDDEN`` or ``PURPOSE_REQUIRED``. Masked values are computed once, when the object
+is built. Fields with resolvers (links, lists, computed values) call :func:`allowed` first.
+So a field a principal may read costs one identity check, and authorization never runs per
+row per field in Python beyond that.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from catalog.fields import CARE_TAG_TIERS, FIELDS, Mask
+from hub.errors import Forbidden, GridhubError, PurposeRequired
+from resolvers.access import Decision, FieldRules
+
+
+class _Refusal:
+    """Stands in for a value the caller may not see; raising is left to field resolution."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Callable[[], GridhubError]) -> None:
+        self.error = error
+
+    def __repr__(self) -> str:
+        return "<refused>"
+
+
+def _forbidden() -> GridhubError:
+    return Forbidden("Not allowed to read this field")
+
+
+def _purpose() -> GridhubError:
+    return PurposeRequired(
+        "This field is served only for a declared purpose (X-Access-Purpose) that a grant covers"
+    )
+
+
+DENIED = _Refusal(_forbidden)
+NEEDS_PURPOSE = _Refusal(_purpose)
+
+
+def read_field(source: Any, python_name: str) -> Any:
+    """The schema's default resolver for plain fields: the attribute, unless it was refused."""
+    value = getattr(source, python_name)
+    if type(value) is _Refusal:
+        raise value.error()
+    return value
+
+
+@cache
+def python_name(graphql_name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", graphql_name).lower()
+
+
+def masked(type_name: str, field_name: str, value: Any) -> Any:
+    """The house-style masked form of ``value`` (None when the field has no masked form)."""
+    rule = FIELDS[type_name][field_name].mask
+    if value is None or rule is Mask.WITHHOLD:
+        return None
+    if rule is Mask.NONE:
+        return value
+    from policies import masking
+
+    return masking.mask(rule, value)
+
+
+def apply(rules: FieldRules, values: dict[str, Any]) -> dict[str, Any]:
+    """Replace, in the keyword arguments of a new object, the values its rules refuse."""
+    for field_name, decision in rules.refused:
+        key = python_name(field_name)
+        if key not in values:
+            continue  # a field with a resolver: it checks :func:`allowed` itself
+        if decision is Decision.MASK:
+            values[key] = masked(rules.type_name, field_name, values[key])
+        elif decision is Decision.PURPOSE_REQUIRED:
+            values[key] = NEEDS_PURPOSE
+        else:
+            values[key] = DENIED
+    return values
+
+
+def visible_care_tags(rules: FieldRules, tags: list[str]) -> list[str]:
+    """Care tags up to the reach of the rules that allow them (core tags need tier 4)."""
+    reach = rules.reach.get("careTags")
+    if reach is None:
+        return tags
+    return [tag for tag in tags if CARE_TAG_TIERS[tag] <= reach]
+
+
+def allowed(rules: FieldRules, field_name: str) -> bool:
+    """For fields with resolvers: True to resolve, False to answer null (masked: no masked
+    form of a link or a computed value), or raise the refusal's error."""
+    decision = rules.of(field_name)
+    if decision is Decision.ALLOW:
+        return True
+    if decision is Decision.MASK:
+        return FIELDS[rules.type_name][field_name].mask is Mask.NONE
+    raise (_purpose() if decision is Decision.PURPOSE_REQUIRED else _forbidden())
