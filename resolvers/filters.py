@@ -173,7 +173,6 @@ TYPE_OF_RESOURCE = {"houses": "House", "people": "Person", "entities": "Entity",
 FILTERED_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
     "houses": {
         "area_code": ("gridCode",),
-        "house_code": ("code",),
         "use": ("use",),
         "min_floors": ("floors",),
         "max_floors": ("floors",),
