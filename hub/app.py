@@ -1,10 +1,12 @@
 """The app factory: one Starlette app per settings object, wired in one place.
 
-Nothing is created at import time; the engine opens in the lifespan and closes with it.
+Nothing is created at import time; the engine opens and the token-signing keys load (or are
+created, the first time) in the lifespan.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,6 +15,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from hub.auth.endpoints import jwks_endpoint, token_endpoint
+from hub.auth.issuers import Verifier
+from hub.auth.keys import HubKeys
+from hub.auth.principal import Unauthenticated, unauthenticated_handler
 from hub.db import create_engine
 from hub.execution import Executor
 from hub.graphql_http import graphql_endpoint, json_response
@@ -29,17 +35,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.keys = await asyncio.to_thread(HubKeys.load_or_create, settings.key_dir)
+        app.state.verifier = Verifier.from_settings(settings, app.state.keys)
         app.state.engine = create_engine(settings)
         try:
             yield
         finally:
             await app.state.engine.dispose()
+            await app.state.verifier.aclose()
 
     app = Starlette(
         routes=[
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
             Route("/healthz", healthz),
+            Route("/oauth/token", token_endpoint, methods=["POST"]),
+            Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
         ],
+        exception_handlers={Unauthenticated: unauthenticated_handler},
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -6,12 +6,20 @@ Nothing reads the environment at import time: the app factory and the CLI build 
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Self
+from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./gridhub.db"
+
+#: The JWS algorithms a trusted issuer may be configured with: asymmetric only, so a verifier
+#: never holds a secret that could also sign, and "none" or HMAC can never be accepted.
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "Ed25519"}
+)
 
 
 def normalise_database_url(url: str) -> str:
@@ -27,6 +35,64 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(plain):
             return driver + url[len(plain) :]
     return url
+
+
+class TrustedIssuer(BaseModel):
+    """An external OpenID provider whose tokens identify people.
+
+    Exactly one of ``jwks_url`` and ``jwks_file`` says where its public keys are.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    issuer: Annotated[str, Field(min_length=1, description="The exact `iss` of its tokens.")]
+    audience: Annotated[
+        str, Field(min_length=1, description="The `aud` its tokens must name for the hub.")
+    ]
+    jwks_url: Annotated[
+        str | None, Field(description="Where its JWKS is published (https in production).")
+    ] = None
+    jwks_file: Annotated[Path | None, Field(description="A JWKS file kept on disk.")] = None
+    algorithms: Annotated[
+        tuple[str, ...],
+        Field(min_length=1, description="The JWS algorithms accepted from it (asymmetric only)."),
+    ] = ("RS256",)
+    subject_prefix: Annotated[
+        str,
+        Field(
+            max_length=32,
+            description="Put before its `sub` to form the principal's subject, so two "
+            "providers' subjects can not collide.",
+        ),
+    ] = ""
+
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        refused = sorted(set(value) - ASYMMETRIC_ALGORITHMS)
+        if refused:
+            raise ValueError(
+                f"not accepted: {', '.join(refused)}; use any of {sorted(ASYMMETRIC_ALGORITHMS)}"
+            )
+        return value
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        """Keys fetched in clear could be swapped in transit; plain http only on loopback."""
+        if value is None:
+            return value
+        url = urlsplit(value)
+        loopback = url.hostname in ("localhost", "127.0.0.1", "::1")
+        if url.scheme != "https" and not (url.scheme == "http" and loopback):
+            raise ValueError("jwks_url must be https (http only for a loopback address)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> Self:
+        if (self.jwks_url is None) == (self.jwks_file is None):
+            raise ValueError("give exactly one of jwks_url and jwks_file")
+        return self
 
 
 class Settings(BaseSettings):
@@ -57,10 +123,54 @@ class Settings(BaseSettings):
         str, Field(description="The district's time zone: ages and 'today' are counted in it.")
     ] = "Asia/Shanghai"
 
+    key_dir: Annotated[
+        Path,
+        Field(
+            description="Where the hub keeps its token-signing keys (created on first start, "
+            "files readable by the owner only); relative to the working directory."
+        ),
+    ] = Path("var/keys")
+    issuer: Annotated[
+        str, Field(min_length=1, description="The `iss` of the tokens the hub signs.")
+    ] = "gridhub"
+    audience: Annotated[
+        str,
+        Field(min_length=1, description="The `aud` of the tokens the hub signs and accepts."),
+    ] = "gridhub"
+    token_ttl: Annotated[
+        int,
+        Field(ge=60, le=86_400, description="Lifetime of a client-credentials token, seconds."),
+    ] = 3600
+    clock_skew: Annotated[
+        int,
+        Field(ge=0, le=300, description="Seconds of clock difference allowed on exp/nbf/iat."),
+    ] = 30
+    trusted_issuers: Annotated[
+        list[TrustedIssuer],
+        Field(
+            description="External OpenID providers whose tokens identify people "
+            "(GRIDHUB_TRUSTED_ISSUERS as a JSON list)."
+        ),
+    ] = []
+    jwks_cache_ttl: Annotated[
+        int, Field(ge=0, description="Seconds a JWKS fetched from a URL is used before refetching.")
+    ] = 300
+    jwks_timeout: Annotated[
+        float, Field(gt=0, le=30, description="Seconds to wait for an issuer's JWKS URL.")
+    ] = 3.0
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:
         return normalise_database_url(value)
+
+    @model_validator(mode="after")
+    def _issuers_distinct(self) -> Self:
+        """Each `iss` must pick one set of keys: the hub's own, or one provider's."""
+        names = [self.issuer, *(trusted.issuer for trusted in self.trusted_issuers)]
+        if len(set(names)) != len(names):
+            raise ValueError("trusted_issuers repeat an issuer, or name the hub's own `issuer`")
+        return self
 
     @property
     def is_sqlite(self) -> bool:

@@ -115,8 +115,10 @@ def database_url(
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, _env_file=None)  # type: ignore[call-arg]
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings for the session's database, with signing keys in a temporary folder."""
+    keys = tmp_path_factory.mktemp("keys")
+    return Settings(database_url=database_url, key_dir=keys, _env_file=None)  # type: ignore[call-arg]
 
 
 @pytest.fixture(scope="session")

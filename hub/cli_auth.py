@@ -1,0 +1,155 @@
+"""``gridhub token``, ``gridhub client create`` and ``gridhub keys rotate``.
+
+``token`` prints the token alone on stdout, so ``TOKEN=$(gridhub token --subject S)`` works;
+everything meant for a person goes to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from hub.settings import Settings
+
+if TYPE_CHECKING:
+    from hub.auth.clients import NewClient
+
+console = Console(stderr=True)
+client_app = typer.Typer(help="OAuth clients: the department apps.", no_args_is_help=True)
+keys_app = typer.Typer(help="The hub's token-signing keys.", no_args_is_help=True)
+
+MAX_TTL = 30 * 86_400
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+KeyDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-dir",
+        help="Directory of the signing keys (default: GRIDHUB_KEY_DIR, else ./var/keys).",
+        show_default=False,
+    ),
+]
+
+
+def parse_duration(text: str, maximum: int = MAX_TTL) -> int:
+    """Seconds in ``3600``, ``90s``, ``30m``, ``8h``, ``1d`` or ``1h30m``, up to ``maximum``."""
+    text = text.strip().lower()
+    if text.isdigit():
+        seconds = int(text)
+    else:
+        match = _DURATION.fullmatch(text)
+        if not text or match is None:
+            raise typer.BadParameter("give seconds, or a duration such as 90s, 30m, 8h, 1d, 1h30m")
+        days, hours, minutes, secs = (int(part or 0) for part in match.groups())
+        seconds = ((days * 24 + hours) * 60 + minutes) * 60 + secs
+    if not 0 < seconds <= maximum:
+        raise typer.BadParameter(f"between 1 second and {maximum // 86_400} days")
+    return seconds
+
+
+def _settings(**overrides: object) -> Settings:
+    values = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def token(
+    subject: Annotated[str, typer.Option(help="The person principal the token names.")],
+    ttl: Annotated[
+        str, typer.Option(help="Lifetime: seconds, or a duration such as 30m, 8h, 1d.")
+    ] = "8h",
+    key_dir: KeyDirOption = None,
+) -> None:
+    """Print a token for a person, signed by the hub's own key (for the demo and tests)."""
+    from hub.auth.keys import HubKeys
+    from hub.auth.tokens import issue_token
+
+    seconds = parse_duration(ttl)
+    settings = _settings(key_dir=key_dir)
+    keys = HubKeys.load_or_create(settings.key_dir)
+    try:
+        typer.echo(issue_token(keys, settings, subject, "person", ttl=seconds))
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--subject") from None
+
+
+async def _create_client(
+    settings: Settings, subject: str, department: str, name: str | None
+) -> NewClient:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from hub.auth.clients import create_client
+    from hub.db import create_engine
+
+    engine = create_engine(settings)
+    try:
+        async with AsyncSession(engine) as session, session.begin():
+            return await create_client(
+                session, subject=subject, department_code=department, name=name
+            )
+    finally:
+        await engine.dispose()
+
+
+@client_app.command("create")
+def client_create(
+    subject: Annotated[str, typer.Option(help="The principal the app acts as.")],
+    department: Annotated[str, typer.Option(help="Code of the department that runs the app.")],
+    name: Annotated[
+        str | None, typer.Option(help="A readable name (default: the subject).")
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="SQLAlchemy URL (default: GRIDHUB_DATABASE_URL, else ./gridhub.db).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Register a department app and print its client id and secret (shown only this once)."""
+    from hub.auth.clients import ClientError
+
+    settings = _settings(database_url=database_url)
+    try:
+        new = asyncio.run(_create_client(settings, subject, department, name))
+    except ClientError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    typer.echo(f"client_id: {new.client_id}")
+    typer.echo(f"client_secret: {new.client_secret}")
+    console.print("Store the secret now: the hub keeps only its hash and can not show it again.")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_dir: KeyDirOption = None,
+    keep_retired: Annotated[
+        str | None,
+        typer.Option(
+            help="Drop retired keys older than this (e.g. 30d); keep it above the longest "
+            "token lifetime. Default: keep them all.",
+        ),
+    ] = None,
+) -> None:
+    """Make a new signing key; the old public key stays in the JWKS. Prints the new kid."""
+    from hub.auth.keys import rotate
+
+    keep = None
+    if keep_retired is not None:
+        keep = timedelta(seconds=parse_duration(keep_retired, maximum=3650 * 86_400))
+    settings = _settings(key_dir=key_dir)
+    typer.echo(rotate(settings.key_dir, keep_retired=keep))
+    console.print("Running hub processes pick up the new key on their own.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the identity commands to the ``gridhub`` command."""
+    app.command("token")(token)
+    app.add_typer(client_app, name="client")
+    app.add_typer(keys_app, name="keys")

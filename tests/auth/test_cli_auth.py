@@ -1,0 +1,191 @@
+"""``gridhub token``, ``client create`` and ``keys rotate``, as an operator runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import typer
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from typer.testing import CliRunner
+
+from hub.auth.clients import authenticate_client
+from hub.auth.issuers import Verifier
+from hub.auth.keys import HubKeys
+from hub.auth.tokens import verify_token
+from hub.cli_auth import parse_duration, register
+from hub.db import create_engine
+from hub.models import OAuthClient, Principal
+from hub.settings import Settings
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def cli() -> typer.Typer:
+    """A command like ``gridhub``, with the identity commands registered as hub/cli.py will."""
+    app = typer.Typer(no_args_is_help=True)
+
+    @app.callback()
+    def main() -> None:
+        """gridhub"""
+
+    register(app)
+    return app
+
+
+@pytest.fixture
+async def cli_subject(engine: AsyncEngine) -> AsyncIterator[str]:
+    subject = f"test-auth-cli-{uuid.uuid4().hex[:8]}"
+    yield subject
+    async with AsyncSession(engine) as session, session.begin():
+        await session.execute(delete(OAuthClient).where(OAuthClient.subject == subject))
+        await session.execute(delete(Principal).where(Principal.subject == subject))
+
+
+async def test_token_prints_the_token_alone_and_it_verifies(
+    cli: typer.Typer, key_dir: Path, auth_settings: Settings
+) -> None:
+    result = runner.invoke(
+        cli, ["token", "--subject", "grid-worker-5", "--ttl", "8h", "--key-dir", str(key_dir)]
+    )
+
+    assert result.exit_code == 0, result.output
+    token = result.stdout.strip()
+    assert result.stdout == token + "\n"
+    assert token.count(".") == 2
+    settings = auth_settings.model_copy(update={"key_dir": key_dir})
+    claims = await verify_token(
+        token, Verifier.from_settings(settings, HubKeys.load_or_create(key_dir))
+    )
+    assert (claims["sub"], claims["kind"], claims["iss"]) == ("grid-worker-5", "person", "gridhub")
+    assert claims["exp"] - claims["iat"] == 8 * 3600
+
+
+def test_token_reads_the_key_dir_from_the_environment(
+    cli: typer.Typer, key_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRIDHUB_KEY_DIR", str(key_dir))
+
+    result = runner.invoke(cli, ["token", "--subject", "someone"])
+
+    assert result.exit_code == 0, result.output
+    assert (key_dir / "signing.jwk").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("3600", 3600), ("90s", 90), ("30m", 1800), ("8h", 28800), ("1d", 86400), ("1h30m", 5400)],
+)
+def test_a_ttl_is_seconds_or_a_duration(text: str, seconds: int) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("ttl", ["0", "-5", "8x", "h", "", "31d", "1.5h"])
+def test_a_bad_ttl_is_a_usage_error(cli: typer.Typer, key_dir: Path, ttl: str) -> None:
+    result = runner.invoke(
+        cli, ["token", "--subject", "someone", "--ttl", ttl, "--key-dir", str(key_dir)]
+    )
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+
+
+def test_a_subject_too_long_is_a_usage_error(cli: typer.Typer, key_dir: Path) -> None:
+    result = runner.invoke(cli, ["token", "--subject", "x" * 200, "--key-dir", str(key_dir)])
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+
+
+async def _client_and_principal(
+    database_url: str, client_id: str, secret: str, subject: str
+) -> tuple[OAuthClient | None, Principal | None]:
+    engine = create_engine(Settings(database_url=database_url, _env_file=None))  # type: ignore[call-arg]
+    try:
+        async with AsyncSession(engine) as session:
+            client = await authenticate_client(session, client_id, secret)
+            return client, await session.get(Principal, subject)
+    finally:
+        await engine.dispose()
+
+
+def test_client_create_prints_the_id_and_secret_once_and_they_work(
+    cli: typer.Typer, database_url: str, cli_subject: str
+) -> None:
+    """Synchronous, like the command itself: it runs its own event loop."""
+    result = runner.invoke(
+        cli,
+        [
+            "client",
+            "create",
+            "--subject",
+            cli_subject,
+            "--department",
+            "fire",
+            "--name",
+            "消防 inspections app",
+            "--database-url",
+            database_url,
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    lines = dict(line.split(": ", 1) for line in result.stdout.strip().splitlines())
+    assert set(lines) == {"client_id", "client_secret"}
+    client, principal = asyncio.run(
+        _client_and_principal(database_url, lines["client_id"], lines["client_secret"], cli_subject)
+    )
+    assert client is not None
+    assert client.subject == cli_subject
+    assert principal is not None
+    assert (principal.kind, principal.department_code, principal.name) == (
+        "client",
+        "fire",
+        "消防 inspections app",
+    )
+
+
+def test_client_create_for_an_unknown_department_fails_plainly(
+    cli: typer.Typer, database_url: str, cli_subject: str
+) -> None:
+    result = runner.invoke(
+        cli,
+        [
+            "client",
+            "create",
+            "--subject",
+            cli_subject,
+            "--department",
+            "nope",
+            "--database-url",
+            database_url,
+        ],
+    )
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "no department" in result.output
+
+
+def test_keys_rotate_prints_the_new_kid_and_keeps_the_old(cli: typer.Typer, key_dir: Path) -> None:
+    old = HubKeys.load_or_create(key_dir).kid
+
+    result = runner.invoke(cli, ["keys", "rotate", "--key-dir", str(key_dir)])
+
+    assert result.exit_code == 0, result.output
+    new = result.stdout.strip()
+    keys = HubKeys.load_or_create(key_dir)
+    assert keys.kid == new != old
+    assert [key["kid"] for key in keys.jwks()["keys"]] == [new, old]
+
+
+def test_every_identity_command_explains_itself(cli: typer.Typer) -> None:
+    for command in (["token"], ["client", "create"], ["keys", "rotate"]):
+        result = runner.invoke(cli, [*command, "--help"])
+        assert result.exit_code == 0, command
+        assert "--" in result.stdout
