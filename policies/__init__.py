@@ -1,1 +1,11 @@
-"""Access policies: the Casbin model, the access-plan compiler and masking (built with issue 3)."""
+"""Access policies: who may see which rows and fields, decided once per request.
+
+- ``model.conf``  the Casbin model: how a rule is packed into ``casbin_rule`` and what it means
+- ``rules``       the rule language (resource, fields, area, act, purposes), checked and parsed
+- ``store``       the policy store: Casbin's enforcer over the hub's database, a typed API
+- ``plan``        the access-plan compiler and its cache: row predicates, field decisions
+- ``masking``     the house-style masks a MASK decision shows
+- ``defaults``    the demo district's roles and rules, as data
+
+Nothing is built at import time: the app creates one ``PolicyStore`` and one ``PlanCache``.
+"""

@@ -8,7 +8,6 @@ API serves until requests carry a principal (and the benchmark's all-allowing ba
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -16,13 +15,9 @@ from typing import Protocol
 from sqlalchemy import ColumnElement
 
 from catalog.fields import FIELDS
+from policies.decision import Decision
 
-
-class Decision(enum.StrEnum):
-    ALLOW = "allow"
-    MASK = "mask"
-    DENY = "deny"
-    PURPOSE_REQUIRED = "purpose_required"
+__all__ = ["Decision", "FieldRules", "OpenPlan", "Plan"]
 
 
 @dataclass(frozen=True)

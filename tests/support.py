@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+import httpx
+import pytest
 
 
 def data_of(body: dict[str, Any]) -> Any:
@@ -17,3 +28,45 @@ def error_codes(body: dict[str, Any]) -> list[str]:
 
 def nodes(connection: dict[str, Any]) -> list[dict[str, Any]]:
     return [edge["node"] for edge in connection["edges"]]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running(
+    arguments: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, list[str]]]:
+    """Run ``gridhub ARGUMENTS --port P`` in its own process until it answers /healthz; yield
+    its URL and (once it has stopped) its output."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hub", *arguments, "--port", str(port)],
+        cwd=cwd,
+        env={**os.environ, "GRIDHUB_GRAPHIQL": "false", **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                text = process.stdout.read().decode() if process.stdout else ""
+                pytest.fail(f"server did not start:\n{text}")
+            time.sleep(0.1)
+        yield base, output
+    finally:
+        process.terminate()
+        stdout, _ = process.communicate(timeout=10)
+        output.append(stdout.decode())

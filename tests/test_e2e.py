@@ -2,66 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
 from hub.demo import District
-from tests.support import data_of, nodes
+from tests.support import data_of, nodes, running
 
 pytestmark = pytest.mark.e2e
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def running(arguments: list[str], cwd: Path | None = None) -> Iterator[tuple[str, list[str]]]:
-    """Run ``gridhub ARGUMENTS --port P`` until it answers /healthz; yield its URL and output."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hub", *arguments, "--port", str(port)],
-        cwd=cwd,
-        env={**os.environ, "GRIDHUB_GRAPHIQL": "false"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    output: list[str] = []
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                text = process.stdout.read().decode() if process.stdout else ""
-                pytest.fail(f"server did not start:\n{text}")
-            time.sleep(0.1)
-        yield base, output
-    finally:
-        process.terminate()
-        stdout, _ = process.communicate(timeout=10)
-        output.append(stdout.decode())
-
-
 @pytest.fixture(scope="module")
-def server(database_url: str) -> Iterator[str]:
-    with running(["serve", "--database-url", database_url]) as (base, _):
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    keys = tmp_path_factory.mktemp("e2e-keys")
+    arguments = ["serve", "--database-url", database_url]
+    with running(arguments, env={"GRIDHUB_KEY_DIR": str(keys)}) as (base, _):
         yield base
 
 

@@ -6,12 +6,7 @@ but the published JWKS; the key outlives a restart.
 
 from __future__ import annotations
 
-import os
-import socket
 import stat
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,46 +22,19 @@ from hub.auth.principal import identity_from_claims
 from hub.auth.tokens import verify_token
 from hub.settings import Settings, TrustedIssuer
 from tests.auth.conftest import MakeClient
+from tests.support import running
 
 pytestmark = pytest.mark.e2e
 
 GRANT = {"grant_type": "client_credentials"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def serving(database_url: str, key_dir: Path) -> Iterator[str]:
     """``python -m hub serve`` with its keys in ``key_dir``, until it answers /healthz."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hub", "serve", "--database-url", database_url, "--port", str(port)],
-        env={**os.environ, "GRIDHUB_KEY_DIR": str(key_dir), "GRIDHUB_GRAPHIQL": "false"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                output = process.stdout.read().decode() if process.stdout else ""
-                pytest.fail(f"server did not start:\n{output}")
-            time.sleep(0.1)
+    arguments = ["serve", "--database-url", database_url]
+    with running(arguments, env={"GRIDHUB_KEY_DIR": str(key_dir)}) as (base, _):
         yield base
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,114 @@
+"""The demo district's roles and rules, as data (loaded by the demo seeder, or ``gridhub policy
+seed-defaults``).
+
+Roles are defined in domain ``*`` (every department); a principal gets a role in its own
+department's domain. Inheritance:
+
+    street_staff → community_staff → grid_worker → reference_reader
+    housing_app, emergency_app, public_security_app, civil_affairs_app → reference_reader
+
+``reference_reader`` holds what everyone working with the hub may see: public grid data
+(names, shapes) everywhere, and the matter list and departments. The data officers and the
+auditor have no rule on shared data: they work with the catalogue and the audit log, which are
+governed elsewhere. Purpose codes are what callers send in ``X-Access-Purpose``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from policies.rules import ANY, OWN, Act
+from policies.store import PolicyStore
+
+
+@dataclass(frozen=True, slots=True)
+class RoleDef:
+    name: str
+    description: str
+    parent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleDef:
+    role: str
+    resource: str
+    fields: str
+    area: str
+    act: Act = Act.READ
+    purposes: tuple[str, ...] = (ANY,)
+
+
+ROLES: tuple[RoleDef, ...] = (
+    RoleDef("reference_reader", "public grid data, the matter list and departments"),
+    RoleDef("grid_worker", "网格员: everything of their own grids", "reference_reader"),
+    RoleDef("community_staff", "社区工作站: as a grid worker, for the community", "grid_worker"),
+    RoleDef("street_staff", "街道网格中心: as community staff, for the street", "community_staff"),
+    RoleDef("housing_app", "住建: houses and rooms, residents' names", "reference_reader"),
+    RoleDef("civil_affairs_app", "民政: people with care tags, for care", "reference_reader"),
+    RoleDef("public_security_app", "公安: ID numbers, for a case", "reference_reader"),
+    RoleDef("emergency_app", "应急: events, entities, houses", "reference_reader"),
+    RoleDef("data_officer", "数据专员: the catalogue only; no shared data"),
+    RoleDef("chief_data_officer", "首席数据官: the catalogue and grants; no shared data"),
+    RoleDef("auditor", "审计员: the audit log; no shared data"),
+)
+
+R, M = Act.READ, Act.MASK
+ELDERLY = ("elderly_care",)
+
+RULES: tuple[RuleDef, ...] = (
+    RuleDef("reference_reader", "grids", "tier:1", ANY),
+    RuleDef("reference_reader", "matters", "*", ANY),
+    RuleDef("reference_reader", "departments", "*", ANY),
+    # Grid workers: internal fields of everything in their grids; the sensitive ones masked.
+    RuleDef("grid_worker", "*", "tier:2", OWN),
+    RuleDef("grid_worker", "people", "idNumber|phone|careTags", OWN, M),
+    RuleDef("grid_worker", "rooms", "code|number", OWN, M),
+    RuleDef("grid_worker", "events", "reporter", OWN, M),
+    # Community and street staff (their own areas are their community or street): birthdays
+    # for the elderly allowance ("who turns 70 next month").
+    RuleDef("community_staff", "people", "birthDate", OWN, R, ELDERLY),
+    # Department apps, district-wide.
+    RuleDef("housing_app", "houses", "*", ANY, R, ("housing_management",)),
+    RuleDef("housing_app", "rooms", "*", ANY, R, ("housing_management",)),
+    RuleDef("housing_app", "people", "tier:1", ANY),
+    RuleDef("housing_app", "people", "name", ANY),
+    RuleDef("housing_app", "people", "idNumber", ANY, M),
+    RuleDef("civil_affairs_app", "people", "tier:3", ANY, R, ("elderly_care", "social_assistance")),
+    RuleDef("public_security_app", "people", "tier:2", ANY),
+    RuleDef("public_security_app", "people", "idNumber", ANY, R, ("case_handling",)),
+    RuleDef("emergency_app", "events", "tier:2", ANY),
+    RuleDef("emergency_app", "events", "reporter", ANY, M),
+    RuleDef("emergency_app", "entities", "*", ANY),
+    RuleDef("emergency_app", "houses", "tier:2", ANY),
+)
+
+#: The role a department's OAuth client gets, in the department's domain.
+APP_ROLE_OF_DEPARTMENT: Mapping[str, str] = MappingProxyType(
+    {
+        "housing": "housing_app",
+        "civil_affairs": "civil_affairs_app",
+        "public_security": "public_security_app",
+        "emergency": "emergency_app",
+    }
+)
+
+
+async def load_defaults(store: PolicyStore) -> None:
+    """Store the default roles and rules (again: nothing changes), in one transaction."""
+    async with store.transaction() as session:
+        for role in ROLES:
+            if role.parent:
+                await store.add_role_parent(role.name, role.parent, ANY, session=session)
+        for rule in RULES:
+            await store.grant(
+                rule.role,
+                ANY,
+                rule.resource,
+                rule.fields,
+                rule.area,
+                act=rule.act,
+                purposes=rule.purposes,
+                session=session,
+            )

@@ -1,0 +1,410 @@
+"""The policy store: Casbin's enforcer over the hub's ``casbin_rule`` table, behind a typed API.
+
+Rules and role links are stored through ``casbin_async_sqlalchemy_adapter`` in the hub's own
+database; each change writes its lines and bumps ``policy_version`` in one transaction, and every
+process compares that counter per request (:meth:`PolicyStore.refresh`), reloading when another
+process (the CLI, another worker) has changed the policy. Nothing here runs at import time.
+
+Casbin is used for what it is good at: storing lines, role inheritance with domains, and single
+decisions (:meth:`PolicyStore.explain`). The access-plan compiler reads a principal's rules once
+per plan (:meth:`PolicyStore.rules_for`) and decides fields in Python with the same functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib.resources import files
+
+from casbin import AsyncEnforcer
+from casbin.core_enforcer import EnforceContext
+from casbin.model import Model
+from casbin_async_sqlalchemy_adapter import Adapter
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from catalog.fields import FIELDS, Tier
+from hub.models import CasbinRule, PolicyVersion
+from policies.decision import Decision
+from policies.principal import Principal
+from policies.rules import (
+    ANY,
+    OWN,
+    Act,
+    PolicyError,
+    RoleLink,
+    Rule,
+    act_match,
+    area_covers,
+    domain_match,
+    expand_area,
+    object_match,
+    purpose_match,
+    purposes_cover,
+)
+
+PURPOSE_CONTEXT = EnforceContext("r2", "p2", "e", "m2")
+
+
+class _Adapter(Adapter):  # type: ignore[misc]  # the adapter is untyped
+    """The upstream adapter, with two changes.
+
+    - Lines are loaded column by column rather than through ``str(line)`` (our model class is
+      the hub's, without the upstream ``__str__``, and values then never need CSV quoting).
+    - Writes go to the unit of work the store hands it, never to a session of its own, so a
+      change and its version bump commit together (or, with a caller's session, with the
+      caller's other writes).
+    """
+
+    unit: AsyncSession | None = None
+
+    @asynccontextmanager
+    async def _session_scope(self) -> AsyncIterator[AsyncSession]:
+        if self.unit is None:
+            raise RuntimeError("policy writes go through PolicyStore, inside its transaction")
+        yield self.unit
+
+    async def load_policy(self, model: Model) -> None:
+        """Load every line; inside a write, through its unit (which sees its own changes)."""
+        table = CasbinRule.__table__
+        statement = select(table.c.ptype, *(table.c[f"v{i}"] for i in range(6))).order_by(
+            table.c.id
+        )
+        if self.unit is not None:
+            rows = list(await self.unit.execute(statement))
+        else:
+            async with self._engine.connect() as connection:
+                rows = list(await connection.execute(statement))
+        for ptype, *values in rows:
+            assertions = model.model.get(ptype[:1], {})
+            if ptype in assertions:
+                assertions[ptype].policy.append([v for v in values if v is not None])
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Everything stored: rules and role links (for listing)."""
+
+    rules: tuple[Rule, ...]
+    links: tuple[RoleLink, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """One field decision, with the rules that decided it (empty: nothing matched)."""
+
+    decision: Decision
+    rules: tuple[Rule, ...]
+    roles: tuple[str, ...]
+
+
+def _model() -> Model:
+    model = Model()
+    model.load_model_from_text(files("policies").joinpath("model.conf").read_text("utf-8"))
+    return model
+
+
+class PolicyStore:
+    """A small typed API over one :class:`casbin.AsyncEnforcer` per process."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._adapter = _Adapter(engine, db_class=CasbinRule)
+        self._enforcer = AsyncEnforcer(_model(), self._adapter)
+        self._enforcer.add_named_domain_matching_func("g", domain_match)
+        # areaMatch needs the principal's own areas: explain() puts them here first.
+        self._own: dict[str, tuple[str, ...]] = {}
+        for name, function in (
+            ("objectMatch", object_match),
+            ("areaMatch", self._area_match),
+            ("actMatch", act_match),
+            ("purposeMatch", purpose_match),
+        ):
+            self._enforcer.add_function(name, function)
+        self._loaded: int | None = None  # the version in memory; None: load before use
+        self._synced: AsyncSession | None = None  # the write whose view memory holds, if any
+        self._index: Mapping[str, tuple[Rule, ...]] = {}
+        self._lock = asyncio.Lock()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    # -- keeping up with the database ----------------------------------------------------------
+
+    async def version(self, connection: AsyncConnection | None = None) -> int:
+        """The stored policy version: one cheap SELECT (on ``connection`` if given, e.g. the
+        request's own, which saves a pool check-out)."""
+        if connection is not None:
+            return await self._version_in(connection)
+        async with self._engine.connect() as own:
+            return await self._version_in(own)
+
+    async def refresh(self, connection: AsyncConnection | None = None) -> int:
+        """Reload the rules if the stored version moved on; return the version now in memory.
+
+        The version is read before the rules, so the rules loaded are at least that new: a
+        change committed in between only causes one more reload on the next request.
+        """
+        version = await self.version(connection)
+        if version != self._loaded:
+            async with self._lock:
+                if version != self._loaded:
+                    await self._reload()
+                    self._loaded = version
+        return version
+
+    async def _reload(self, unit: AsyncSession | None = None) -> None:
+        """Load every rule: committed ones, or as ``unit`` (a write in progress) sees them."""
+        self._adapter.unit = unit
+        try:
+            await self._enforcer.load_policy()
+        finally:
+            self._adapter.unit = None
+        self._synced = unit
+        self._reindex()
+
+    def _reindex(self) -> None:
+        purposes = {tuple(line[:4]): line[4] for line in self._enforcer.get_named_policy("p2")}
+        index: dict[str, list[Rule]] = defaultdict(list)
+        for line in self._enforcer.get_named_policy("p"):
+            index[line[0]].append(Rule.from_lines(line, purposes.get(tuple(line[:4]))))
+        self._index = {subject: tuple(rules) for subject, rules in index.items()}
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work for several changes (commits at the end, rolls back on error)."""
+        async with AsyncSession(self._engine) as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def _writing(self, session: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+        """Write through ``session`` (the caller commits) or a transaction of our own.
+
+        Memory is first brought up to what the unit of work sees (the committed rules plus its
+        own earlier changes), so duplicate and missing rules are judged against the truth.
+        """
+        async with self._lock, self._own_or(session) as unit:
+            loaded, self._loaded = self._loaded, None
+            # From here memory may hold a change its transaction has not committed (or will
+            # roll back): until then no plan is compiled from it, and the next refresh
+            # reloads whatever the database says.
+            if self._synced is not unit and (
+                loaded is None or loaded != await self._version_in(unit)
+            ):
+                await self._reload(unit)
+            self._adapter.unit = unit
+            try:
+                yield unit
+            finally:
+                self._adapter.unit = None
+                self._synced = unit
+                self._reindex()
+
+    @asynccontextmanager
+    async def _own_or(self, session: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+        if session is not None:
+            yield session
+            return
+        async with self.transaction() as own:
+            yield own
+
+    @staticmethod
+    async def _version_in(connection: AsyncConnection | AsyncSession) -> int:
+        found = await connection.scalar(select(PolicyVersion.version).where(PolicyVersion.id == 1))
+        return int(found or 0)
+
+    @staticmethod
+    async def _bump(session: AsyncSession) -> None:
+        await session.execute(
+            update(PolicyVersion)
+            .where(PolicyVersion.id == 1)
+            .values(version=PolicyVersion.version + 1)
+        )
+
+    # -- roles -----------------------------------------------------------------------------------
+
+    async def add_role_parent(
+        self, role: str, parent: str, domain: str = ANY, *, session: AsyncSession | None = None
+    ) -> bool:
+        """``role`` inherits every rule of ``parent`` (in ``domain``); False if it already did."""
+        return await self._link(RoleLink.make(role, parent, domain), session, add=True)
+
+    async def assign(
+        self, subject: str, role: str, domain: str = ANY, *, session: AsyncSession | None = None
+    ) -> bool:
+        """Give ``subject`` ``role`` when acting in ``domain`` (its department, or ``*``)."""
+        return await self._link(RoleLink.make(subject, role, domain), session, add=True)
+
+    async def unassign(
+        self, subject: str, role: str, domain: str = ANY, *, session: AsyncSession | None = None
+    ) -> bool:
+        """Take a role (or a role's parent) away; False if there was no such link."""
+        return await self._link(RoleLink.make(subject, role, domain), session, add=False)
+
+    async def _link(self, link: RoleLink, session: AsyncSession | None, *, add: bool) -> bool:
+        async with self._writing(session) as unit:
+            if add:
+                changed = await self._enforcer.add_named_grouping_policy("g", *link.line())
+            else:
+                changed = await self._enforcer.remove_named_grouping_policy("g", *link.line())
+            if changed:
+                await self._bump(unit)
+        return bool(changed)
+
+    async def roles_of(self, subject: str, department: str | None) -> tuple[str, ...]:
+        """Direct and inherited roles of ``subject`` in its department (links in ``*`` apply)."""
+        roles = await self._enforcer.get_implicit_roles_for_user(subject, department or ANY)
+        return tuple(roles)
+
+    # -- rules -----------------------------------------------------------------------------------
+
+    async def grant(
+        self,
+        subject: str,
+        domain: str,
+        resource: str,
+        fields: str,
+        area: str,
+        *,
+        act: Act | str = Act.READ,
+        purposes: Sequence[str] = (ANY,),
+        session: AsyncSession | None = None,
+    ) -> Rule:
+        """Store a read (or mask) rule; granting a stored read rule again replaces its purposes."""
+        rule = Rule.make(subject, domain, resource, fields, area, act, purposes)
+        if rule.act is Act.DENY:
+            raise PolicyError("use deny() for deny rules")
+        return await self._put(rule, session)
+
+    async def deny(
+        self,
+        subject: str,
+        domain: str,
+        resource: str,
+        fields: str,
+        area: str,
+        *,
+        session: AsyncSession | None = None,
+    ) -> Rule:
+        """Store a deny rule: it overrides every allow of those fields there (``*``: the rows)."""
+        rule = Rule.make(subject, domain, resource, fields, area, Act.DENY)
+        return await self._put(rule, session)
+
+    async def _put(self, rule: Rule, session: AsyncSession | None) -> Rule:
+        async with self._writing(session) as unit:
+            changed = await self._enforcer.add_named_policy("p", *rule.policy_line())
+            purpose_line = rule.purpose_line()
+            if purpose_line is not None:
+                stored = self._enforcer.get_filtered_named_policy("p2", 0, *rule.key)
+                if stored != [purpose_line]:
+                    if stored:
+                        await self._enforcer.remove_filtered_named_policy("p2", 0, *rule.key)
+                    await self._enforcer.add_named_policy("p2", *purpose_line)
+                    changed = True
+            if changed:
+                await self._bump(unit)
+        return rule
+
+    async def revoke(
+        self,
+        subject: str,
+        domain: str,
+        resource: str,
+        fields: str,
+        area: str,
+        act: Act | str,
+        *,
+        session: AsyncSession | None = None,
+    ) -> bool:
+        """Remove a rule (with its purposes); False if there was no such rule."""
+        rule = Rule.make(subject, domain, resource, fields, area, act)
+        async with self._writing(session) as unit:
+            changed = await self._enforcer.remove_named_policy("p", *rule.policy_line())
+            if rule.act is Act.READ:
+                await self._enforcer.remove_filtered_named_policy("p2", 0, *rule.key)
+            if changed:
+                await self._bump(unit)
+        return bool(changed)
+
+    async def rules_for(self, subject: str, department: str | None) -> tuple[Rule, ...]:
+        """The rules that apply to ``subject`` in its department: its own and its roles'.
+
+        Call :meth:`refresh` first (the plan cache does, once per request).
+        """
+        domains = {ANY, department or ANY}
+        subjects = (subject, *await self.roles_of(subject, department))
+        return tuple(
+            rule
+            for name in subjects
+            for rule in self._index.get(name, ())
+            if rule.domain in domains
+        )
+
+    def list(self) -> Policy:
+        """Every stored rule and role link, as loaded by the last :meth:`refresh`."""
+        rules = tuple(rule for rules in self._index.values() for rule in rules)
+        links = tuple(RoleLink(*line) for line in self._enforcer.get_named_grouping_policy("g"))
+        return Policy(rules, links)
+
+    # -- single decisions --------------------------------------------------------------------------
+
+    def _area_match(self, subject: str, grid_code: str, area: str) -> bool:
+        own = self._own.get(subject, ()) if area == OWN else ()
+        return area_covers(expand_area(area, own), grid_code or None)
+
+    async def explain(
+        self,
+        principal: Principal,
+        type_name: str,
+        field_name: str,
+        grid_code: str | None,
+        purpose: str | None = None,
+    ) -> Explanation:
+        """Decide one field of one row through Casbin, and name the rules that decided it.
+
+        ``grid_code`` is the row's grid (None for rows of no place: matters, departments).
+        """
+        spec = FIELDS.get(type_name, {}).get(field_name)
+        if spec is None:
+            raise PolicyError(f"{type_name}.{field_name} is not a declared field")
+        subject, department = principal.subject, principal.department
+        self._own = {subject: principal.areas}
+        request = (subject, department or ANY, f"{type_name}.{field_name}", grid_code or "")
+        enforce: Callable[..., bool] = self._enforcer.enforce
+        if enforce(*request, Act.READ.value):
+            decision = Decision.ALLOW
+            if spec.tier >= Tier.SENSITIVE and not (
+                purpose and enforce(PURPOSE_CONTEXT, *request, purpose)
+            ):
+                decision = Decision.PURPOSE_REQUIRED
+        elif enforce(*request, Act.MASK.value):
+            decision = Decision.MASK
+        else:
+            decision = Decision.DENY
+        covering = [
+            rule
+            for rule in await self.rules_for(subject, department)
+            if rule.selector.covers(type_name, field_name)
+            and area_covers(expand_area(rule.area, principal.areas), grid_code)
+        ]
+        deciding_act = {
+            Decision.ALLOW: Act.READ,
+            Decision.PURPOSE_REQUIRED: Act.READ,
+            Decision.MASK: Act.MASK,
+        }.get(decision, Act.DENY)
+        deciding = [
+            rule
+            for rule in covering
+            if rule.act is deciding_act
+            and (
+                decision is not Decision.ALLOW
+                or spec.tier < Tier.SENSITIVE
+                or purposes_cover(frozenset(rule.purposes), purpose)
+            )
+        ]
+        roles = await self.roles_of(subject, department)
+        return Explanation(decision, tuple(deciding), roles)
