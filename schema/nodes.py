@@ -60,6 +60,28 @@ async def _one(
     return None if found is None else factory(found, info.context)
 
 
+async def _children(
+    info: Info,
+    rules: FieldRules,
+    field: str,
+    node: Any,
+    resource: str,
+    relation: str,
+    parent: str,
+    filter: object | None,
+    first: int | None,
+    after: str | None,
+) -> Any:
+    """A connection field: its rule first, then one batched page of ``resource`` rows under
+    ``parent`` (by ``relation``: a column, or AREA for "under this area code")."""
+    if not guard.allowed(rules, field):
+        return None
+    page, count = await lists.child_page(
+        info.context, resource, relation, parent, filter, first, after
+    )
+    return Connection.build(page, count, node.from_row, info.context)
+
+
 @strawberry.type(description="A matter-list item: an event category, who handles it, how fast.")
 class Matter:
     code: str
@@ -180,12 +202,9 @@ class Grid(Node):
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[House] | None:
-        if not guard.allowed(self._rules, "houses"):
-            return None
-        page, count = await lists.child_page(
-            info.context, "houses", AREA, self.code, filter, first, after
+        return await _children(
+            info, self._rules, "houses", House, "houses", AREA, self.code, filter, first, after
         )
-        return Connection.build(page, count, House.from_row, info.context)
 
     @strawberry.field(description="People living in this area.")
     async def people(
@@ -195,12 +214,9 @@ class Grid(Node):
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Person] | None:
-        if not guard.allowed(self._rules, "people"):
-            return None
-        page, count = await lists.child_page(
-            info.context, "people", AREA, self.code, filter, first, after
+        return await _children(
+            info, self._rules, "people", Person, "people", AREA, self.code, filter, first, after
         )
-        return Connection.build(page, count, Person.from_row, info.context)
 
     @strawberry.field(description="Legal entities operating in this area.")
     async def entities(
@@ -210,12 +226,9 @@ class Grid(Node):
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Entity] | None:
-        if not guard.allowed(self._rules, "entities"):
-            return None
-        page, count = await lists.child_page(
-            info.context, "entities", AREA, self.code, filter, first, after
+        return await _children(
+            info, self._rules, "entities", Entity, "entities", AREA, self.code, filter, first, after
         )
-        return Connection.build(page, count, Entity.from_row, info.context)
 
     @strawberry.field(description="Events located in this area, oldest first.")
     async def events(
@@ -225,12 +238,9 @@ class Grid(Node):
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Event] | None:
-        if not guard.allowed(self._rules, "events"):
-            return None
-        page, count = await lists.child_page(
-            info.context, "events", AREA, self.code, filter, first, after
+        return await _children(
+            info, self._rules, "events", Event, "events", AREA, self.code, filter, first, after
         )
-        return Connection.build(page, count, Event.from_row, info.context)
 
 
 @strawberry.type(description="A room of a house (一房一码).")
@@ -259,12 +269,18 @@ class Room:
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Person] | None:
-        if not guard.allowed(self._rules, "residents"):
-            return None
-        page, count = await lists.child_page(
-            info.context, "people", "room_code", self._code, filter, first, after
+        return await _children(
+            info,
+            self._rules,
+            "residents",
+            Person,
+            "people",
+            "room_code",
+            self._code,
+            filter,
+            first,
+            after,
         )
-        return Connection.build(page, count, Person.from_row, info.context)
 
 
 @strawberry.type(description="A building with its unified address (一楼一码).")
@@ -325,12 +341,18 @@ class House(Node):
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Person] | None:
-        if not guard.allowed(self._rules, "residents"):
-            return None
-        page, count = await lists.child_page(
-            info.context, "people", "house_code", self.code, filter, first, after
+        return await _children(
+            info,
+            self._rules,
+            "residents",
+            Person,
+            "people",
+            "house_code",
+            self.code,
+            filter,
+            first,
+            after,
         )
-        return Connection.build(page, count, Person.from_row, info.context)
 
     @strawberry.field(description="Legal entities operating in this house.")
     async def entities(
@@ -340,12 +362,18 @@ class House(Node):
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Entity] | None:
-        if not guard.allowed(self._rules, "entities"):
-            return None
-        page, count = await lists.child_page(
-            info.context, "entities", "house_code", self.code, filter, first, after
+        return await _children(
+            info,
+            self._rules,
+            "entities",
+            Entity,
+            "entities",
+            "house_code",
+            self.code,
+            filter,
+            first,
+            after,
         )
-        return Connection.build(page, count, Entity.from_row, info.context)
 
     @strawberry.field(description="Events reported at this house, oldest first.")
     async def events(
@@ -355,12 +383,18 @@ class House(Node):
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Event] | None:
-        if not guard.allowed(self._rules, "events"):
-            return None
-        page, count = await lists.child_page(
-            info.context, "events", "house_code", self.code, filter, first, after
+        return await _children(
+            info,
+            self._rules,
+            "events",
+            Event,
+            "events",
+            "house_code",
+            self.code,
+            filter,
+            first,
+            after,
         )
-        return Connection.build(page, count, Event.from_row, info.context)
 
 
 @strawberry.type(description="A person living in the district (实有人口).")
@@ -512,12 +546,18 @@ class Entity(Node):
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Person] | None:
-        if not guard.allowed(self._rules, "employees"):
-            return None
-        page, count = await lists.child_page(
-            info.context, "people", "employer_code", self.credit_code, filter, first, after
+        return await _children(
+            info,
+            self._rules,
+            "employees",
+            Person,
+            "people",
+            "employer_code",
+            self.credit_code,
+            filter,
+            first,
+            after,
         )
-        return Connection.build(page, count, Person.from_row, info.context)
 
 
 @strawberry.type(description="A reported incident or hazard (事件) and its handling.")
