@@ -72,7 +72,6 @@ class Executor:
     """One per app: holds the schema and an LRU cache of prepared documents."""
 
     def __init__(self, schema: strawberry.Schema, cache_size: int = 512) -> None:
-        self.strawberry_schema = schema
         self.schema: GraphQLSchema = schema._schema
         self._cache: OrderedDict[str, Prepared] = OrderedDict()
         self._cache_size = cache_size

@@ -14,11 +14,12 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Executable, Row
+from sqlalchemy import ColumnElement, Executable, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.settings import Settings
 from resolvers.access import Plan
+from resolvers.resources import Resource
 
 
 @dataclass
@@ -44,6 +45,11 @@ class RequestContext:
         """The context of one request; "today" is the district's date, not the server's."""
         now = datetime.now(ZoneInfo(settings.timezone))
         return cls(settings, engine, now=now, plan=plan, request=request)
+
+    def row_scope(self, resource: Resource) -> list[ColumnElement[bool]]:
+        """The plan's row predicate for ``resource`` as WHERE clauses: in every statement."""
+        predicate = self.plan.rows(resource.name, resource.area)
+        return [] if predicate is None else [predicate]
 
     @property
     def today(self) -> date:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, or_
 
 from hub.errors import BadUserInput, Forbidden
+from hub.models import encode_care_tags
 from resolvers.access import Plan
 from resolvers.areas import under_area
 from resolvers.resources import Resource
@@ -94,7 +95,7 @@ def _max_age(t: Table, years: int, now: datetime) -> ColumnElement[bool]:
 
 
 def _care_tag(t: Table, tag: str, _: datetime) -> ColumnElement[bool]:
-    return t.c.care_tags.like(f"%,{tag},%")
+    return t.c.care_tags.like(f"%{encode_care_tags([tag])}%")
 
 
 #: Statuses after which an event no longer needs anyone's attention.

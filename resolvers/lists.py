@@ -42,12 +42,7 @@ async def root_page(
     res = RESOURCES[resource]
     args = _args(context, resource, first, after)
     filter_key = filters.checked(context.plan, res, filters.freeze(filter_input))
-    scope = context.plan.rows(resource, res.area)
-    conditions = [
-        *where,
-        *([] if scope is None else [scope]),
-        *filters.clauses(res, filter_key, context.now),
-    ]
+    conditions = [*where, *context.row_scope(res), *filters.clauses(res, filter_key, context.now)]
     statement = select(res.table).where(*conditions)
     if args.after is not None:
         statement = statement.where(res.key > args.after)
@@ -74,15 +69,19 @@ async def child_page(
     filter_key = filters.checked(context.plan, RESOURCES[resource], filters.freeze(filter_input))
     page = await context.loaders.page(resource, relation).load(ChildKey(parent, args, filter_key))
 
-    def count() -> Awaitable[int]:
-        return context.loaders.count(resource, relation).load(CountKey(parent, filter_key))  # type: ignore[no-any-return]
-
-    return page, count
+    return page, lambda: _count(context, resource, relation, parent, filter_key)
 
 
 def child_count(
     context: RequestContext, resource: str, relation: str, parent: str | int, filter_input: Any
 ) -> Awaitable[int]:
+    """How many ``resource`` rows lie under one parent, batched with its siblings' counts."""
     filter_key = filters.checked(context.plan, RESOURCES[resource], filters.freeze(filter_input))
+    return _count(context, resource, relation, parent, filter_key)
+
+
+def _count(
+    context: RequestContext, resource: str, relation: str, parent: str | int, filter_key: Any
+) -> Awaitable[int]:
     loader = context.loaders.count(resource, relation)
     return loader.load(CountKey(parent, filter_key))  # type: ignore[no-any-return]

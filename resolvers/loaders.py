@@ -95,14 +95,11 @@ class Loaders:
 
     # -- by key ---------------------------------------------------------------------------
 
-    def _scope(self, resource: Resource) -> list[ColumnElement[bool]]:
-        """The plan's row predicate for ``resource``: in every statement, never in Python."""
-        predicate = self._context.plan.rows(resource.name, resource.area)
-        return [] if predicate is None else [predicate]
-
     def _by_key(self, resource: Resource) -> DataLoader[Any, Row[Any] | None]:
         async def load(keys: list[Any]) -> list[Row[Any] | None]:
-            statement = select(resource.table).where(resource.key.in_(keys), *self._scope(resource))
+            statement = select(resource.table).where(
+                resource.key.in_(keys), *self._context.row_scope(resource)
+            )
             rows = await self._context.rows(statement)
             found = {row._mapping[resource.key]: row for row in rows}
             return [found.get(key) for key in keys]
@@ -122,28 +119,25 @@ class Loaders:
         return DataLoader(load)
 
     async def _load_children(self, codes: list[str]) -> list[list[Row[Any]]]:
-        table = GRIDS.table
-        rows = await self._context.rows(
-            select(table)
-            .where(table.c.parent_code.in_(codes), *self._scope(GRIDS))
-            .order_by(table.c.code)
-        )
-        grouped: dict[str, list[Row[Any]]] = defaultdict(list)
-        for row in rows:
-            grouped[row.parent_code].append(row)
-        return [grouped.get(code, []) for code in codes]
+        return await self._grouped(GRIDS, "parent_code", codes)
 
     async def _load_rooms(self, house_codes: list[str]) -> list[list[Row[Any]]]:
-        table = ROOMS.table
+        return await self._grouped(ROOMS, "house_code", house_codes)
+
+    async def _grouped(
+        self, resource: Resource, column: str, parents: list[str]
+    ) -> list[list[Row[Any]]]:
+        """Every row of ``resource`` under each parent (short lists: no paging), in key order."""
+        parent_of = resource.table.c[column]
         rows = await self._context.rows(
-            select(table)
-            .where(table.c.house_code.in_(house_codes), *self._scope(ROOMS))
-            .order_by(table.c.code)
+            select(resource.table)
+            .where(parent_of.in_(parents), *self._context.row_scope(resource))
+            .order_by(resource.key)
         )
         grouped: dict[str, list[Row[Any]]] = defaultdict(list)
         for row in rows:
-            grouped[row.house_code].append(row)
-        return [grouped.get(code, []) for code in house_codes]
+            grouped[row._mapping[parent_of]].append(row)
+        return [grouped.get(parent, []) for parent in parents]
 
     # -- pages and counts of children ------------------------------------------------------
 
@@ -201,7 +195,11 @@ class Loaders:
         pages: dict[ChildKey, Page] = {}
         for (args, filter_key, _), parents in self._group(keys, relation).items():
             scope, parent_of = self._parent_scope(resource, relation, parents)
-            where = [scope, *self._scope(resource), *filters.clauses(resource, filter_key, now)]
+            where = [
+                scope,
+                *self._context.row_scope(resource),
+                *filters.clauses(resource, filter_key, now),
+            ]
             if args.after is not None:
                 where.append(resource.key > args.after)
             number = func.row_number().over(partition_by=parent_of, order_by=resource.key)
@@ -233,7 +231,11 @@ class Loaders:
             scope, parent_of = self._parent_scope(resource, relation, parents)
             statement = (
                 select(parent_of.label("gh_parent"), func.count().label("gh_count"))
-                .where(scope, *self._scope(resource), *filters.clauses(resource, filter_key, now))
+                .where(
+                    scope,
+                    *self._context.row_scope(resource),
+                    *filters.clauses(resource, filter_key, now),
+                )
                 .group_by(parent_of)
             )
             found = {row.gh_parent: row.gh_count for row in await self._context.rows(statement)}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -57,11 +57,9 @@ class Connection(Generic[NodeT]):
         node: Callable[[Any, Any], NodeT],
         context: Any,
     ) -> Connection[NodeT]:
-        edges: Sequence[Edge[NodeT]] = [
-            Edge(node=node(row, context), _page=page, _row=row) for row in page.rows
-        ]
+        edges = [Edge(node=node(row, context), _page=page, _row=row) for row in page.rows]
         return cls(
-            edges=list(edges),
+            edges=edges,
             page_info=PageInfo(
                 has_next_page=page.has_next,
                 has_previous_page=page.has_previous,
