@@ -1,7 +1,7 @@
 """The app factory: one Starlette app per settings object, wired in one place.
 
-Nothing is created at import time; the engine opens and the token-signing keys load (or are
-created, the first time) in the lifespan.
+Nothing is created at import time; the engine opens, the token-signing keys load (or are
+created, the first time) and the policy store and plan cache are made in the lifespan.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from hub.access import Access
 from hub.auth.endpoints import jwks_endpoint, token_endpoint
 from hub.auth.issuers import Verifier
 from hub.auth.keys import HubKeys
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.keys = await asyncio.to_thread(HubKeys.load_or_create, settings.key_dir)
         app.state.verifier = Verifier.from_settings(settings, app.state.keys)
         app.state.engine = create_engine(settings)
+        app.state.access = Access.create(app.state.engine)
         try:
             yield
         finally:

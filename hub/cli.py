@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime
+from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -68,6 +69,7 @@ async def _seed(settings: Settings, seed: int, people: int | None, as_of: date) 
     """Seed the database; False when it already holds a district."""
     from hub.db import create_engine
     from hub.demo import DistrictNotEmptyError, Profile, generate, is_empty, load
+    from hub.demo.principals import demo_principals, save_clients, seed_principals
 
     engine = create_engine(settings)
     try:
@@ -95,9 +97,18 @@ async def _seed(settings: Settings, seed: int, people: int | None, as_of: date) 
                 await load(engine, district, report)
             except DistrictNotEmptyError:
                 return False
+            task = progress.add_task("principals", total=1)
+            clients = await seed_principals(engine, demo_principals(district.grids, seed))
+            save_clients(demo_clients_path(settings), clients)
+            progress.update(task, completed=1)
         return True
     finally:
         await engine.dispose()
+
+
+def demo_clients_path(settings: Settings) -> Path:
+    """Where the demo apps' client credentials are kept: beside the key folder."""
+    return settings.key_dir.parent / "demo-clients.json"
 
 
 def _today(settings: Settings) -> date:
@@ -147,6 +158,51 @@ def serve(
 EXAMPLE_QUERY = """{ grid(code: "440306001001001") { name houses(first: 3) {
     edges { node { address residents { edges { node { name } } } } } } } }"""
 
+#: The roles the demo's who-is-who table shows one principal of, in this order.
+SHOWN_ROLES = (
+    "grid_worker",
+    "community_staff",
+    "street_staff",
+    "housing_app",
+    "civil_affairs_app",
+    "public_security_app",
+    "emergency_app",
+    "data_officer",
+    "chief_data_officer",
+    "auditor",
+)
+
+
+def who_is_who(settings: Settings, base_url: str) -> list[str]:
+    """One principal per kind of user, and the command that gets each one's token: lines
+    printed unwrapped, so a command can be copied whole from any terminal."""
+    from hub.cli_auth import _principals
+    from hub.demo.principals import read_clients
+
+    found = asyncio.run(_principals(settings))
+    clients = read_clients(demo_clients_path(settings))
+    lines = ["[bold]Who is who in the demo[/bold] (every principal: gridhub principals)"]
+    for role in SHOWN_ROLES:
+        principal = next((p for p in found if p["roles"] and p["roles"][0] == role), None)
+        if principal is None:
+            continue
+        subject = str(principal["subject"])
+        if principal["kind"] == "client":
+            credentials = clients.get(subject)
+            command = (
+                f"curl -s -u {credentials['client_id']}:{credentials['client_secret']} "
+                f"-d grant_type=client_credentials {base_url}/oauth/token"
+                if credentials
+                else f"gridhub client create --subject {subject} --department "
+                f"{principal['department']}"
+            )
+        else:
+            command = f"gridhub token --subject {subject}"
+        areas = ", ".join(principal["areas"]) or "no area"  # type: ignore[arg-type]
+        lines.append(f"  [cyan]{role}[/cyan] {principal['name']} · {subject} · {areas}")
+        lines.append(f"      {command}")
+    return lines
+
 
 @app.command()
 def demo(
@@ -164,8 +220,14 @@ def demo(
         console.print("[green]Seeded the demo district.[/green]")
     else:
         console.print("The database already holds a district; serving it as it is.")
-    url = f"http://{settings.host}:{settings.port}/graphql"
-    console.print(f"\n[bold]Open GraphiQL:[/bold] {url}")
+    base_url = f"http://{settings.host}:{settings.port}"
+    for line in who_is_who(settings, base_url):
+        console.print(line, soft_wrap=True, highlight=False)
+    console.print(f"[bold]Open GraphiQL:[/bold] {base_url}/graphql")
+    console.print(
+        "Get a token (e.g. [bold]TOKEN=$(gridhub token --subject worker-440306001001001)[/bold]),"
+        ' then add the header {"Authorization": "Bearer <token>"} in GraphiQL\'s Headers tab.'
+    )
     console.print(f"Try:  {EXAMPLE_QUERY}\n")
     _serve(settings)
 

@@ -1,4 +1,4 @@
-"""``gridhub token``, ``gridhub client create`` and ``gridhub keys rotate``.
+"""``gridhub token``, ``gridhub principals``, ``gridhub client create``, ``gridhub keys rotate``.
 
 ``token`` prints the token alone on stdout, so ``TOKEN=$(gridhub token --subject S)`` works;
 everything meant for a person goes to stderr.
@@ -66,11 +66,18 @@ def token(
     key_dir: KeyDirOption = None,
 ) -> None:
     """Print a token for a person, signed by the hub's own key (for the demo and tests)."""
-    from hub.auth.keys import HubKeys
+    from hub.auth.keys import SIGNING_FILE, HubKeys
     from hub.auth.tokens import issue_token
 
     seconds = parse_duration(ttl)
     settings = _settings(key_dir=key_dir)
+    if not (settings.key_dir / SIGNING_FILE).exists():
+        # A new key would sign a token no running hub accepts: say where to run instead.
+        console.print(
+            f"[red]No signing key in {settings.key_dir}[/red]: run this in the hub's directory "
+            "(after its first start), or give --key-dir or GRIDHUB_KEY_DIR."
+        )
+        raise typer.Exit(1)
     keys = HubKeys.load_or_create(settings.key_dir)
     try:
         typer.echo(issue_token(keys, settings, subject, "person", ttl=seconds))
@@ -148,8 +155,78 @@ def keys_rotate(
     console.print("Running hub processes pick up the new key on their own.")
 
 
+async def _principals(settings: Settings) -> list[dict[str, object]]:
+    from sqlalchemy import select
+
+    from hub.db import create_engine
+    from hub.models import Principal, PrincipalGrid
+    from policies.store import PolicyStore
+
+    engine = create_engine(settings)
+    try:
+        store = PolicyStore(engine)
+        await store.refresh()
+        async with engine.connect() as connection:
+            rows = (await connection.execute(select(Principal).order_by(Principal.subject))).all()
+            areas: dict[str, list[str]] = {}
+            for subject, code in await connection.execute(
+                select(PrincipalGrid.subject, PrincipalGrid.grid_code).order_by(
+                    PrincipalGrid.subject, PrincipalGrid.grid_code
+                )
+            ):
+                areas.setdefault(subject, []).append(code)
+        return [
+            {
+                "subject": row.subject,
+                "kind": row.kind,
+                "name": row.name,
+                "department": row.department_code,
+                "roles": list(await store.roles_of(row.subject, row.department_code)),
+                "areas": areas.get(row.subject, []),
+            }
+            for row in rows
+        ]
+    finally:
+        await engine.dispose()
+
+
+def principals(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON list (for scripts) instead of a table.")
+    ] = False,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="SQLAlchemy URL (default: GRIDHUB_DATABASE_URL, else ./gridhub.db).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """List the principals: subject, kind, department, roles (inherited ones too) and areas."""
+    import orjson
+    from rich.table import Table
+
+    found = asyncio.run(_principals(_settings(database_url=database_url)))
+    if as_json:
+        typer.echo(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
+        return
+    table = Table("subject", "kind", "department", "roles", "areas", "name")
+    for p in found:
+        table.add_row(
+            str(p["subject"]),
+            str(p["kind"]),
+            str(p["department"] or ""),
+            ", ".join(p["roles"]),  # type: ignore[arg-type]
+            ", ".join(p["areas"]),  # type: ignore[arg-type]
+            str(p["name"]),
+        )
+    Console().print(table)
+
+
 def register(app: typer.Typer) -> None:
     """Add the identity commands to the ``gridhub`` command."""
     app.command("token")(token)
+    app.command("principals")(principals)
     app.add_typer(client_app, name="client")
     app.add_typer(keys_app, name="keys")

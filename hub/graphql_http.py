@@ -14,9 +14,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
 
+from hub.access import Access, BadPurpose, declared_purpose
+from hub.auth.principal import authenticate
 from hub.execution import BAD_REQUEST, Executor
 from hub.settings import Settings
-from resolvers.access import OpenPlan
+from resolvers.access import NOTHING
 from resolvers.context import RequestContext
 
 JSON = "application/json"
@@ -48,11 +50,23 @@ def _parse_params(raw: Any) -> tuple[str, dict[str, Any] | None, str | None] | R
 
 
 async def graphql_endpoint(request: Request) -> Response:
+    """Authenticate, read the request, run it on the principal's plan.
+
+    The token is checked before anything else is read, so an anonymous caller learns nothing
+    (not even whether its query parses); only the GraphiQL page itself is served without one
+    (a browser can not send a header when it opens a page; GraphiQL then sends the token).
+    """
     settings: Settings = request.app.state.settings
+    if request.method == "GET" and "query" not in request.query_params:
+        if settings.graphiql and "text/html" in request.headers.get("accept", ""):
+            return HTMLResponse(get_graphql_ide_html())
+    identity = await authenticate(request)
+    try:
+        purpose = declared_purpose(request)
+    except BadPurpose as error:
+        return request_error(str(error))
     if request.method == "GET":
         if "query" not in request.query_params:
-            if settings.graphiql and "text/html" in request.headers.get("accept", ""):
-                return HTMLResponse(get_graphql_ide_html())
             return request_error("GET /graphql needs a `query` parameter")
         try:
             raw: Any = dict(request.query_params)
@@ -88,9 +102,11 @@ async def graphql_endpoint(request: Request) -> Response:
     ):
         return request_error("Only queries may be sent with GET; use POST", 405)
 
-    # No principal is asked for yet: every request runs on the open plan.
-    context = RequestContext.build(settings, request.app.state.engine, OpenPlan(), request)
+    access: Access = request.app.state.access
+    context = RequestContext.build(settings, request.app.state.engine, NOTHING, request)
     try:
+        context.identity = identity
+        context.plan = await access.plan_for(identity, purpose, await context.connection())
         result = await executor.run(prepared, variables, operation_name, context)
     finally:
         await context.close()

@@ -159,6 +159,22 @@ class Settings(BaseSettings):
         float, Field(gt=0, le=30, description="Seconds to wait for an issuer's JWKS URL.")
     ] = 3.0
 
+    audit_key_dir: Annotated[
+        Path,
+        Field(
+            description="Where the hub keeps its audit checkpoint-signing (Ed25519) keys, apart "
+            "from the token keys; relative to the working directory."
+        ),
+    ] = Path("var/audit-keys")
+    audit_checkpoint_entries: Annotated[
+        int,
+        Field(ge=1, description="A signed checkpoint is written after this many audit entries."),
+    ] = 1000
+    audit_checkpoint_seconds: Annotated[
+        float,
+        Field(gt=0, description="...or after this many seconds with unsigned entries, if sooner."),
+    ] = 60.0
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:

@@ -13,7 +13,8 @@ The rules' meaning (see ``policies.rules`` and ``model.conf``):
 - a field's decision in grid g, over the rules whose area covers g and whose fields cover it:
   any deny → DENY; else any read → ALLOW; else any mask → MASK; else DENY (deny by default);
 - an ALLOW of a field of tier 3 or above needs the declared purpose among the purposes of a
-  covering read rule, else PURPOSE_REQUIRED; MASK never needs a purpose;
+  covering read rule; without it the field is MASK if a mask rule covers it, else
+  PURPOSE_REQUIRED; MASK never needs a purpose;
 - rows visible: the union of the areas of the allow rules (read or mask), minus the areas of
   deny rules whose fields are ``*``.
 
@@ -192,14 +193,18 @@ class ResourcePlan:
         if any(r.rule.act is Act.DENY for r in acts):
             return Decision.DENY, 0
         reads = [r for r in acts if r.rule.act is Act.READ]
+        masks = any(r.rule.act is Act.MASK for r in acts)
         if reads:
             if spec.tier >= Tier.SENSITIVE:
                 reads = [r for r in reads if purposes_cover(r.purposes, self._purpose)]
+                if not reads and masks:
+                    # A purpose-bound read adds to a mask; it never takes the mask away.
+                    return Decision.MASK, int(Tier.INTERNAL) if spec.value_tiers else 0
                 if not reads:
                     return Decision.PURPOSE_REQUIRED, 0
             shown = max(r.selector.reach(type_name, field_name) for r in reads)
             return Decision.ALLOW, shown if spec.value_tiers else 0
-        if any(r.rule.act is Act.MASK for r in acts):
+        if masks:
             # The mask of a field with per-value tiers shows the internal tier (the age tags).
             return Decision.MASK, int(Tier.INTERNAL) if spec.value_tiers else 0
         return Decision.DENY, 0
@@ -234,14 +239,20 @@ class ResourcePlan:
             places.insert(0, "")
         return tuple(places)
 
-    def filterable(self, field_name: str, type_name: str | None = None) -> bool:
-        """Whether lists may be filtered or sorted on the field: ALLOW everywhere visible.
+    def filterable(
+        self, field_name: str, type_name: str | None = None, value_tier: int | None = None
+    ) -> bool:
+        """Whether lists may be filtered or sorted on the field: ALLOW everywhere visible, and
+        for a field with per-value tiers (care tags), the value's tier within reach everywhere.
 
-        Anything less would let a caller recover masked or denied values by bisection.
+        Anything less would let a caller recover masked, denied or hidden values by bisection
+        (filter on a core care tag, count who has it).
         """
         places = self._places()
         return bool(places) and all(
-            self.decisions(place, type_name).get(field_name) is Decision.ALLOW for place in places
+            self.decisions(place, type_name).get(field_name) is Decision.ALLOW
+            and (value_tier is None or self.reach(place, field_name, type_name) >= value_tier)
+            for place in places
         )
 
     def describe(self) -> ResourceDescription:
@@ -319,8 +330,8 @@ class AccessPlan:
         """The field rules for a row (``resolvers.access.Plan``): one look-up per row."""
         return self._of_type[type_name].field_rules(grid_code, type_name)
 
-    def filterable(self, type_name: str, field_name: str) -> bool:
-        return self._of_type[type_name].filterable(field_name, type_name)
+    def filterable(self, type_name: str, field_name: str, value_tier: int | None = None) -> bool:
+        return self._of_type[type_name].filterable(field_name, type_name, value_tier)
 
     def describe(self) -> Mapping[str, ResourceDescription]:
         return MappingProxyType({name: plan.describe() for name, plan in self.resources.items()})
@@ -356,11 +367,17 @@ class PlanCache:
         self._plans: dict[tuple[Principal, str | None], AccessPlan] = {}
 
     async def plan_for(
-        self, principal: Principal, purpose: str | None, connection: AsyncConnection | None = None
+        self,
+        principal: Principal,
+        purpose: str | None,
+        connection: AsyncConnection | None = None,
+        *,
+        version: int | None = None,
     ) -> AccessPlan:
         """The plan for this request: one SELECT of the version (on the request's
-        ``connection`` if given), then a dictionary look-up, or a compile once per version."""
-        version = await self._store.refresh(connection)
+        ``connection`` if given; none if the caller read ``version`` already), then a
+        dictionary look-up, or a compile once per version."""
+        version = await self._store.refresh(connection, version=version)
         plan = self.lookup(principal, purpose, version)
         if plan is None:
             plan = await _compile(self._store, principal, purpose, version)

@@ -301,8 +301,15 @@ def object_match(requested: str, stored: str) -> bool:
         return False
 
 
+#: The act asked for when only a mask line may answer (not a read, which shows the mask too):
+#: whether a tier-3 field without a covered purpose falls back to its mask.
+MASK_LINE = "mask-line"
+
+
 def act_match(requested: str, stored: str) -> bool:
     """``actMatch(r.act, p.act)``: deny lines (``*``) meet every act; a read shows the mask too."""
+    if requested == MASK_LINE:
+        return stored in (ANY, Act.MASK)
     return stored in (ANY, requested) or (requested == Act.MASK and stored == Act.READ)
 
 

@@ -32,6 +32,7 @@ from policies.decision import Decision
 from policies.principal import Principal
 from policies.rules import (
     ANY,
+    MASK_LINE,
     OWN,
     Act,
     PolicyError,
@@ -143,13 +144,17 @@ class PolicyStore:
         async with self._engine.connect() as own:
             return await self._version_in(own)
 
-    async def refresh(self, connection: AsyncConnection | None = None) -> int:
+    async def refresh(
+        self, connection: AsyncConnection | None = None, *, version: int | None = None
+    ) -> int:
         """Reload the rules if the stored version moved on; return the version now in memory.
 
-        The version is read before the rules, so the rules loaded are at least that new: a
-        change committed in between only causes one more reload on the next request.
+        The version is read before the rules (or was, by the caller: ``version``), so the rules
+        loaded are at least that new: a change committed in between only causes one more
+        reload on the next request.
         """
-        version = await self.version(connection)
+        if version is None:
+            version = await self.version(connection)
         if version != self._loaded:
             async with self._lock:
                 if version != self._loaded:
@@ -380,7 +385,9 @@ class PolicyStore:
             if spec.tier >= Tier.SENSITIVE and not (
                 purpose and enforce(PURPOSE_CONTEXT, *request, purpose)
             ):
-                decision = Decision.PURPOSE_REQUIRED
+                # Without a covered purpose a mask still applies; only then is it refused.
+                masked = enforce(*request, MASK_LINE)
+                decision = Decision.MASK if masked else Decision.PURPOSE_REQUIRED
         elif enforce(*request, Act.MASK.value):
             decision = Decision.MASK
         else:

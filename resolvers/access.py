@@ -1,9 +1,11 @@
-"""What the resolvers need from an access plan, and the open plan the API runs on today.
+"""What the resolvers need from an access plan, and two fixed plans.
 
 The resolvers never decide anything: they ask the request's plan for a row predicate to put in
 every statement's WHERE clause and, per row, for the field rules to apply when the row becomes
-an object. ``policies`` compiles real plans; :class:`OpenPlan` allows everything and is what the
-API serves until requests carry a principal (and the benchmark's all-allowing baseline after).
+an object. ``policies`` compiles the real plans the API serves. :class:`OpenPlan` allows
+everything: the benchmark's all-allowing baseline, and the resolver tests' plan when permissions
+are not what they test. :data:`NOTHING` allows nothing: a context's plan until the principal's
+is known, so a context that is never given one shows nothing.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, false
 
 from catalog.fields import FIELDS
 from policies.decision import Decision
 
-__all__ = ["Decision", "FieldRules", "OpenPlan", "Plan"]
+__all__ = ["NOTHING", "Decision", "FieldRules", "NothingPlan", "OpenPlan", "Plan"]
 
 
 @dataclass(frozen=True)
@@ -48,14 +50,15 @@ class FieldRules:
 
 
 class Plan(Protocol):
-    def rows(self, resource: str, column: ColumnElement[str]) -> ColumnElement[bool] | None:
+    def rows(self, resource: str, column: ColumnElement[str] | None) -> ColumnElement[bool] | None:
         """The predicate limiting ``resource``'s rows (None: no limit), on its grid-code column."""
 
     def rules(self, type_name: str, grid_code: str | None) -> FieldRules:
         """The field rules for a row of ``type_name`` in ``grid_code`` (None: not placed)."""
 
-    def filterable(self, type_name: str, field_name: str) -> bool:
-        """Whether lists of ``type_name`` may be filtered on ``field_name`` (ALLOW everywhere)."""
+    def filterable(self, type_name: str, field_name: str, value_tier: int | None = None) -> bool:
+        """Whether lists of ``type_name`` may be filtered on ``field_name`` (ALLOW everywhere;
+        for a field with per-value tiers, also every value of ``value_tier`` shown)."""
 
 
 def _all_allowed() -> dict[str, FieldRules]:
@@ -66,15 +69,33 @@ def _all_allowed() -> dict[str, FieldRules]:
 
 
 class OpenPlan:
-    """Everything allowed, no row limit: no principal is asked for yet."""
+    """Everything allowed, no row limit (never the plan of a request to the API)."""
 
     _RULES = _all_allowed()
 
-    def rows(self, resource: str, column: ColumnElement[str]) -> ColumnElement[bool] | None:
+    def rows(self, resource: str, column: ColumnElement[str] | None) -> ColumnElement[bool] | None:
         return None
 
     def rules(self, type_name: str, grid_code: str | None) -> FieldRules:
         return self._RULES[type_name]
 
-    def filterable(self, type_name: str, field_name: str) -> bool:
+    def filterable(self, type_name: str, field_name: str, value_tier: int | None = None) -> bool:
         return True
+
+
+class NothingPlan:
+    """No row, no field: what a request may see before its principal's plan is known."""
+
+    _RULES = {type_name: FieldRules(type_name, {}, {}) for type_name in FIELDS}
+
+    def rows(self, resource: str, column: ColumnElement[str] | None) -> ColumnElement[bool] | None:
+        return false()
+
+    def rules(self, type_name: str, grid_code: str | None) -> FieldRules:
+        return self._RULES[type_name]
+
+    def filterable(self, type_name: str, field_name: str, value_tier: int | None = None) -> bool:
+        return False
+
+
+NOTHING = NothingPlan()

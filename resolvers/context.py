@@ -2,7 +2,7 @@
 
 One connection per request keeps every statement of a response on the same connection (and,
 on PostgreSQL, lets later issues run them in one snapshot); it is taken on first use and given
-back when the response is done. Permissions and audit attach here in later issues.
+back when the response is done. The plan is the principal's (see ``hub.access``).
 """
 
 from __future__ import annotations
@@ -29,9 +29,12 @@ class RequestContext:
     now: datetime
     plan: Plan
     request: Any = None
+    #: Who asks (``hub.auth.principal.Identity``); None for in-process use without a token.
+    identity: Any = None
     loaders: Any = field(init=False)
     _connection: AsyncConnection | None = field(default=None, init=False)
     _connecting: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+    _closed: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         from resolvers.loaders import Loaders
@@ -56,18 +59,32 @@ class RequestContext:
         """The district's date now (``now`` is in the district's time zone)."""
         return self.now.date()
 
-    async def rows(self, statement: Executable) -> Sequence[Row[Any]]:
-        """Run a SELECT on the request's connection and return all its rows."""
+    async def connection(self) -> AsyncConnection:
+        """The request's connection, taken from the pool on first use.
+
+        Refused once the request is closed: a resolver still running after its response was
+        answered (graphql-core lets sibling fields finish after an error) must not take a
+        connection nobody will give back.
+        """
         connection = self._connection
         if connection is None:
             async with self._connecting:
+                if self._closed:
+                    raise RuntimeError("the request is finished")
                 if self._connection is None:
                     self._connection = await self.engine.connect()
                 connection = self._connection
-        result = await connection.execute(statement)
+        return connection
+
+    async def rows(self, statement: Executable) -> Sequence[Row[Any]]:
+        """Run a SELECT on the request's connection and return all its rows."""
+        result = await (await self.connection()).execute(statement)
         return result.all()
 
     async def close(self) -> None:
+        """Give the connection back; no statement runs for this request afterwards."""
+        async with self._connecting:
+            self._closed = True
         if self._connection is not None:
             connection, self._connection = self._connection, None
             await connection.close()

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, or_
 
+from catalog.fields import CARE_TAG_TIERS
 from hub.errors import BadUserInput, Forbidden
 from hub.models import encode_care_tags
 from resolvers.access import Plan
@@ -220,9 +221,10 @@ def checked(plan: Plan, resource: Resource, filter_key: Filter) -> Filter:
     """The filter, if the plan ALLOWs every field it reads everywhere; else FORBIDDEN, before
     any SQL runs."""
     type_name = TYPE_OF_RESOURCE.get(resource.name)
-    for name, _ in filter_key:
+    for name, value in filter_key:
+        value_tier = int(CARE_TAG_TIERS[value]) if name == "care_tag" else None
         for field_name in FILTERED_FIELDS[resource.name][name]:
-            if type_name is not None and not plan.filterable(type_name, field_name):
+            if type_name is not None and not plan.filterable(type_name, field_name, value_tier):
                 raise Forbidden(f"Not allowed to filter on `{field_name}`", field=field_name)
     return filter_key
 

@@ -15,6 +15,7 @@ from resolvers.ids import from_global_id
 from resolvers.resources import GRIDS
 from schema.enums import AreaLevel
 from schema.filters import EntityFilter, EventFilter, HouseFilter, PersonFilter
+from schema.me import Me, resolve_me
 from schema.nodes import (
     NODE_TYPES,
     Department,
@@ -42,8 +43,19 @@ async def _load(info: Info, type_name: str, key: Any) -> Any:
     return None if row is None else NODE_TYPES[type_name].from_row(row, info.context)
 
 
+def _unplaced_scope(info: Info, resource: str) -> list[ColumnElement[bool]]:
+    """The plan's predicate for a resource whose rows belong to no place (all or none)."""
+    predicate = info.context.plan.rows(resource, None)
+    return [] if predicate is None else [predicate]
+
+
 @strawberry.type
 class Query:
+    me: Me | None = strawberry.field(
+        resolver=resolve_me,
+        description="Who is asking, and what they may see of each resource (and why).",
+    )
+
     @strawberry.field(description="Any object by its global id; null when there is none.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         type_name, key = from_global_id(id)
@@ -133,7 +145,9 @@ class Query:
     @strawberry.field(description="The district's departments.")
     async def departments(self, info: Info) -> list[Department]:
         table = DepartmentRow.__table__
-        rows = await info.context.rows(select(table).order_by(table.c.code))
+        rows = await info.context.rows(
+            select(table).where(*_unplaced_scope(info, "departments")).order_by(table.c.code)
+        )
         return [Department.from_row(row, info.context) for row in rows]
 
     @strawberry.field(
@@ -141,5 +155,7 @@ class Query:
     )
     async def matters(self, info: Info) -> list[Matter]:
         table = MatterRow.__table__
-        rows = await info.context.rows(select(table).order_by(table.c.code))
+        rows = await info.context.rows(
+            select(table).where(*_unplaced_scope(info, "matters")).order_by(table.c.code)
+        )
         return [Matter.from_row(row, info.context) for row in rows]

@@ -21,8 +21,14 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from hub.access import Access
+from hub.auth.clients import NewClient
+from hub.auth.keys import HubKeys
+from hub.auth.principal import Identity
+from hub.auth.tokens import issue_token
 from hub.db import create_engine, upgrade
 from hub.demo import District, Profile, generate, load
+from hub.demo.principals import demo_principals, seed_principals
 from hub.execution import Executor
 from hub.settings import Settings, normalise_database_url
 from resolvers.access import OpenPlan, Plan
@@ -97,16 +103,28 @@ def district() -> District:
 
 
 @pytest.fixture(scope="session")
+def demo_clients() -> dict[str, NewClient]:
+    """The seeded department apps' credentials, by subject (filled when the database is)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
 def database_url(
-    backend: str, tmp_path_factory: pytest.TempPathFactory, district: District
+    backend: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    district: District,
+    demo_clients: dict[str, NewClient],
 ) -> Iterator[str]:
-    """A migrated database holding :func:`district`."""
+    """A migrated database holding :func:`district` and the demo's principals and rules."""
     for url in _fresh_database(backend, tmp_path_factory):
 
         async def seed(url: str) -> None:
             engine = create_engine(Settings(database_url=url))
             try:
                 await load(engine, district)
+                demo_clients.update(
+                    await seed_principals(engine, demo_principals(district.grids, SEED))
+                )
             finally:
                 await engine.dispose()
 
@@ -163,8 +181,19 @@ GraphQL = Callable[..., Awaitable[dict[str, Any]]]
 
 
 @pytest.fixture(scope="session")
-def gql(settings: Settings, engine: AsyncEngine, executor: Executor) -> GraphQL:
-    """Run a query against the schema directly (no HTTP) and return the response body."""
+def access(engine: AsyncEngine) -> Access:
+    """The policy store and plan cache, as a server process holds them."""
+    return Access.create(engine)
+
+
+@pytest.fixture(scope="session")
+def gql(settings: Settings, engine: AsyncEngine, executor: Executor, access: Access) -> GraphQL:
+    """Run a query against the schema directly (no HTTP) and return the response body.
+
+    ``as_`` runs it as that seeded principal (with ``purpose`` declared), on the plan a server
+    would compile for them; without it, on ``plan`` (default: the all-allowing plan, for tests
+    of the resolvers themselves).
+    """
 
     async def run(
         query: str,
@@ -172,13 +201,42 @@ def gql(settings: Settings, engine: AsyncEngine, executor: Executor) -> GraphQL:
         operation_name: str | None = None,
         now: datetime | None = None,
         plan: Plan | None = None,
+        as_: str | None = None,
+        purpose: str | None = None,
     ) -> dict[str, Any]:
         context = RequestContext.build(settings, engine, plan or OpenPlan())
         if now is not None:
             context.now = now
         try:
+            if as_ is not None:
+                kind = "client" if as_.endswith("-app") else "person"
+                context.identity = Identity(as_, kind, None, settings.issuer, None)
+                context.plan = await access.plan_for(
+                    context.identity, purpose, await context.connection()
+                )
             return await executor.run(executor.prepare(query), variables, operation_name, context)
         finally:
             await context.close()
 
     return run
+
+
+@pytest.fixture(scope="session")
+def hub_keys(settings: Settings) -> HubKeys:
+    """The keys a server on :func:`settings` signs with (made on first use)."""
+    return HubKeys.load_or_create(settings.key_dir)
+
+
+@pytest.fixture(scope="session")
+def token_for(
+    settings: Settings, hub_keys: HubKeys, demo_clients: dict[str, NewClient]
+) -> Callable[[str], str]:
+    """A valid hub-signed token for a seeded principal (an app's carries its client id)."""
+
+    def mint(subject: str) -> str:
+        client = demo_clients.get(subject)
+        if client is not None:
+            return issue_token(hub_keys, settings, subject, "client", client_id=client.client_id)
+        return issue_token(hub_keys, settings, subject, "person")
+
+    return mint

@@ -40,6 +40,12 @@ README = DOCS.parent / "README.md"
 #: Pages whose examples and links are checked: the docs and the README.
 CHECKED = [*PAGES, README]
 EXPECT = re.compile(r"^#\s*expect:\s*([A-Z_]+)\s*$")
+#: Who a page's examples run as: ``<!-- examples run as: SUBJECT -->`` on the page; a block
+#: may name another principal (``# as: SUBJECT``) and a purpose (``# purpose: CODE``) in its
+#: leading comment lines, which GraphiQL ignores too (in a graphql-error block, after the
+#: ``# expect:`` line).
+PAGE_PRINCIPAL = re.compile(r"<!--\s*examples run as:\s*(\S+)\s*-->")
+BLOCK_SETTING = re.compile(r"^#\s*(as|purpose):\s*(\S+)\s*$")
 PLACEHOLDER = re.compile(r"^<[^<>]+>$")
 END_CURSOR = "<endCursor>"
 #: The area codes both the small test district and the demo district have.
@@ -54,6 +60,8 @@ class Example:
     query: str
     variables: dict[str, Any] | None
     expect_error: str | None
+    principal: str | None
+    purpose: str | None
 
     @property
     def where(self) -> str:
@@ -71,6 +79,8 @@ def _fences(page: Path, language: str) -> list[Token]:
 
 def _examples(page: Path) -> list[Example]:
     tokens = _tokens(page)
+    declared = PAGE_PRINCIPAL.search(page.read_text(encoding="utf-8"))
+    page_principal = declared.group(1) if declared else None
     examples = []
     for position, token in enumerate(tokens):
         language = token.info.strip()
@@ -86,7 +96,26 @@ def _examples(page: Path) -> list[Example]:
             match = EXPECT.match(token.content.splitlines()[0])
             assert match, f"docs/{page.name}:{line}: a graphql-error block starts '# expect: CODE'"
             expect = match.group(1)
-        examples.append(Example(page.name, len(examples), line, token.content, variables, expect))
+        settings = {"as": page_principal, "purpose": None}
+        for text in token.content.splitlines():
+            setting = BLOCK_SETTING.match(text)
+            if setting is None:
+                if not EXPECT.match(text):
+                    break
+                continue
+            settings[setting.group(1)] = setting.group(2)
+        examples.append(
+            Example(
+                page.name,
+                len(examples),
+                line,
+                token.content,
+                variables,
+                expect,
+                settings["as"],
+                settings["purpose"],
+            )
+        )
     return examples
 
 
@@ -141,13 +170,15 @@ async def run_example(gql: GraphQL, example: Example, keys: dict[str, str]) -> d
         if isinstance(value, str) and PLACEHOLDER.match(value) and value != END_CURSOR:
             assert value in keys, f"{example.where}: unknown placeholder {value}"
             variables[name] = keys[value]
+    assert example.principal, f"{example.where}: say who runs it (<!-- examples run as: S -->)"
+    who = {"as_": example.principal, "purpose": example.purpose}
     cursors = [name for name, value in variables.items() if value == END_CURSOR]
     if cursors:
-        first_page = await gql(example.query, {**variables, **dict.fromkeys(cursors)})
+        first_page = await gql(example.query, {**variables, **dict.fromkeys(cursors)}, **who)
         cursor = _find(first_page.get("data"), "endCursor")
         assert cursor, f"{example.where}: the first page has no endCursor"
         variables.update(dict.fromkeys(cursors, cursor))
-    return await gql(example.query, variables or None)
+    return await gql(example.query, variables or None, **who)
 
 
 def _has_content(value: Any) -> bool:
@@ -283,5 +314,6 @@ def test_every_setting_is_documented_with_its_default() -> None:
 def test_every_error_code_is_documented() -> None:
     text = (DOCS / "app-developers.md").read_text(encoding="utf-8")
     codes = [BAD_USER_INPUT, PARSE_FAILED, VALIDATION_FAILED, BAD_REQUEST, INTERNAL]
-    missing = [code for code in [*codes, "REQUEST_TOO_LARGE"] if f"`{code}`" not in text]
+    more = ["REQUEST_TOO_LARGE", "FORBIDDEN", "PURPOSE_REQUIRED", "UNAUTHENTICATED"]
+    missing = [code for code in [*codes, *more] if f"`{code}`" not in text]
     assert not missing, f"docs/app-developers.md does not explain {missing}"

@@ -2,36 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from hub.demo import District
+from hub.settings import Settings
 from tests.support import data_of, nodes, running
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    keys = tmp_path_factory.mktemp("e2e-keys")
+def server(database_url: str, settings: Settings) -> Iterator[str]:
+    """``gridhub serve`` on the session's database, signing with the session's keys."""
     arguments = ["serve", "--database-url", database_url]
-    with running(arguments, env={"GRIDHUB_KEY_DIR": str(keys)}) as (base, _):
+    with running(arguments, env={"GRIDHUB_KEY_DIR": str(settings.key_dir)}) as (base, _):
         yield base
 
 
 def test_a_grid_worker_reads_their_grids_houses_and_residents(
-    server: str, district: District
+    server: str, district: District, token_for: Callable[[str], str]
 ) -> None:
     grid = next(g for g in district.grids if g["level"] == "grid")
     query = """query GridHouses($code: String!) { grid(code: $code) { name
         houses(first: 100) { totalCount edges { node { address
-          residents(first: 50) { edges { node { name gender birthDate } } } } } } } }"""
+          residents(first: 50) { edges { node { name gender age } } } } } } } }"""
     response = httpx.post(
         f"{server}/graphql",
         json={"query": query, "variables": {"code": grid["code"]}, "operationName": "GridHouses"},
+        headers={"authorization": f"Bearer {token_for('worker-' + grid['code'])}"},
     )
     assert response.status_code == 200
     data = data_of(response.json())["grid"]
@@ -44,12 +49,22 @@ def test_a_grid_worker_reads_their_grids_houses_and_residents(
 
 def test_graphiql_is_off_when_the_setting_says_so(server: str) -> None:
     response = httpx.get(f"{server}/graphql", headers={"accept": "text/html"})
-    assert response.status_code == 400
+    assert (
+        response.status_code == 401
+    )  # no page to serve: the request is a query, and needs a token
 
 
 def test_the_demo_command_creates_seeds_and_serves_a_district(tmp_path: Path) -> None:
-    """The README's first command: a fresh directory, one command, a district to query."""
+    """The README's first command: a fresh directory, one command, a district to query with
+    the token the printed command gets."""
     with running(["demo"], cwd=tmp_path) as (base, output):
+        token = subprocess.run(
+            [sys.executable, "-m", "hub", "token", "--subject", "worker-440306001001001"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         response = httpx.post(
             f"{base}/graphql",
             json={
@@ -57,9 +72,14 @@ def test_the_demo_command_creates_seeds_and_serves_a_district(tmp_path: Path) ->
                     houses(first: 5) { totalCount edges { node { address
                       residents(first: 5) { edges { node { name idNumber } } } } } } } }"""
             },
+            headers={"authorization": f"Bearer {token}"},
         )
+        anonymous = httpx.post(f"{base}/graphql", json={"query": "{ me { subject } }"})
+    assert anonymous.status_code == 401
     assert (tmp_path / "gridhub.db").exists()
     assert f"{base}/graphql" in output[0]
+    assert "gridhub token --subject worker-440306001001001" in output[0]
+    assert "grant_type=client_credentials" in output[0]
     grid = data_of(response.json())["grid"]
     assert grid["name"].endswith("第01网格")
     assert grid["houses"]["totalCount"] > 20
@@ -67,4 +87,5 @@ def test_the_demo_command_creates_seeds_and_serves_a_district(tmp_path: Path) ->
     assert all("宝安区新安街道" in house["address"] for house in houses)
     residents = [r for h in houses for r in nodes(h["residents"])]
     assert residents
-    assert all(len(r["idNumber"]) == 18 for r in residents)
+    # The grid worker sees names, and ID numbers masked in the house style.
+    assert all(re.fullmatch(r"\d{6}\*{8}\d{3}[\dX]", r["idNumber"]) for r in residents)

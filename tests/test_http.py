@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import orjson
 import pytest
@@ -15,10 +15,46 @@ from tests.support import data_of, error_codes
 QUERY = '{ grid(code: "440306") { name } }'
 
 
+WORKER = "worker-440306001001001"
+
+
 @pytest.fixture(scope="module")
-def client(settings: Settings) -> Iterator[TestClient]:
+def client(settings: Settings, token_for: Callable[[str], str]) -> Iterator[TestClient]:
+    """A client that sends a grid worker's token with every request."""
     with TestClient(create_app(settings)) as client:
+        client.headers["authorization"] = f"Bearer {token_for(WORKER)}"
         yield client
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_without_a_token_nothing_is_answered(settings: Settings, method: str) -> None:
+    with TestClient(create_app(settings)) as anonymous:
+        if method == "GET":
+            response = anonymous.get("/graphql", params={"query": QUERY})
+        else:
+            response = anonymous.post("/graphql", json={"query": "{ grid(code: "})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json() == {
+        "errors": [
+            {"message": "Invalid or missing token", "extensions": {"code": "UNAUTHENTICATED"}}
+        ]
+    }
+
+
+def test_the_graphiql_page_itself_needs_no_token(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as anonymous:
+        response = anonymous.get("/graphql", headers={"accept": "text/html"})
+    assert response.status_code == 200
+    assert "graphiql" in response.text.lower()
+
+
+@pytest.mark.parametrize("purpose", ["Elderly Care", "a" * 80, "care;drop"])
+def test_a_malformed_purpose_is_400(client: TestClient, purpose: str) -> None:
+    response = client.post("/graphql", json={"query": QUERY}, headers={"x-access-purpose": purpose})
+    assert response.status_code == 400
+    assert error_codes(response.json()) == ["BAD_REQUEST"]
+    assert "purpose code" in response.json()["errors"][0]["message"]
 
 
 def test_post_json_runs_the_query(client: TestClient) -> None:
@@ -46,9 +82,12 @@ def test_get_from_a_browser_serves_graphiql(client: TestClient) -> None:
     assert "graphiql" in response.text.lower()
 
 
-def test_graphiql_can_be_switched_off(settings: Settings) -> None:
+def test_graphiql_can_be_switched_off(settings: Settings, token_for: Callable[[str], str]) -> None:
     with TestClient(create_app(settings.model_copy(update={"graphiql": False}))) as client:
-        response = client.get("/graphql", headers={"accept": "text/html"})
+        response = client.get(
+            "/graphql",
+            headers={"accept": "text/html", "authorization": f"Bearer {token_for(WORKER)}"},
+        )
     assert response.status_code == 400
     assert error_codes(response.json()) == ["BAD_REQUEST"]
 

@@ -50,6 +50,7 @@ async def cli_subject(engine: AsyncEngine) -> AsyncIterator[str]:
 async def test_token_prints_the_token_alone_and_it_verifies(
     cli: typer.Typer, key_dir: Path, auth_settings: Settings
 ) -> None:
+    HubKeys.load_or_create(key_dir)  # the hub's first start made them
     result = runner.invoke(
         cli, ["token", "--subject", "grid-worker-5", "--ttl", "8h", "--key-dir", str(key_dir)]
     )
@@ -70,11 +71,23 @@ def test_token_reads_the_key_dir_from_the_environment(
     cli: typer.Typer, key_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GRIDHUB_KEY_DIR", str(key_dir))
+    HubKeys.load_or_create(key_dir)
 
     result = runner.invoke(cli, ["token", "--subject", "someone"])
 
     assert result.exit_code == 0, result.output
-    assert (key_dir / "signing.jwk").exists()
+    assert result.stdout.count(".") == 2
+
+
+def test_token_refuses_to_sign_with_a_key_no_hub_knows(cli: typer.Typer, key_dir: Path) -> None:
+    """Run outside the hub's directory, it would otherwise make a key of its own and print a
+    token every hub refuses."""
+    result = runner.invoke(cli, ["token", "--subject", "someone", "--key-dir", str(key_dir)])
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "No signing key" in result.stderr
+    assert not key_dir.exists()
 
 
 @pytest.mark.parametrize(
@@ -96,6 +109,7 @@ def test_a_bad_ttl_is_a_usage_error(cli: typer.Typer, key_dir: Path, ttl: str) -
 
 
 def test_a_subject_too_long_is_a_usage_error(cli: typer.Typer, key_dir: Path) -> None:
+    HubKeys.load_or_create(key_dir)
     result = runner.invoke(cli, ["token", "--subject", "x" * 200, "--key-dir", str(key_dir)])
 
     assert result.exit_code == 2

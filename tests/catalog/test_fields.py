@@ -8,9 +8,9 @@ from catalog.fields import CARE_TAG_TIERS, FIELDS, RESOURCE_OF_TYPE, Mask, Tier
 from hub.models import CareTag
 from schema import build_schema
 
-#: Types of the API's own machinery, not of the shared data.
+#: Types of the API's own machinery (and of the caller's own plan), not of the shared data.
 PLUMBING_SUFFIXES = ("Connection", "Edge")
-PLUMBING = {"Query", "PageInfo"}
+PLUMBING = {"Query", "PageInfo", "Me", "ResourceAccess", "FieldAccess"}
 
 
 def _data_types() -> dict[str, GraphQLObjectType]:

@@ -71,6 +71,23 @@ CASES: dict[str, Case] = {
         PURPOSE_REQUIRED,
         purpose="elderly_care",
     ),
+    "tier 3 without a purpose falls back to a mask rule": Case(
+        (
+            ("alice", "*", "people", "idNumber", "*", "read", ("case_handling",)),
+            ("alice", "*", "people", "idNumber", "*", "mask", ()),
+        ),
+        "Person.idNumber",
+        MASK,
+    ),
+    "tier 3 with the purpose reads through a mask rule": Case(
+        (
+            ("alice", "*", "people", "idNumber", "*", "read", ("case_handling",)),
+            ("alice", "*", "people", "idNumber", "*", "mask", ()),
+        ),
+        "Person.idNumber",
+        ALLOW,
+        purpose="case_handling",
+    ),
     "purposes * serve any declared purpose": Case(
         (("alice", "*", "people", "tier:3", "*", "read", ("*",)),),
         "Person.phone",

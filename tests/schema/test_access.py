@@ -50,8 +50,11 @@ class StreetPlan:
     def rules(self, type_name: str, grid_code: str | None) -> FieldRules:
         return self._rules[type_name]
 
-    def filterable(self, type_name: str, field_name: str) -> bool:
-        return self._rules[type_name].of(field_name) is Decision.ALLOW
+    def filterable(self, type_name: str, field_name: str, value_tier: int | None = None) -> bool:
+        rules = self._rules[type_name]
+        reach = rules.reach.get(field_name)
+        within = value_tier is None or reach is None or value_tier <= reach
+        return rules.of(field_name) is Decision.ALLOW and within
 
 
 @pytest.fixture(scope="module")
