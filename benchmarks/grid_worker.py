@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -48,12 +49,20 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
+from hub.access import Access
+from hub.auth.issuers import Verifier
+from hub.auth.keys import HubKeys
+from hub.auth.principal import identity_from_claims
+from hub.auth.tokens import issue_token, verify_token
 from hub.db import create_engine, upgrade
 from hub.demo import Profile, is_empty, seed
+from hub.demo.principals import demo_principals, seed_principals
 from hub.execution import Executor
 from hub.settings import Settings, normalise_database_url
+from policies.masking import phone
 from resolvers.access import OpenPlan
 from resolvers.context import RequestContext
+from resolvers.filters import age_on
 from schema import build_schema
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/gridhub_bench"
@@ -95,7 +104,7 @@ query GridWorker($grid: String!, $houses: Int!, $residents: Int!) {
           floors
           residents(first: $residents) {
             edges {
-              node { id name gender birthDate phone registration residenceKind }
+              node { id name gender age phone registration residenceKind }
             }
           }
         }
@@ -175,10 +184,12 @@ async def seed_if_empty(settings: Settings) -> bool:
     engine = create_engine(settings)
     try:
         if not await is_empty(engine):
+            await seed_principals_if_none(engine)
             return False
         console.print(f"Seeding {BENCH_PROFILE} (seed {SEED}, as of {AS_OF}) …")
         started = time.perf_counter()
         await seed(engine, SEED, BENCH_PROFILE, AS_OF)
+        await seed_principals_if_none(engine)
         console.print(f"Seeded in {time.perf_counter() - started:.0f} s.")
     finally:
         await engine.dispose()
@@ -188,6 +199,20 @@ async def seed_if_empty(settings: Settings) -> bool:
     finally:
         await connection.close()
     return True
+
+
+async def seed_principals_if_none(engine: Any) -> None:
+    """The demo's principals and rules (a database seeded before they existed has none)."""
+    from sqlalchemy import text
+
+    async with engine.connect() as connection:
+        if await connection.scalar(text("SELECT count(*) FROM principals")):
+            return
+        grids = [
+            row._mapping
+            for row in await connection.execute(text("SELECT code, level, name FROM grids"))
+        ]
+    await seed_principals(engine, demo_principals(grids, SEED))
 
 
 # -- the workload ------------------------------------------------------------------------------
@@ -249,8 +274,8 @@ async def plan_workloads(connection: asyncpg.Connection, max_houses: int) -> lis
 Canonical = list[tuple[Any, ...]]
 
 
-def canonical_from_sql(records: Sequence[asyncpg.Record]) -> Canonical:
-    """The SQL rows in the GraphQL answer's vocabulary: enum names, ISO dates, raw ids."""
+def canonical_from_sql(records: Sequence[asyncpg.Record], today: date) -> Canonical:
+    """The SQL rows as a grid worker gets them: enum names, ages, masked phones, raw ids."""
     houses: dict[str, tuple[Any, ...]] = {}
     for r in records:
         house = houses.setdefault(
@@ -262,8 +287,8 @@ def canonical_from_sql(records: Sequence[asyncpg.Record]) -> Canonical:
                     r["id"],
                     r["name"],
                     r["gender"].upper(),
-                    r["birth_date"].isoformat(),
-                    r["phone"],
+                    age_on(r["birth_date"], today),
+                    phone(r["phone"]) if r["phone"] else None,  # a grid worker sees it masked
                     r["registration"].upper(),
                     r["residence_kind"].upper(),
                 )
@@ -289,7 +314,7 @@ def canonical_from_hub(body: dict[str, Any]) -> Canonical:
                 _person_key(p["id"]),
                 p["name"],
                 p["gender"],
-                p["birthDate"],
+                p["age"],
                 p["phone"],
                 p["registration"],
                 p["residenceKind"],
@@ -321,7 +346,7 @@ def gridhub_command() -> list[str]:
 
 
 @contextmanager
-def running_server(database_url: str) -> Iterator[str]:
+def running_server(database_url: str, key_dir: Path) -> Iterator[str]:
     """A ``gridhub serve`` process for the benchmark; yields its GraphQL URL.
 
     It runs in an empty directory with no ``GRIDHUB_*`` variables, so no ``.env`` file or
@@ -331,6 +356,7 @@ def running_server(database_url: str) -> Iterator[str]:
     """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDHUB_")}
+    env["GRIDHUB_KEY_DIR"] = str(key_dir)  # the benchmark signs the grid worker's token
     command = [
         *gridhub_command(),
         "serve",
@@ -433,19 +459,22 @@ async def measure(
     graphql_url: str,
     connection: asyncpg.Connection,
     settings: Settings,
-    in_process: tuple[Executor, Any],
+    in_process: InProcess,
 ) -> Result:
-    """Check that hub and SQL return the same rows, then time both (and the in-process hub)."""
+    """Check that hub and SQL return the same rows, then time both (and the in-process hub,
+    with the worker's permissions and with an all-allowing plan)."""
     payload = orjson.dumps({"query": QUERY, "variables": workload.variables})
-    headers = {"content-type": "application/json"}
+    token = in_process.token_for(f"worker-{workload.grid}")
+    headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
     args = (workload.grid, workload.houses)
-    executor, engine = in_process
+    executor, engine = in_process.executor, in_process.engine
 
     response = await client.post(graphql_url, content=payload, headers=headers)
     response.raise_for_status()
     hub = canonical_from_hub(orjson.loads(response.content))
     records = await connection.fetch(SQL, *args)
-    sql = canonical_from_sql(records)
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    sql = canonical_from_sql(records, today)
     if hub != sql:
         raise AssertionError(f"the hub's rows differ from the SQL's for {workload}")
     hub_rows, sql_rows = count_rows(hub), count_rows(sql)
@@ -456,19 +485,35 @@ async def measure(
         if answer.status_code != 200:
             raise RuntimeError(f"the hub answered {answer.status_code}: {answer.text[:500]}")
 
-    async def hub_in_process() -> None:
-        context = RequestContext.build(settings, engine, OpenPlan())
+    async def run_in_process(context: RequestContext) -> None:
         try:
+            if context.plan is NO_PLAN:  # the permissions: token, principal, plan
+                claims = await verify_token(token, in_process.verifier)
+                context.identity = identity_from_claims(claims, in_process.verifier)
+                context.plan = await in_process.access.plan_for(
+                    context.identity, None, await context.connection()
+                )
             body = await executor.run(executor.prepare(QUERY), workload.variables, None, context)
         finally:
             await context.close()
         if "errors" in body:
             raise RuntimeError(f"the hub answered with errors: {body['errors']}")
 
+    async def hub_in_process() -> None:
+        await run_in_process(RequestContext.build(settings, engine, NO_PLAN))
+
+    async def hub_open() -> None:
+        await run_in_process(RequestContext.build(settings, engine, OpenPlan()))
+
     async def by_sql() -> None:
         await connection.fetch(SQL, *args)
 
-    sides = {"hub": over_http, "hub_in_process": hub_in_process, "sql": by_sql}
+    sides = {
+        "hub": over_http,
+        "hub_in_process": hub_in_process,
+        "hub_open": hub_open,
+        "sql": by_sql,
+    }
     stats = await round_robin(sides, warmup, runs)
     return Result(workload, hub_rows, sql_rows, len(records), stats)
 
@@ -478,8 +523,27 @@ async def measure(
 SIDE_NAMES = {
     "hub": "hub, HTTP",
     "hub_in_process": "hub, in process",
+    "hub_open": "hub, in process, all allowed",
     "sql": "SQL (asyncpg)",
 }
+
+#: The in-process side's plan until the token is checked (a sentinel: compiled per run).
+NO_PLAN = OpenPlan()
+
+
+@dataclass
+class InProcess:
+    """What the in-process sides share: the hub's executor, engine, keys and plan cache."""
+
+    executor: Executor
+    engine: Any
+    keys: HubKeys
+    verifier: Verifier
+    access: Access
+    settings: Settings
+
+    def token_for(self, subject: str) -> str:
+        return issue_token(self.keys, self.settings, subject, "person")
 
 
 def report(results: list[Result]) -> None:
@@ -527,8 +591,17 @@ def report(results: list[Result]) -> None:
     console.print(latency)
     console.print(
         "'hub, HTTP' is the figure to watch; 'hub, in process' is its execution without"
-        " HTTP and JSON (a stand-in for server-side time)."
+        " HTTP and JSON (a stand-in for server-side time): token check, principal, plan and"
+        " the query; 'all allowed' is the same query on an all-allowing plan, no token."
     )
+    for r in results:
+        with_permissions = r.stats["hub_in_process"].median
+        without = r.stats["hub_open"].median
+        console.print(
+            f"Authorization adds {100 * (with_permissions / without - 1):+.1f} % to the"
+            f" in-process median at size {r.workload.size}"
+            f" ({with_permissions:.2f} ms against {without:.2f} ms)."
+        )
 
 
 def write_json(
@@ -571,6 +644,9 @@ def write_json(
                     "median": r.ratio("hub_in_process", "median"),
                     "p99": r.ratio("hub_in_process", "p99"),
                 },
+                "authorization_overhead_median": (
+                    r.stats["hub_in_process"].median / r.stats["hub_open"].median - 1
+                ),
                 "sides": {side: r.stats[side].summary() for side in SIDE_NAMES},
             }
             for r in results
@@ -586,13 +662,15 @@ def write_json(
 
 
 async def run_benchmark(
-    settings: Settings, graphql_url: str, runs: dict[str, int], warmup: int
+    settings: Settings, graphql_url: str, runs: dict[str, int], warmup: int, keys: HubKeys
 ) -> list[Result]:
     engine = create_engine(settings)
+    verifier = Verifier.from_settings(settings, keys)
     connection = await asyncpg.connect(asyncpg_dsn(settings.database_url))
     try:
         workloads = await plan_workloads(connection, settings.max_page_size)
         executor = Executor(build_schema(), settings.document_cache_size)
+        in_process = InProcess(executor, engine, keys, verifier, Access.create(engine), settings)
         # One connection, kept alive: the hub's connection setup is not what is measured.
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         async with httpx.AsyncClient(limits=limits, timeout=60) as client:
@@ -612,13 +690,14 @@ async def run_benchmark(
                         graphql_url,
                         connection,
                         settings,
-                        (executor, engine),
+                        in_process,
                     )
                 )
             return results
     finally:
         await connection.close()
         await engine.dispose()
+        await verifier.aclose()
 
 
 def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -663,8 +742,10 @@ def main(
             f"[yellow]Load average {load_before[0]:.2f} on {os.cpu_count()} CPUs: other work"
             " shares the machine, so the figures will be noisy (the p99 most).[/yellow]"
         )
-    with running_server(database_url) as graphql_url:
-        results = run_async(run_benchmark(settings, graphql_url, runs_per_size, warmup))
+    with tempfile.TemporaryDirectory(prefix="gridhub-bench-keys-") as key_dir:
+        keys = HubKeys.load_or_create(Path(key_dir))
+        with running_server(database_url, Path(key_dir)) as graphql_url:
+            results = run_async(run_benchmark(settings, graphql_url, runs_per_size, warmup, keys))
     report(results)
     load = {"before": load_before[0], "after": os.getloadavg()[0]}
     path = write_json(results, database_url, seeded, runs_per_size, warmup, load)

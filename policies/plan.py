@@ -266,6 +266,13 @@ class ResourcePlan:
                     if decision is not Decision.DENY
                 }
             )
+        everywhere = fields.get(ANY)
+        if everywhere is not None:  # an area decided like everywhere else tells nothing more
+            fields = {
+                area: decided
+                for area, decided in fields.items()
+                if area == ANY or dict(decided) != dict(everywhere)
+            }
         shown = (ANY,) if self._shown is None else self._shown
         hidden = (ANY,) if self._hidden is None else self._hidden
         return ResourceDescription(self.name, shown, hidden, MappingProxyType(fields))

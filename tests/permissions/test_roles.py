@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from casbin import AsyncEnforcer
 
+from hub.access import Access
 from hub.demo import District
 from policies.masking import id_number, name, phone
 from resolvers.ids import to_global_id
@@ -322,3 +324,33 @@ async def test_a_care_tag_within_reach_can_be_filtered_on(gql: GraphQL, district
     expected = sum(1 for p in district.people if ",elderly_alone," in f",{p['care_tags']},")
     assert expected
     assert data_of(body)["people"]["totalCount"] == expected
+
+
+async def test_me_lists_each_areas_decisions_once(gql: GraphQL) -> None:
+    query = "{ me { access { resource fields { area type field } } } }"
+    me = data_of(await gql(query, as_=f"worker-{GRID}"))["me"]
+    for resource in me["access"]:
+        keys = [(f["area"], f["type"], f["field"]) for f in resource["fields"]]
+        assert len(keys) == len(set(keys)), resource["resource"]
+        fields = [(f["type"], f["field"]) for f in resource["fields"]]
+        if resource["resource"] in ("matters", "departments"):
+            assert len(fields) == len(set(fields)), resource["resource"]
+
+
+async def test_a_cached_plan_asks_the_policy_store_nothing(
+    gql: GraphQL, access: Access, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Casbin is asked when a plan is compiled (once per principal and policy version), never
+    per request, row or field."""
+    query = """{ people(first: 200) { edges { node { name idNumber careTags
+        house { address } } } } }"""
+    await gql(query, as_=f"street-{STREET}")
+
+    async def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("the policy store was asked during a request with a cached plan")
+
+    monkeypatch.setattr(access.store, "rules_for", refuse)
+    monkeypatch.setattr(access.store, "roles_of", refuse)
+    monkeypatch.setattr(AsyncEnforcer, "enforce", refuse)
+    body = await gql(query, as_=f"street-{STREET}")
+    assert len(nodes(data_of(body)["people"])) == 200
