@@ -100,4 +100,4 @@ class Access:
         principal, version = await load_principal_and_version(connection, identity.subject)
         if principal is None or principal.kind != identity.kind:
             raise Unauthenticated(f"no {identity.kind} principal {identity.subject!r}")
-        return await self.plans.plan_for(principal, purpose, version=version)
+        return await self.plans.plan_for(principal, purpose, connection, version=version)

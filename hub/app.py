@@ -15,6 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from audit.http import public_key_endpoint
+from audit.keys import AuditKeys
+from audit.writer import AuditWriter
 from hub.access import Access
 from hub.auth.endpoints import jwks_endpoint, token_endpoint
 from hub.auth.issuers import Verifier
@@ -40,9 +43,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.verifier = Verifier.from_settings(settings, app.state.keys)
         app.state.engine = create_engine(settings)
         app.state.access = Access.create(app.state.engine)
+        app.state.audit_keys = await asyncio.to_thread(
+            AuditKeys.load_or_create, settings.audit_key_dir
+        )
+        app.state.audit_writer = AuditWriter(app.state.engine, app.state.audit_keys, settings)
+        await app.state.audit_writer.start()
         try:
             yield
         finally:
+            await app.state.audit_writer.close()  # flushes and seals this process's chain
             await app.state.engine.dispose()
             await app.state.verifier.aclose()
 
@@ -52,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/oauth/token", token_endpoint, methods=["POST"]),
             Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
+            Route("/audit/public-key", public_key_endpoint, methods=["GET"]),
         ],
         exception_handlers={Unauthenticated: unauthenticated_handler},
         lifespan=lifespan,

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from hub.cli_audit import audit_app
 from hub.cli_auth import register as register_auth_commands
 from hub.cli_policy import policy_app
 from hub.settings import Settings
@@ -25,6 +26,7 @@ db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 register_auth_commands(app)
 app.add_typer(policy_app, name="policy")
+app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
 
 DatabaseOption = Annotated[

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import strawberry
@@ -47,8 +47,11 @@ class Prepared:
 
     document: DocumentNode | None
     errors: tuple[dict[str, Any], ...] = ()
+    #: Facts others derive from the document once (the audit recorder's), kept with it.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False)
 
-    def operation_type(self, operation_name: str | None) -> OperationType | None:
+    def operation(self, operation_name: str | None) -> OperationDefinitionNode | None:
+        """The operation that runs: the named one, or the first."""
         if self.document is None:
             return None
         for definition in self.document.definitions:
@@ -56,8 +59,12 @@ class Prepared:
                 operation_name is None
                 or (definition.name is not None and definition.name.value == operation_name)
             ):
-                return definition.operation
+                return definition
         return None
+
+    def operation_type(self, operation_name: str | None) -> OperationType | None:
+        operation = self.operation(operation_name)
+        return None if operation is None else operation.operation
 
 
 def _with_code(error: GraphQLError, code: str) -> dict[str, Any]:

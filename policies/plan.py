@@ -298,6 +298,8 @@ class AccessPlan:
         self.version = version
         self.roles = roles
         self.compiled_from = rules  # the store's rules for the principal
+        #: Facts derived from the plan by others (the audit recorder), kept as long as it is.
+        self.memo: dict[object, object] = {}
         compiled = [
             _Compiled(
                 rule,
@@ -342,6 +344,20 @@ class AccessPlan:
 
     def describe(self) -> Mapping[str, ResourceDescription]:
         return MappingProxyType({name: plan.describe() for name, plan in self.resources.items()})
+
+    def summary(self, type_name: str, field_name: str) -> Decision:
+        """One decision for a field over every area the principal sees (for the audit log):
+        ALLOW if allowed everywhere, DENY if refused everywhere, else MASK."""
+        plan = self._of_type[type_name]
+        seen = {
+            plan.decisions(place, type_name).get(field_name, Decision.DENY)
+            for place in plan._places()
+        }
+        if seen == {Decision.ALLOW}:
+            return Decision.ALLOW
+        if seen <= {Decision.DENY, Decision.PURPOSE_REQUIRED}:
+            return Decision.DENY
+        return Decision.MASK
 
 
 async def compile_plan(store: PolicyStore, principal: Principal, purpose: str | None) -> AccessPlan:

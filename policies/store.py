@@ -61,6 +61,10 @@ class _Adapter(Adapter):  # type: ignore[misc]  # the adapter is untyped
     """
 
     unit: AsyncSession | None = None
+    #: A connection the caller already holds (a request's), to read through instead of taking
+    #: another from the pool: a burst of first requests, each holding one connection and
+    #: waiting for the reload, would otherwise exhaust the pool and wait on itself.
+    reader: AsyncConnection | None = None
 
     @asynccontextmanager
     async def _session_scope(self) -> AsyncIterator[AsyncSession]:
@@ -76,6 +80,8 @@ class _Adapter(Adapter):  # type: ignore[misc]  # the adapter is untyped
         )
         if self.unit is not None:
             rows = list(await self.unit.execute(statement))
+        elif self.reader is not None:
+            rows = list(await self.reader.execute(statement))
         else:
             async with self._engine.connect() as connection:
                 rows = list(await connection.execute(statement))
@@ -158,7 +164,11 @@ class PolicyStore:
         if version != self._loaded:
             async with self._lock:
                 if version != self._loaded:
-                    await self._reload()
+                    self._adapter.reader = connection
+                    try:
+                        await self._reload()
+                    finally:
+                        self._adapter.reader = None
                     self._loaded = version
         return version
 

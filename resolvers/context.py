@@ -8,6 +8,7 @@ back when the response is done. The plan is the principal's (see ``hub.access``)
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -18,7 +19,7 @@ from sqlalchemy import ColumnElement, Executable, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.settings import Settings
-from resolvers.access import Plan
+from resolvers.access import FieldRules, Plan
 from resolvers.resources import Resource
 
 
@@ -33,6 +34,9 @@ class RequestContext:
     identity: Any = None
     loaders: Any = field(init=False)
     _connection: AsyncConnection | None = field(default=None, init=False)
+    #: What the response holds, for the audit entry: objects built per type, people's ids.
+    row_counts: Counter[str] = field(default_factory=Counter, init=False)
+    person_ids: set[int] = field(default_factory=set, init=False)
     _connecting: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _closed: bool = field(default=False, init=False)
 
@@ -48,6 +52,11 @@ class RequestContext:
         """The context of one request; "today" is the district's date, not the server's."""
         now = datetime.now(ZoneInfo(settings.timezone))
         return cls(settings, engine, now=now, plan=plan, request=request)
+
+    def rules_for(self, type_name: str, grid_code: str | None) -> FieldRules:
+        """The plan's field rules for a row about to become an object (and count it)."""
+        self.row_counts[type_name] += 1
+        return self.plan.rules(type_name, grid_code)
 
     def row_scope(self, resource: Resource) -> list[ColumnElement[bool]]:
         """The plan's row predicate for ``resource`` as WHERE clauses: in every statement."""

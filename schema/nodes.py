@@ -167,7 +167,7 @@ class Grid(Node):
 
     @classmethod
     def from_row(cls, row: Any, context: RequestContext) -> Grid:
-        rules = context.plan.rules("Grid", row.code)
+        rules = context.rules_for("Grid", row.code)
         values = guard.apply(rules, {"code": row.code, "name": row.name, "level": row.level})
         return cls(**values, _parent_code=row.parent_code, _geometry=row.geometry, _rules=rules)
 
@@ -254,7 +254,7 @@ class Room:
 
     @classmethod
     def from_row(cls, row: Any, context: RequestContext) -> Room:
-        rules = context.plan.rules("Room", row.grid_code)
+        rules = context.rules_for("Room", row.grid_code)
         values = guard.apply(
             rules,
             {"code": row.code, "number": row.number, "floor": row.floor, "area_m2": row.area_m2},
@@ -302,7 +302,7 @@ class House(Node):
 
     @classmethod
     def from_row(cls, row: Any, context: RequestContext) -> House:
-        rules = context.plan.rules("House", row.grid_code)
+        rules = context.rules_for("House", row.grid_code)
         values = guard.apply(
             rules,
             {
@@ -422,7 +422,8 @@ class Person(Node):
 
     @classmethod
     def from_row(cls, row: Any, context: RequestContext) -> Person:
-        rules = context.plan.rules("Person", row.grid_code)
+        rules = context.rules_for("Person", row.grid_code)
+        context.person_ids.add(row.id)
         values = guard.apply(
             rules,
             {
@@ -498,7 +499,7 @@ class Entity(Node):
 
     @classmethod
     def from_row(cls, row: Any, context: RequestContext) -> Entity:
-        rules = context.plan.rules("Entity", row.grid_code)
+        rules = context.rules_for("Entity", row.grid_code)
         values = guard.apply(
             rules,
             {
@@ -590,7 +591,7 @@ class Event(Node):
 
     @classmethod
     def from_row(cls, row: Any, context: RequestContext) -> Event:
-        rules = context.plan.rules("Event", row.grid_code)
+        rules = context.rules_for("Event", row.grid_code)
         values = guard.apply(
             rules,
             {

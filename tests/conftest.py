@@ -136,7 +136,12 @@ def database_url(
 def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings for the session's database, with signing keys in a temporary folder."""
     keys = tmp_path_factory.mktemp("keys")
-    return Settings(database_url=database_url, key_dir=keys, _env_file=None)  # type: ignore[call-arg]
+    return Settings(  # type: ignore[call-arg]
+        database_url=database_url,
+        key_dir=keys,
+        audit_key_dir=tmp_path_factory.mktemp("audit-keys"),
+        _env_file=None,
+    )
 
 
 @pytest.fixture(scope="session")

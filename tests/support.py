@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,10 +44,13 @@ def running(
     """Run ``gridhub ARGUMENTS --port P`` in its own process until it answers /healthz; yield
     its URL and (once it has stopped) its output."""
     port = _free_port()
+    defaults = {"GRIDHUB_GRAPHIQL": "false"}
+    if cwd is None:  # keep the audit keys out of the working tree
+        defaults["GRIDHUB_AUDIT_KEY_DIR"] = tempfile.mkdtemp(prefix="gridhub-audit-keys-")
     process = subprocess.Popen(
         [sys.executable, "-m", "hub", *arguments, "--port", str(port)],
         cwd=cwd,
-        env={**os.environ, "GRIDHUB_GRAPHIQL": "false", **(env or {})},
+        env={**os.environ, **defaults, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

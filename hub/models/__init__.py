@@ -9,6 +9,7 @@ from hub.models.access import (
     PrincipalKind,
 )
 from hub.models.areas import CODE_LENGTH, LEVEL_OF_LENGTH, AreaLevel, Grid
+from hub.models.audit import AuditCheckpoint, AuditEntry, AuditFieldRead, AuditPersonRead
 from hub.models.base import Base, UTCDateTime
 from hub.models.entities import Entity, EntityStatus, EntityType
 from hub.models.events import Event, EventSource, EventStatus
@@ -28,6 +29,10 @@ __all__ = [
     "CODE_LENGTH",
     "LEVEL_OF_LENGTH",
     "AreaLevel",
+    "AuditCheckpoint",
+    "AuditEntry",
+    "AuditFieldRead",
+    "AuditPersonRead",
     "Base",
     "CareTag",
     "CasbinRule",

@@ -1,0 +1,388 @@
+"""The audit writer: one chain per process, group commit, nothing lost.
+
+:meth:`AuditWriter.record` returns only once the entry's transaction has committed, so the
+request layer sends a response only for a request whose entry is durable; when the write fails,
+``record`` raises :class:`AuditUnavailable` and the request is answered with that error and no
+data (fail closed).
+
+Concurrent requests share transactions: ``record`` puts the entry on a queue and waits; one
+flusher task takes everything queued (up to ``max_batch``), gives each entry the next ``seq``,
+hashes it onto the chain, and inserts the entries, their search-index rows and any checkpoint
+that fell due in one transaction. A busy hub thus commits once per batch rather than once per
+request; an idle one commits each entry at once (the flusher does not wait to fill a batch).
+
+The chain state (``seq``, head hash) advances only when a transaction commits. After a failed
+transaction the writer reads its chain's head back from the database before the next one: a
+commit whose acknowledgement was lost (the connection dropped after ``COMMIT``) did happen, and
+the next batch must continue after it rather than reuse its ``seq`` values.
+
+Each writer has its own ``writer_id`` (a new chain per process start), so any number of
+processes — uvicorn workers, replicas — write to one database without coordinating; on SQLite
+they take turns through the database's write lock, on PostgreSQL they never touch each other's
+rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from audit.chain import b64encode, checkpoint_message, entry_hash
+from audit.keys import AuditKeys
+from audit.record import GENESIS, AuditRecord
+from hub.errors import GridhubError
+from hub.models.audit import AuditCheckpoint, AuditEntry, AuditFieldRead, AuditPersonRead
+from hub.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+class AuditUnavailable(GridhubError):
+    """The entry could not be made durable, so the request must not be answered with data."""
+
+    code = "AUDIT_UNAVAILABLE"
+
+    def __init__(
+        self, message: str = "The audit log is unavailable; the request was not answered."
+    ) -> None:
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Where a committed entry sits in the log."""
+
+    writer_id: str
+    seq: int
+    hash: str
+    at: datetime
+
+
+@dataclass
+class WriterStats:
+    """Counters for tests and monitoring: group commit shows as ``transactions < entries``."""
+
+    entries: int = 0
+    transactions: int = 0
+    failed_transactions: int = 0
+    checkpoints: int = 0
+
+
+@dataclass(frozen=True)
+class _Chain:
+    """What the last committed transaction left: the state the next batch continues from."""
+
+    seq: int = 0
+    head: str = GENESIS
+    at: datetime | None = None
+    checkpoints: int = 0  # the number of the last checkpoint
+    signed_seq: int = 0  # the seq the last checkpoint covers
+    sealed: bool = False
+
+
+@dataclass
+class _Queued:
+    record: AuditRecord
+    at: datetime
+    future: asyncio.Future[Receipt]
+
+
+@dataclass
+class _Batch:
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    chain: _Chain = field(default_factory=_Chain)
+
+
+def _retrieve(future: asyncio.Future[Receipt]) -> None:
+    """Mark a future's exception as seen: its caller may have gone (a cancelled request)."""
+    if not future.cancelled():
+        future.exception()
+
+
+class AuditWriter:
+    """Writes this process's chain; see the module doc for the guarantees.
+
+    ``clock`` stamps each entry when :meth:`record` is called (tests pass a fake one); an
+    entry's ``at`` never goes back within a chain, so a time range is a contiguous run of it.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        keys: AuditKeys,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        max_batch: int = 512,
+        record_timeout: float | None = 30.0,
+    ) -> None:
+        self.writer_id = uuid.uuid4().hex
+        self.stats = WriterStats()
+        self._engine = engine
+        self._keys = keys
+        self._every = settings.audit_checkpoint_entries
+        self._seconds = settings.audit_checkpoint_seconds
+        self._clock: Clock = clock or (lambda: datetime.now(UTC))
+        self._max_batch = max_batch
+        self._record_timeout = record_timeout
+        self._chain = _Chain()
+        self._uncertain = False
+        self._queue: deque[_Queued] = deque()
+        self._in_flight: list[_Queued] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._unsigned_since: float | None = None  # monotonic time of the oldest unsigned entry
+        self._retry_at = 0.0
+
+    @property
+    def seq(self) -> int:
+        """The seq of the last committed entry (0 before the first)."""
+        return self._chain.seq
+
+    async def start(self) -> None:
+        """Start the flusher (and its checkpoint timer) on the running event loop."""
+        if self._task is not None:
+            raise RuntimeError("the audit writer is already started")
+        self._task = asyncio.create_task(self._run(), name=f"audit-writer-{self.writer_id}")
+        self._task.add_done_callback(self._stopped)
+
+    async def record(self, record: AuditRecord) -> Receipt:
+        """Append ``record`` to the log; return once its transaction has committed.
+
+        Raises :class:`AuditUnavailable` when the entry was not committed (or when that is not
+        known within ``record_timeout`` seconds). If the caller is cancelled while waiting, the
+        entry is still written: the request it records did happen.
+        """
+        if self._task is None or self._task.done() or self._closing:
+            raise AuditUnavailable()
+        future: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieve)
+        self._queue.append(_Queued(record, self._clock(), future))
+        self._wake.set()
+        try:
+            async with asyncio.timeout(self._record_timeout):
+                return await asyncio.shield(future)
+        except TimeoutError:
+            log.error("Audit entry not committed within %ss", self._record_timeout)
+            raise AuditUnavailable() from None
+
+    async def close(self) -> None:
+        """Write what is queued, seal the chain with a final checkpoint, stop the flusher."""
+        if self._task is None or self._closing:
+            return
+        self._closing = True
+        self._wake.set()
+        try:
+            # Shielded: a caller cancelled meanwhile must not cut the final checkpoint short.
+            await asyncio.shield(self._task)
+        except asyncio.CancelledError:
+            if not self._task.cancelled():
+                raise  # the caller was cancelled, not the flusher
+
+    # The flusher.
+
+    def _stopped(self, task: asyncio.Task[None]) -> None:
+        """Whatever stopped the flusher, nobody may wait for it forever."""
+        for queued in [*self._in_flight, *self._queue]:
+            if not queued.future.done():
+                queued.future.set_exception(AuditUnavailable())
+        self._queue.clear()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("The audit writer stopped", exc_info=task.exception())
+
+    def _timer_delay(self) -> float | None:
+        """Seconds until the unsigned entries are due for a checkpoint; None if none are."""
+        if self._unsigned_since is None or self._chain.sealed:
+            return None
+        due = max(self._unsigned_since + self._seconds, self._retry_at)
+        return max(0.0, due - time.monotonic())
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closing:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._timer_delay()):
+                        await self._wake.wait()
+            self._wake.clear()
+            count = min(len(self._queue), self._max_batch)
+            batch = [self._queue.popleft() for _ in range(count)]
+            delay = self._timer_delay()
+            if batch or (delay is not None and delay <= 0):
+                await self._flush(batch, checkpoint=delay is not None and delay <= 0)
+        if self._chain.seq > 0 and not self._chain.sealed:
+            if not await self._flush([], checkpoint=True, final=True):
+                log.error("Could not seal audit chain %s at #%s", self.writer_id, self._chain.seq)
+
+    def _checkpoint(
+        self, number: int, seq: int, head: str, at: datetime, final: bool
+    ) -> dict[str, Any]:
+        self._keys.refresh()  # a rotation by `gridhub audit keys rotate` takes effect here
+        values: dict[str, Any] = {
+            "writer_id": self.writer_id,
+            "number": number,
+            "seq": seq,
+            "head_hash": head,
+            "at": at,
+            "key_id": self._keys.key_id,
+            "final": final,
+        }
+        values["signature"] = b64encode(self._keys.sign(checkpoint_message(values)))
+        return values
+
+    def _prepare(self, queued: list[_Queued], checkpoint: bool, final: bool) -> _Batch:
+        """Number, stamp and hash the entries, and sign what falls due; changes no state."""
+        chain = self._chain
+        batch = _Batch()
+        seq, head, floor = chain.seq, chain.head, chain.at
+        number, signed = chain.checkpoints, chain.signed_seq
+        for item in queued:
+            seq += 1
+            at = item.at if floor is None or item.at > floor else floor
+            floor = at
+            values = {
+                **item.record.columns(),
+                "writer_id": self.writer_id,
+                "seq": seq,
+                "at": at,
+                "prev_hash": head,
+            }
+            head = values["hash"] = entry_hash(values)
+            batch.entries.append(values)
+            if seq - signed >= self._every:
+                number += 1
+                batch.checkpoints.append(self._checkpoint(number, seq, head, at, False))
+                signed = seq
+        if final or (checkpoint and seq > signed):
+            now = self._clock()
+            at = now if floor is None or now > floor else floor
+            number += 1
+            batch.checkpoints.append(self._checkpoint(number, seq, head, at, final))
+            signed = seq
+        batch.chain = _Chain(seq, head, floor, number, signed, chain.sealed or final)
+        return batch
+
+    async def _flush(self, queued: list[_Queued], *, checkpoint: bool, final: bool = False) -> bool:
+        """Write one batch in one transaction; resolve its futures. True if it committed."""
+        # Kept while the transaction runs: if the flusher is cancelled in the middle (the loop
+        # shutting down), _stopped fails these callers instead of leaving them waiting.
+        self._in_flight = queued
+        try:
+            if self._uncertain:
+                await self._resync()
+            batch = self._prepare(queued, checkpoint, final)
+            if batch.entries or batch.checkpoints:
+                await self._write(batch)
+        except Exception as error:
+            self._uncertain = True
+            self.stats.failed_transactions += 1
+            self._retry_at = time.monotonic() + min(self._seconds, 1.0)
+            log.error("Audit write failed: %s", error, exc_info=error)
+            for item in queued:
+                if not item.future.done():
+                    item.future.set_exception(AuditUnavailable())
+            self._in_flight = []
+            return False
+        self._in_flight = []
+        had_unsigned = self._chain.signed_seq < self._chain.seq
+        self._chain = batch.chain
+        self.stats.transactions += bool(batch.entries or batch.checkpoints)
+        self.stats.entries += len(batch.entries)
+        self.stats.checkpoints += len(batch.checkpoints)
+        if self._chain.signed_seq >= self._chain.seq:
+            self._unsigned_since = None
+        elif not had_unsigned or batch.checkpoints:
+            self._unsigned_since = time.monotonic()
+        for item, values in zip(queued, batch.entries, strict=True):
+            if not item.future.done():
+                receipt = Receipt(self.writer_id, values["seq"], values["hash"], values["at"])
+                item.future.set_result(receipt)
+        return True
+
+    async def _write(self, batch: _Batch) -> None:
+        async with self._engine.begin() as connection:
+            if batch.entries:
+                statement = insert(AuditEntry).returning(
+                    AuditEntry.id, sort_by_parameter_order=True
+                )
+                ids = (await connection.execute(statement, batch.entries)).scalars().all()
+                people: list[dict[str, Any]] = []
+                fields: list[dict[str, Any]] = []
+                for entry_id, values in zip(ids, batch.entries, strict=True):
+                    at = values["at"]
+                    people.extend(
+                        {"entry_id": entry_id, "person_id": person_id, "at": at}
+                        for person_id in values["person_ids"]
+                    )
+                    fields.extend(
+                        {
+                            "entry_id": entry_id,
+                            "resource_type": read["type"],
+                            "field": read["field"],
+                            "decision": read["decision"],
+                            "at": at,
+                        }
+                        for read in values["reads"]
+                    )
+                if people:
+                    await connection.execute(insert(AuditPersonRead), people)
+                if fields:
+                    await connection.execute(insert(AuditFieldRead), fields)
+            if batch.checkpoints:
+                await connection.execute(insert(AuditCheckpoint), batch.checkpoints)
+
+    async def _resync(self) -> None:
+        """Take the chain's state from the database: the truth after an uncertain commit."""
+        async with self._engine.connect() as connection:
+            last = (
+                await connection.execute(
+                    select(AuditEntry.seq, AuditEntry.hash, AuditEntry.at)
+                    .where(AuditEntry.writer_id == self.writer_id)
+                    .order_by(AuditEntry.seq.desc())
+                    .limit(1)
+                )
+            ).first()
+            checkpoint = (
+                await connection.execute(
+                    select(AuditCheckpoint.number, AuditCheckpoint.seq, AuditCheckpoint.final)
+                    .where(AuditCheckpoint.writer_id == self.writer_id)
+                    .order_by(AuditCheckpoint.number.desc())
+                    .limit(1)
+                )
+            ).first()
+        chain = _Chain()
+        if last is not None:
+            chain = replace(chain, seq=last.seq, head=last.hash, at=last.at)
+        if checkpoint is not None:
+            chain = replace(
+                chain,
+                checkpoints=checkpoint.number,
+                signed_seq=checkpoint.seq,
+                sealed=checkpoint.final,
+            )
+        if chain.seq != self._chain.seq:
+            log.warning(
+                "Audit chain %s continues from #%s: a commit reported as failed did happen",
+                self.writer_id,
+                chain.seq,
+            )
+        self._chain = chain
+        self._uncertain = False
+        if chain.signed_seq < chain.seq and self._unsigned_since is None:
+            self._unsigned_since = time.monotonic()
