@@ -1,1 +1,14 @@
-"""The tamper-evident audit log: recorder, hash chain, signing and verification (issue 4)."""
+"""The tamper-evident audit log: recorder, hash chain, signing and verification (issue 4).
+
+- :mod:`audit.recorder` — what a request's entry says, from the request, its plan and answer;
+- :mod:`audit.record` — :class:`~audit.record.AuditRecord` (what the request layer fills in)
+  and the canonical form every hash covers;
+- :mod:`audit.chain` — entry hashes and the bytes a checkpoint signs;
+- :mod:`audit.keys` — the Ed25519 checkpoint keys: load or create, rotate, public document;
+- :mod:`audit.writer` — :class:`~audit.writer.AuditWriter`: group commit, one chain per
+  process, :class:`~audit.writer.AuditUnavailable` when an entry can not be made durable;
+- :mod:`audit.stream`, :mod:`audit.verify`, :mod:`audit.export` — reading the log back in
+  chain order, verifying it (database or export) and exporting it, all streaming;
+- :mod:`audit.search` — auditors' search and statistics as SQL;
+- :mod:`audit.http` — ``GET /audit/public-key``.
+"""
