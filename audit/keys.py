@@ -42,7 +42,13 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from audit.chain import b64decode, b64encode
-from hub.auth.keys import _ensure_dir, _locked, _warn_if_readable_by_others, _write_private
+from hub.auth.keys import (
+    _ensure_dir,
+    _locked,
+    _warn_if_readable_by_others,
+    _write_private,
+    file_stamps,
+)
 
 log = logging.getLogger(__name__)
 
@@ -164,14 +170,7 @@ class AuditKeys:
         return keys
 
     def _file_stamp(self) -> tuple[tuple[int, int], ...]:
-        stamps = []
-        for name in (SIGNING_FILE, RETIRED_FILE):
-            try:
-                stat = (self.key_dir / name).stat()
-                stamps.append((stat.st_mtime_ns, stat.st_ino))
-            except FileNotFoundError:
-                stamps.append((0, 0))
-        return tuple(stamps)
+        return file_stamps(self.key_dir, (SIGNING_FILE, RETIRED_FILE))
 
     def refresh(self) -> bool:
         """Reload the files if they changed (a rotation by any process); True if they did.

@@ -15,8 +15,7 @@ governed elsewhere. Purpose codes are what callers send in ``X-Access-Purpose``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -101,7 +100,7 @@ APP_ROLE_OF_DEPARTMENT: Mapping[str, str] = MappingProxyType(
 async def load_defaults(store: PolicyStore, session: AsyncSession | None = None) -> None:
     """Store the default roles and rules (again: nothing changes), in one transaction (or in
     the caller's ``session``, which commits them with its other writes)."""
-    async with _within(store, session) as session:
+    async with store.within(session) as session:
         for role in ROLES:
             if role.parent:
                 await store.add_role_parent(role.name, role.parent, ANY, session=session)
@@ -116,12 +115,3 @@ async def load_defaults(store: PolicyStore, session: AsyncSession | None = None)
                 purposes=rule.purposes,
                 session=session,
             )
-
-
-@asynccontextmanager
-async def _within(store: PolicyStore, session: AsyncSession | None) -> AsyncIterator[AsyncSession]:
-    if session is not None:
-        yield session
-        return
-    async with store.transaction() as own:
-        yield own

@@ -202,7 +202,7 @@ class PolicyStore:
         Memory is first brought up to what the unit of work sees (the committed rules plus its
         own earlier changes), so duplicate and missing rules are judged against the truth.
         """
-        async with self._lock, self._own_or(session) as unit:
+        async with self._lock, self.within(session) as unit:
             loaded, self._loaded = self._loaded, None
             # From here memory may hold a change its transaction has not committed (or will
             # roll back): until then no plan is compiled from it, and the next refresh
@@ -220,7 +220,8 @@ class PolicyStore:
                 self._reindex()
 
     @asynccontextmanager
-    async def _own_or(self, session: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+    async def within(self, session: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+        """The caller's ``session`` (the caller commits), or a transaction of the store's own."""
         if session is not None:
             yield session
             return

@@ -61,14 +61,9 @@ def python_name(graphql_name: str) -> str:
 
 def masked(type_name: str, field_name: str, value: Any) -> Any:
     """The house-style masked form of ``value`` (None when the field has no masked form)."""
-    rule = FIELDS[type_name][field_name].mask
-    if value is None or rule is Mask.WITHHOLD:
-        return None
-    if rule is Mask.NONE:
-        return value
     from policies import masking
 
-    return masking.mask(rule, value)
+    return masking.mask(FIELDS[type_name][field_name].mask, value)
 
 
 def apply(rules: FieldRules, values: dict[str, Any]) -> dict[str, Any]:

@@ -103,6 +103,19 @@ def _ensure_dir(key_dir: Path) -> None:
     key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
+def file_stamps(key_dir: Path, names: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
+    """(mtime, inode) of each key file, (0, 0) if missing: a change means reload (a rotation
+    replaces a file, so the inode changes even within one mtime tick)."""
+    stamps = []
+    for name in names:
+        try:
+            stat = (key_dir / name).stat()
+            stamps.append((stat.st_mtime_ns, stat.st_ino))
+        except FileNotFoundError:
+            stamps.append((0, 0))
+    return tuple(stamps)
+
+
 @dataclass(frozen=True)
 class RetiredKey:
     key: ECKey
@@ -160,14 +173,7 @@ class HubKeys:
         return keys
 
     def _file_stamp(self) -> tuple[tuple[int, int], ...]:
-        stamps = []
-        for name in (SIGNING_FILE, RETIRED_FILE):
-            try:
-                stat = (self.key_dir / name).stat()
-                stamps.append((stat.st_mtime_ns, stat.st_ino))
-            except FileNotFoundError:
-                stamps.append((0, 0))
-        return tuple(stamps)
+        return file_stamps(self.key_dir, (SIGNING_FILE, RETIRED_FILE))
 
     def refresh(self) -> bool:
         """Reload the files if they changed (a rotation by any process); True if they did.
