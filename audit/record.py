@@ -85,7 +85,8 @@ class Decision(enum.StrEnum):
 
 
 PRINCIPAL_KINDS = frozenset({"person", "client"})
-OPERATION_TYPES = frozenset({"query", "mutation", "subscription"})
+#: GraphQL's operation types, and ``token`` for a request to ``/oauth/token``.
+OPERATION_TYPES = frozenset({"query", "mutation", "subscription", "token"})
 
 
 def clean_text(value: str) -> str:

@@ -38,6 +38,8 @@ from strawberry.utils.str_converters import to_camel_case
 from audit.record import AuditRecord, FieldRead, Outcome
 from catalog.fields import FIELDS, Tier
 from resolvers.filters import FILTERED_FIELDS
+from schema.audit_log import AUDIT_TYPES
+from schema.duties import AUDITOR, has_duty
 
 REDACTED = "[redacted]"
 #: Filter input types and the resource (and type) their fields read.
@@ -86,7 +88,11 @@ class _Reads(Visitor):
 
     def enter_field(self, node: Any, *_: Any) -> None:
         parent = self.type_info.get_parent_type()
-        if parent is not None and parent.name in FIELDS and node.name.value in FIELDS[parent.name]:
+        if parent is None:
+            return
+        if (
+            parent.name in FIELDS and node.name.value in FIELDS[parent.name]
+        ) or parent.name in AUDIT_TYPES:
             self.fields.add((parent.name, node.name.value))
 
     def enter_object_field(self, node: ObjectFieldNode, *_: Any) -> None:
@@ -198,24 +204,38 @@ class Facts:
 
 def plan_reads(plan: Any, facts: DocumentFacts) -> tuple[list[FieldRead], tuple[str, ...]]:
     """The decision on each field the document reads, and the rules that allowed them:
-    memoized on the plan (one per principal and policy version) by document."""
+    memoized on the plan (one per principal and policy version) by document.
+
+    Fields of the audit log's own types are the auditor's: ALLOW for a principal with the
+    ``auditor`` role (whose grant is that role), DENY for anyone else.
+    """
     memo: dict[DocumentFacts, tuple[list[FieldRead], tuple[str, ...]]] = plan.memo
     found = memo.get(facts)
     if found is None:
+        auditor = has_duty(plan, AUDITOR)
         reads = [
-            FieldRead(type_name, field_name, plan.summary(type_name, field_name).upper())
+            FieldRead(type_name, field_name, _decision(plan, auditor, type_name, field_name))
             for type_name, field_name in sorted(facts.fields)
         ]
-        resources = {plan.of_type(type_name).name for type_name, _ in facts.fields}
-        grants = tuple(
-            sorted(
-                f"{rule.subject}:{rule.resource}/{rule.fields}@{rule.area}:{rule.act.value}"
-                for rule in plan.compiled_from
-                if rule.act.value != "deny" and (rule.resource in resources or rule.resource == "*")
-            )
+        shared = {t for t, _ in facts.fields if t not in AUDIT_TYPES}
+        resources = {plan.of_type(type_name).name for type_name in shared}
+        grants = sorted(
+            f"{rule.subject}:{rule.resource}/{rule.fields}@{rule.area}:{rule.act.value}"
+            for rule in plan.compiled_from
+            if rule.act.value != "deny"
+            and resources
+            and (rule.resource in resources or rule.resource == "*")
         )
-        found = memo[facts] = (reads, grants)
+        if auditor and len(shared) < len({t for t, _ in facts.fields}):
+            grants.append(f"role:{AUDITOR}")
+        found = memo[facts] = (reads, tuple(grants))
     return found
+
+
+def _decision(plan: Any, auditor: bool, type_name: str, field_name: str) -> str:
+    if type_name in AUDIT_TYPES:
+        return "ALLOW" if auditor else "DENY"
+    return str(plan.summary(type_name, field_name).upper())
 
 
 def outcome_of(body: Mapping[str, Any], reads: list[FieldRead]) -> tuple[Outcome, str | None]:

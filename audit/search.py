@@ -45,6 +45,7 @@ class AuditFilter:
     resource_type: str | None = None
     field: str | None = None
     outcome: str | None = None
+    error_code: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     operation_name: str | None = None
@@ -105,6 +106,7 @@ async def search(
         (entries.c.department_code, filter.department_code),
         (entries.c.client_id, filter.client_id),
         (entries.c.outcome, filter.outcome),
+        (entries.c.error_code, filter.error_code),
         (entries.c.operation_name, filter.operation_name),
     ):
         if value is not None:

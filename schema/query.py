@@ -13,6 +13,12 @@ from resolvers import lists
 from resolvers.areas import check_area_code
 from resolvers.ids import from_global_id
 from resolvers.resources import GRIDS
+from schema.audit_log import (
+    AuditCount,
+    AuditEntryConnection,
+    resolve_audit_log,
+    resolve_audit_stats,
+)
 from schema.enums import AreaLevel
 from schema.filters import EntityFilter, EventFilter, HouseFilter, PersonFilter
 from schema.me import Me, resolve_me
@@ -54,6 +60,14 @@ class Query:
     me: Me | None = strawberry.field(
         resolver=resolve_me,
         description="Who is asking, and what they may see of each resource (and why).",
+    )
+    audit_log: AuditEntryConnection | None = strawberry.field(
+        resolver=resolve_audit_log,
+        description="The audit log, newest first (auditors only).",
+    )
+    audit_stats: list[AuditCount] | None = strawberry.field(
+        resolver=resolve_audit_stats,
+        description="Counts of audit entries per group over a time range (auditors only).",
     )
 
     @strawberry.field(description="Any object by its global id; null when there is none.")

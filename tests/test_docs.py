@@ -9,14 +9,19 @@ must fail with that code. Example output is a ```json block with text before it.
 Keys that differ from district to district are written in angle brackets in the variables
 (``"<house code>"``), and the reader takes one from a list; the test takes one from the
 district it seeded (:func:`placeholders`). ``"<endCursor>"`` is the ``endCursor`` the same
-query answers for its first page.
+query answers for its first page; ``"<a month ago>"`` and ``"<now>"`` are those times.
+
+Examples of the auditor's queries run on a log that holds entries: before the first of them,
+a real server answers a few requests (:func:`audit_entries`).
 """
 
 from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +30,10 @@ import pytest
 from graphql import GraphQLEnumType, GraphQLInputObjectType
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+from starlette.testclient import TestClient
 
+from hub.app import create_app
+from hub.auth.clients import NewClient
 from hub.demo import District
 from hub.execution import BAD_REQUEST, BAD_USER_INPUT, INTERNAL, PARSE_FAILED, VALIDATION_FAILED
 from hub.settings import Settings
@@ -145,7 +153,39 @@ def placeholders(district: District) -> dict[str, str]:
         "<credit code>": entity["credit_code"],
         "<person id>": to_global_id("Person", person["id"]),
         "<event id>": to_global_id("Event", event["id"]),
+        "<a month ago>": (datetime.now(UTC) - timedelta(days=30)).isoformat(),
+        "<now>": datetime.now(UTC).isoformat(),
     }
+
+
+@pytest.fixture(scope="module")
+def audit_entries(
+    settings: Settings,
+    district: District,
+    token_for: Callable[[str], str],
+    demo_clients: dict[str, NewClient],
+) -> None:
+    """Entries for the auditor's examples: apps and a grid worker reading people."""
+    person = placeholders(district)["<person id>"]
+    with TestClient(create_app(settings)) as client:
+        for subject, query in (
+            ("housing-app", f'{{ person(id: "{person}") {{ name idNumber }} }}'),
+            (
+                "housing-app",
+                "query HousingResidents { people(first: 3) { edges { node { name idNumber } } } }",
+            ),
+            ("worker-440306001001001", "{ people(first: 3) { edges { node { idNumber } } } }"),
+        ):
+            headers = {"authorization": f"Bearer {token_for(subject)}"}
+            response = client.post("/graphql", json={"query": query}, headers=headers)
+            assert response.status_code == 200, response.text
+        housing = demo_clients["housing-app"]
+        refused = client.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": housing.client_id},
+            auth=(housing.client_id, "a guess"),
+        )
+        assert refused.status_code == 401
 
 
 def _find(value: Any, key: str) -> Any:
@@ -207,8 +247,18 @@ def test_the_docs_have_examples() -> None:
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[f"{e.page}-{e.index}" for e in EXAMPLES])
-async def test_example_runs(gql: GraphQL, district: District, example: Example) -> None:
-    body = await run_example(gql, example, placeholders(district))
+async def test_example_runs(
+    gql: GraphQL,
+    district: District,
+    demo_clients: dict[str, NewClient],
+    example: Example,
+    request: pytest.FixtureRequest,
+) -> None:
+    if "auditLog" in example.query or "auditStats" in example.query:
+        request.getfixturevalue("audit_entries")
+    keys = placeholders(district)
+    keys["<housing-app's client id>"] = demo_clients["housing-app"].client_id
+    body = await run_example(gql, example, keys)
     if example.expect_error is not None:
         assert example.expect_error in error_codes(body), f"{example.where}: {body}"
         return

@@ -10,10 +10,18 @@ RFC's error types (their bodies and headers) and the Basic credential parser.
 
 A failed client authentication is ``invalid_client`` whatever the cause (unknown id, wrong
 secret, no credentials), so the endpoint does not reveal which client ids exist.
+
+Every answer of the token endpoint is an audit entry (operation type ``token``), committed
+before the answer leaves like those of ``/graphql``: a token issued names its client and
+department; a failed login is ``denied`` with ``INVALID_CLIENT`` and the client id that was
+tried (never the secret), so an auditor can find guessing against a client.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -25,19 +33,27 @@ from authlib.oauth2.rfc6749.errors import (
     UnsupportedGrantTypeError,
 )
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
+from audit.record import Outcome
+from audit.recorder import Facts
 from hub.auth.clients import authenticate_client
 from hub.auth.keys import HubKeys
 from hub.auth.tokens import issue_token
-from hub.graphql_http import json_response
+from hub.execution import INTERNAL
+from hub.graphql_http import audited, json_response, request_error
+from hub.models import Principal
 from hub.settings import Settings
 
 FORM = "application/x-www-form-urlencoded"
 MAX_FORM_BYTES = 8192
 GRANT_TYPE = "client_credentials"
+log = logging.getLogger(__name__)
+#: The audit entry's operation type for a token request.
+TOKEN = "token"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -98,7 +114,23 @@ def _credentials(request: Request, params: dict[str, str]) -> tuple[str, str]:
 
 
 async def token_endpoint(request: Request) -> Response:
-    """Exchange a department app's client id and secret for an access token."""
+    """Exchange a department app's client id and secret for an access token; audited."""
+    facts = Facts(
+        request_id=uuid.uuid4().hex,
+        client_address=request.client.host if request.client else None,
+        started=time.perf_counter(),
+        operation_type=TOKEN,
+    )
+    try:
+        response = await _token(request, facts)
+    except Exception:
+        log.exception("Token request %s failed", facts.request_id)
+        facts.outcome, facts.error_code = Outcome.ERROR, INTERNAL
+        response = request_error("Internal server error", 500, INTERNAL)
+    return await audited(request, facts, response)
+
+
+async def _token(request: Request, facts: Facts) -> Response:
     settings: Settings = request.app.state.settings
     try:
         params = await _form(request)
@@ -108,16 +140,24 @@ async def token_endpoint(request: Request) -> Response:
         if grant_type != GRANT_TYPE:
             raise UnsupportedGrantTypeError(grant_type)
         client_id, secret = _credentials(request, params)
+        facts.client_id = client_id
         async with AsyncSession(request.app.state.engine) as session:
             client = await authenticate_client(session, client_id, secret)
-        if client is None:
-            raise _invalid_client()
+            if client is None:
+                raise _invalid_client()
+            facts.subject, facts.principal_kind = client.subject, "client"
+            facts.department_code = await session.scalar(
+                select(Principal.department_code).where(Principal.subject == client.subject)
+            )
         if params.get("scope"):
             raise InvalidScopeError(
                 "Tokens carry no scope: what a client may see comes from its grants."
             )
     except OAuth2Error as error:
+        facts.error_code = str(error.error).upper()
+        facts.outcome = Outcome.DENIED if error.error == "invalid_client" else Outcome.ERROR
         return _oauth_error(error)
+    facts.outcome = Outcome.OK
     token = issue_token(
         request.app.state.keys, settings, client.subject, "client", client_id=client.client_id
     )

@@ -181,3 +181,42 @@ def test_no_data_leaves_when_the_entry_can_not_be_committed(
         }
         # Once the database is back, requests are answered (and recorded) again.
         assert client.post("/graphql", json=query, headers=headers).status_code == 200
+
+
+async def test_a_token_request_is_audited_and_a_failed_login_names_the_client_tried(
+    client: TestClient, engine: AsyncEngine, demo_clients: dict[str, Any]
+) -> None:
+    app = demo_clients["housing-app"]
+    issued = client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": app.client_id,
+            "client_secret": app.client_secret,
+        },
+    )
+    assert issued.status_code == 200
+    entry = await only_entry(engine, issued)
+    assert (entry.operation_type, entry.outcome, entry.error_code) == ("token", "ok", None)
+    assert (entry.subject, entry.principal_kind) == ("housing-app", "client")
+    assert (entry.client_id, entry.department_code) == (app.client_id, "housing")
+    assert issued.json()["access_token"] not in str(entry._mapping)
+
+    wrong = "not-the-secret-" + app.client_secret[:8]
+    refused = client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": app.client_id,
+            "client_secret": wrong,
+        },
+    )
+    assert refused.status_code == 401
+    entry = await only_entry(engine, refused)
+    assert (entry.outcome, entry.error_code, entry.subject) == ("denied", "INVALID_CLIENT", None)
+    assert entry.client_id == app.client_id
+    assert wrong not in str(entry._mapping)
+
+    malformed = client.post("/oauth/token", data={"grant_type": "password"})
+    entry = await only_entry(engine, malformed)
+    assert (entry.outcome, entry.error_code) == ("error", "UNSUPPORTED_GRANT_TYPE")

@@ -7,10 +7,13 @@ from graphql import GraphQLObjectType
 from catalog.fields import CARE_TAG_TIERS, FIELDS, RESOURCE_OF_TYPE, Mask, Tier
 from hub.models import CareTag
 from schema import build_schema
+from schema.audit_log import AUDIT_TYPES
 
 #: Types of the API's own machinery (and of the caller's own plan), not of the shared data.
 PLUMBING_SUFFIXES = ("Connection", "Edge")
 PLUMBING = {"Query", "PageInfo", "Me", "ResourceAccess", "FieldAccess"}
+#: The audit log is no shared data: only auditors read it, under their role (schema.duties).
+NOT_SHARED = PLUMBING | AUDIT_TYPES
 
 
 def _data_types() -> dict[str, GraphQLObjectType]:
@@ -20,7 +23,7 @@ def _data_types() -> dict[str, GraphQLObjectType]:
         for name, type_ in schema.type_map.items()
         if isinstance(type_, GraphQLObjectType)
         and not name.startswith("__")
-        and name not in PLUMBING
+        and name not in NOT_SHARED
         and not name.endswith(PLUMBING_SUFFIXES)
     }
 
