@@ -19,6 +19,7 @@ from audit.http import public_key_endpoint
 from audit.keys import AuditKeys
 from audit.writer import AuditWriter
 from hub.access import Access
+from hub.access_watch import AccessWatch
 from hub.auth.endpoints import jwks_endpoint, token_endpoint
 from hub.auth.issuers import Verifier
 from hub.auth.keys import HubKeys
@@ -42,7 +43,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.keys = await asyncio.to_thread(HubKeys.load_or_create, settings.key_dir)
         app.state.verifier = Verifier.from_settings(settings, app.state.keys)
         app.state.engine = create_engine(settings)
-        app.state.access = Access.create(app.state.engine)
+        watch = None
+        if app.state.engine.dialect.name == "postgresql":
+            watch = AccessWatch(settings.database_url)
+            await watch.start()
+        app.state.access = Access.create(app.state.engine, watch)
         app.state.audit_keys = await asyncio.to_thread(
             AuditKeys.load_or_create, settings.audit_key_dir
         )
@@ -52,6 +57,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             await app.state.audit_writer.close()  # flushes and seals this process's chain
+            if watch is not None:
+                await watch.close()
             await app.state.engine.dispose()
             await app.state.verifier.aclose()
 

@@ -128,6 +128,7 @@ class ResourcePlan:
         # type → grid code → cell; and type → covering rules → cell (grids share cells).
         self._by_grid: dict[str, dict[str | None, _Cell]] = {t: {} for t in self.types}
         self._by_rules: dict[str, dict[tuple[int, ...], _Cell]] = {t: {} for t in self.types}
+        self._predicates: dict[ColumnElement[str] | None, ColumnElement[bool]] = {}
 
     # -- rows --------------------------------------------------------------------------------------
 
@@ -136,7 +137,14 @@ class ResourcePlan:
         return area_covers(self._shown, grid_code) and not area_covers(self._hidden, grid_code)
 
     def rows(self, column: ColumnElement[str] | None) -> ColumnElement[bool]:
-        """The predicate limiting rows, on their grid-code column (None: rows of no place)."""
+        """The predicate limiting rows, on their grid-code column (None: rows of no place);
+        built once per column (building it cost more than the plan look-up)."""
+        found = self._predicates.get(column)
+        if found is None:
+            found = self._predicates[column] = self._rows(column)
+        return found
+
+    def _rows(self, column: ColumnElement[str] | None) -> ColumnElement[bool]:
         if column is None:
             return true() if self.visible(None) else false()
         hidden = self._hidden

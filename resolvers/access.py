@@ -35,6 +35,8 @@ class FieldRules:
     #: For fields with per-value tiers (care tags): the highest tier of values shown.
     reach: Mapping[str, int] = field(default_factory=dict)
     refused: tuple[tuple[str, Decision], ...] = field(init=False)
+    #: What the GraphQL layer derives from the rules once (``schema.guard``'s per-field actions).
+    memo: dict[str, object] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         refused = tuple(

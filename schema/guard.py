@@ -2,8 +2,11 @@
 
 A refused plain field holds a sentinel instead of its value; the schema's default resolver
 (:func:`read_field`) raises the sentinel's error, which graphql-core places at the field's path:
-null plus ``FORBIDDEN`` or ``PURPOSE_REQUIRED``. Masked values are computed once, when the object
-is built. Fields with resolvers (links, lists, computed values) call :func:`allowed` first.
+null plus ``FORBIDDEN`` or ``PURPOSE_REQUIRED``. A masked field holds its value wrapped, and is
+masked when it is read: a grid worker's person rows carry three masked fields (ID number, phone,
+care tags) but a page usually shows one of them, so masking them all up front spent more than
+the rest of authorization on a 50-row page. Fields with resolvers (links, lists, computed
+values) call :func:`allowed` first.
 So a field a principal may read costs one identity check, and authorization never runs per
 row per field in Python beyond that.
 """
@@ -17,6 +20,7 @@ from typing import Any
 
 from catalog.fields import CARE_TAG_TIERS, FIELDS, Mask
 from hub.errors import Forbidden, GridhubError, PurposeRequired
+from policies.masking import mask
 from resolvers.access import Decision, FieldRules
 
 
@@ -46,10 +50,30 @@ DENIED = _Refusal(_forbidden)
 NEEDS_PURPOSE = _Refusal(_purpose)
 
 
+class _Masked:
+    """A value shown only in its masked form, masked when (and each time) it is read."""
+
+    __slots__ = ("rule", "value")
+
+    def __init__(self, rule: Mask, value: Any) -> None:
+        self.rule = rule
+        self.value = value
+
+    def shown(self) -> Any:
+        return mask(self.rule, self.value)
+
+    def __repr__(self) -> str:
+        return "<masked>"
+
+
 def read_field(source: Any, python_name: str) -> Any:
-    """The schema's default resolver for plain fields: the attribute, unless it was refused."""
+    """The schema's default resolver for plain fields: the attribute, its masked form, or the
+    refusal's error."""
     value = getattr(source, python_name)
-    if type(value) is _Refusal:
+    kind = type(value)
+    if kind is _Masked:
+        return value.shown()
+    if kind is _Refusal:
         raise value.error()
     return value
 
@@ -59,25 +83,34 @@ def python_name(graphql_name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", graphql_name).lower()
 
 
-def masked(type_name: str, field_name: str, value: Any) -> Any:
-    """The house-style masked form of ``value`` (None when the field has no masked form)."""
-    from policies import masking
-
-    return masking.mask(FIELDS[type_name][field_name].mask, value)
+def _actions(rules: FieldRules) -> tuple[tuple[str, Mask | _Refusal], ...]:
+    """Per refused field, its attribute name and what to put there: a mask rule, or a
+    refusal; worked out once per rules object (one per type and area in a plan)."""
+    found = rules.memo.get("guard")
+    if found is None:
+        found = rules.memo["guard"] = tuple(
+            (
+                python_name(field_name),
+                FIELDS[rules.type_name][field_name].mask
+                if decision is Decision.MASK
+                else NEEDS_PURPOSE
+                if decision is Decision.PURPOSE_REQUIRED
+                else DENIED,
+            )
+            for field_name, decision in rules.refused
+        )
+    return found  # type: ignore[return-value]
 
 
 def apply(rules: FieldRules, values: dict[str, Any]) -> dict[str, Any]:
     """Replace, in the keyword arguments of a new object, the values its rules refuse."""
-    for field_name, decision in rules.refused:
-        key = python_name(field_name)
+    for key, action in _actions(rules):
         if key not in values:
             continue  # a field with a resolver: it checks :func:`allowed` itself
-        if decision is Decision.MASK:
-            values[key] = masked(rules.type_name, field_name, values[key])
-        elif decision is Decision.PURPOSE_REQUIRED:
-            values[key] = NEEDS_PURPOSE
-        else:
-            values[key] = DENIED
+        if type(action) is _Refusal:
+            values[key] = action
+        elif values[key] is not None:
+            values[key] = _Masked(action, values[key])  # type: ignore[arg-type]
     return values
 
 

@@ -122,7 +122,10 @@ async def _verify(token: str, verifier: Verifier, now: int | None) -> Claims:
     key = await issuer.source.key(kid)
     if key is None:
         raise InvalidTokenError(f"unknown kid {kid!r} for {issuer.name}")
-    verified = jwt.decode(raw, KeySet([key]), algorithms=list(issuer.algorithms))
+    verified = verifier.signed(token)
+    if verified is None:
+        verified = jwt.decode(raw, KeySet([key]), algorithms=list(issuer.algorithms))
+        verifier.remember(token, verified)
     _registry(issuer, verifier.leeway, now).validate(verified.claims)
     if issuer.is_hub:
         _check_hub_token(verified.header, verified.claims)

@@ -396,3 +396,39 @@ async def test_a_rotated_jwks_file_is_read_again(
     jwks_file.write_text(json.dumps({"keys": [new_key.as_dict(private=False)]}))
 
     assert (await verify_token(token, verifier))["sub"] == "u-1001"
+
+
+class _Keys:
+    """An issuer's key list that a test can empty (a key withdrawn by its provider)."""
+
+    def __init__(self, key: ECKey) -> None:
+        self.keys = {key.kid: key}
+
+    async def key(self, kid: str) -> Any:
+        return self.keys.get(kid)
+
+
+async def test_a_remembered_signature_still_has_its_claims_and_key_checked(
+    auth_settings: Settings,
+) -> None:
+    from hub.auth.issuers import Issuer
+
+    key = ECKey.generate_key("P-256", parameters={"kid": "provider-1"})
+    source = _Keys(key)
+    issuer = Issuer("https://idp.example", "gridhub", ("ES256",), source)
+    verifier = Verifier([issuer])
+    issued = int(time.time())
+    claims = {"iss": issuer.name, "aud": "gridhub", "sub": "worker-1", "exp": issued + 60}
+    token = sign(claims, key, kid="provider-1")
+
+    assert (await verify_token(token, verifier))["sub"] == "worker-1"
+    assert verifier.signed(token) is not None  # the second use skips the signature check
+    # The same signature over another payload is a new text: checked, and refused.
+    header, _, signature = token.split(".")
+    forged = ".".join([header, b64(json.dumps({**claims, "sub": "street-1"}).encode()), signature])
+    await refused(forged, verifier)
+    # Expiry is checked on every use.
+    await refused(token, verifier, now=issued + 3600)
+    # A key the provider withdrew ends its tokens though their signature was remembered.
+    source.keys.clear()
+    assert "unknown kid" in await refused(token, verifier)
