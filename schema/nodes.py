@@ -156,6 +156,7 @@ class Grid(Node):
     )
     name: str | None
     level: AreaLevel | None
+    _key: strawberry.Private[str]
     _parent_code: strawberry.Private[str | None]
     _geometry: strawberry.Private[str]
     _rules: Rules
@@ -163,13 +164,19 @@ class Grid(Node):
     @strawberry.field
     def id(self) -> strawberry.ID:
         guard.allowed(self._rules, "id")
-        return strawberry.ID(to_global_id("Grid", self.code))
+        return strawberry.ID(to_global_id("Grid", self._key))
 
     @classmethod
     def from_row(cls, row: Any, context: RequestContext) -> Grid:
         rules = context.rules_for("Grid", row.code)
         values = guard.apply(rules, {"code": row.code, "name": row.name, "level": row.level})
-        return cls(**values, _parent_code=row.parent_code, _geometry=row.geometry, _rules=rules)
+        return cls(
+            **values,
+            _key=row.code,
+            _parent_code=row.parent_code,
+            _geometry=row.geometry,
+            _rules=rules,
+        )
 
     @strawberry.field(description="The area's boundary: a GeoJSON Polygon, WGS 84 lon/lat.")
     def geometry(self) -> JSON | None:
@@ -185,14 +192,14 @@ class Grid(Node):
     async def children(self, info: Info) -> list[Grid] | None:
         if not guard.allowed(self._rules, "children"):
             return None
-        rows = await info.context.loaders.children.load(self.code)
+        rows = await info.context.loaders.children.load(self._key)
         return [Grid.from_row(row, info.context) for row in rows]
 
     @strawberry.field
     async def stats(self, info: Info) -> GridStats | None:
         if not guard.allowed(self._rules, "stats"):
             return None
-        return GridStats(_code=self.code, _rules=info.context.plan.rules("GridStats", self.code))
+        return GridStats(_code=self._key, _rules=info.context.plan.rules("GridStats", self._key))
 
     @strawberry.field(description="Houses in this area.")
     async def houses(
@@ -203,7 +210,7 @@ class Grid(Node):
         after: str | None = None,
     ) -> Connection[House] | None:
         return await _children(
-            info, self._rules, "houses", House, "houses", AREA, self.code, filter, first, after
+            info, self._rules, "houses", House, "houses", AREA, self._key, filter, first, after
         )
 
     @strawberry.field(description="People living in this area.")
@@ -215,7 +222,7 @@ class Grid(Node):
         after: str | None = None,
     ) -> Connection[Person] | None:
         return await _children(
-            info, self._rules, "people", Person, "people", AREA, self.code, filter, first, after
+            info, self._rules, "people", Person, "people", AREA, self._key, filter, first, after
         )
 
     @strawberry.field(description="Legal entities operating in this area.")
@@ -227,7 +234,7 @@ class Grid(Node):
         after: str | None = None,
     ) -> Connection[Entity] | None:
         return await _children(
-            info, self._rules, "entities", Entity, "entities", AREA, self.code, filter, first, after
+            info, self._rules, "entities", Entity, "entities", AREA, self._key, filter, first, after
         )
 
     @strawberry.field(description="Events located in this area, oldest first.")
@@ -239,7 +246,7 @@ class Grid(Node):
         after: str | None = None,
     ) -> Connection[Event] | None:
         return await _children(
-            info, self._rules, "events", Event, "events", AREA, self.code, filter, first, after
+            info, self._rules, "events", Event, "events", AREA, self._key, filter, first, after
         )
 
 
@@ -291,6 +298,8 @@ class House(Node):
     floors: int | None
     built_year: int | None
     grid_code: str
+    _key: strawberry.Private[str]
+    _grid: strawberry.Private[str]
     _lon: strawberry.Private[float]
     _lat: strawberry.Private[float]
     _rules: Rules
@@ -298,7 +307,7 @@ class House(Node):
     @strawberry.field
     def id(self) -> strawberry.ID:
         guard.allowed(self._rules, "id")
-        return strawberry.ID(to_global_id("House", self.code))
+        return strawberry.ID(to_global_id("House", self._key))
 
     @classmethod
     def from_row(cls, row: Any, context: RequestContext) -> House:
@@ -314,7 +323,14 @@ class House(Node):
                 "grid_code": row.grid_code,
             },
         )
-        return cls(**values, _lon=row.lon, _lat=row.lat, _rules=rules)
+        return cls(
+            **values,
+            _key=row.code,
+            _grid=row.grid_code,
+            _lon=row.lon,
+            _lat=row.lat,
+            _rules=rules,
+        )
 
     @strawberry.field(description="A GeoJSON Point, WGS 84 lon/lat.")
     def location(self) -> JSON | None:
@@ -324,13 +340,13 @@ class House(Node):
     async def grid(self, info: Info) -> Grid | None:
         if not guard.allowed(self._rules, "grid"):
             return None
-        return await _one(info, Grid.from_row, info.context.loaders.grid.load(self.grid_code))
+        return await _one(info, Grid.from_row, info.context.loaders.grid.load(self._grid))
 
     @strawberry.field
     async def rooms(self, info: Info) -> list[Room] | None:
         if not guard.allowed(self._rules, "rooms"):
             return None
-        rows = await info.context.loaders.rooms_of_house.load(self.code)
+        rows = await info.context.loaders.rooms_of_house.load(self._key)
         return [Room.from_row(row, info.context) for row in rows]
 
     @strawberry.field(description="People who live in this house.")
@@ -348,7 +364,7 @@ class House(Node):
             Person,
             "people",
             "house_code",
-            self.code,
+            self._key,
             filter,
             first,
             after,
@@ -369,7 +385,7 @@ class House(Node):
             Entity,
             "entities",
             "house_code",
-            self.code,
+            self._key,
             filter,
             first,
             after,
@@ -390,7 +406,7 @@ class House(Node):
             Event,
             "events",
             "house_code",
-            self.code,
+            self._key,
             filter,
             first,
             after,
@@ -409,6 +425,7 @@ class Person(Node):
     care_tags: list[CareTag] | None
     grid_code: str
     _pk: strawberry.Private[int]
+    _grid: strawberry.Private[str]
     _born: strawberry.Private[date]
     _house_code: strawberry.Private[str | None]
     _room_code: strawberry.Private[str | None]
@@ -441,6 +458,7 @@ class Person(Node):
         return cls(
             **values,
             _pk=row.id,
+            _grid=row.grid_code,
             _born=row.birth_date,
             _house_code=row.house_code,
             _room_code=row.room_code,
@@ -462,7 +480,7 @@ class Person(Node):
     async def grid(self, info: Info) -> Grid | None:
         if not guard.allowed(self._rules, "grid"):
             return None
-        return await _one(info, Grid.from_row, info.context.loaders.grid.load(self.grid_code))
+        return await _one(info, Grid.from_row, info.context.loaders.grid.load(self._grid))
 
     @strawberry.field
     async def room(self, info: Info) -> Room | None:
@@ -488,6 +506,8 @@ class Entity(Node):
     established_on: date | None
     registered_address: str | None
     grid_code: str
+    _key: strawberry.Private[str]
+    _grid: strawberry.Private[str]
     _legal_representative_id: strawberry.Private[int | None]
     _house_code: strawberry.Private[str | None]
     _rules: Rules
@@ -495,7 +515,7 @@ class Entity(Node):
     @strawberry.field
     def id(self) -> strawberry.ID:
         guard.allowed(self._rules, "id")
-        return strawberry.ID(to_global_id("Entity", self.credit_code))
+        return strawberry.ID(to_global_id("Entity", self._key))
 
     @classmethod
     def from_row(cls, row: Any, context: RequestContext) -> Entity:
@@ -515,6 +535,8 @@ class Entity(Node):
         )
         return cls(
             **values,
+            _key=row.credit_code,
+            _grid=row.grid_code,
             _legal_representative_id=row.legal_representative_id,
             _house_code=row.house_code,
             _rules=rules,
@@ -537,7 +559,7 @@ class Entity(Node):
     async def grid(self, info: Info) -> Grid | None:
         if not guard.allowed(self._rules, "grid"):
             return None
-        return await _one(info, Grid.from_row, info.context.loaders.grid.load(self.grid_code))
+        return await _one(info, Grid.from_row, info.context.loaders.grid.load(self._grid))
 
     @strawberry.field(description="People whose employer this entity is.")
     async def employees(
@@ -554,7 +576,7 @@ class Entity(Node):
             Person,
             "people",
             "employer_code",
-            self.credit_code,
+            self._key,
             filter,
             first,
             after,
@@ -575,6 +597,7 @@ class Event(Node):
     closed_at: datetime | None
     deadline: datetime | None
     _pk: strawberry.Private[int]
+    _grid: strawberry.Private[str]
     _lon: strawberry.Private[float]
     _lat: strawberry.Private[float]
     _house_code: strawberry.Private[str | None]
@@ -611,6 +634,7 @@ class Event(Node):
         return cls(
             **values,
             _pk=row.id,
+            _grid=row.grid_code,
             _lon=row.lon,
             _lat=row.lat,
             _house_code=row.house_code,
@@ -652,7 +676,7 @@ class Event(Node):
     async def grid(self, info: Info) -> Grid | None:
         if not guard.allowed(self._rules, "grid"):
             return None
-        return await _one(info, Grid.from_row, info.context.loaders.grid.load(self.grid_code))
+        return await _one(info, Grid.from_row, info.context.loaders.grid.load(self._grid))
 
     @strawberry.field
     async def house(self, info: Info) -> House | None:

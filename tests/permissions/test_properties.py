@@ -213,3 +213,30 @@ async def test_no_row_outside_the_plan_and_no_unmasked_value(
             if value is None or raw is None or value != raw or mask(raw) == raw:
                 continue
             assert oracle.readable("Person", field_name, row["grid_code"]), (field_name, raw)
+
+
+async def test_an_id_allowed_without_its_key_field_still_names_the_row(gql: GraphQL) -> None:
+    """Found by the property test: a plan allowing ``House.id`` but refusing ``House.code``
+    (or a room code masked) must give the row's own id, not one built from the refusal."""
+    rules = (
+        Rule.make("p", "*", "houses", "id|address|residents", "*"),
+        Rule.make("p", "*", "entities", "id|name", "*"),
+        Rule.make("p", "*", "people", "id|name", "*"),
+    )
+    plan = AccessPlan(Principal("p", "person", None, (), ()), None, 0, (), rules)
+    body = await gql(
+        """{ houses(first: 1) { edges { node { id address
+               residents(first: 1) { edges { node { id } } } } } }
+             entities(first: 1) { edges { node { id name } } } }""",
+        plan=plan,
+    )
+    house = body["data"]["houses"]["edges"][0]["node"]
+    entity = body["data"]["entities"]["edges"][0]["node"]
+    again = await gql(
+        "query($h: ID!, $e: ID!) { h: node(id: $h) { id } e: node(id: $e) { id } }",
+        {"h": house["id"], "e": entity["id"]},
+        plan=plan,
+    )
+    assert again["data"] == {"h": {"id": house["id"]}, "e": {"id": entity["id"]}}
+    assert "<" not in str(from_global_id(house["id"])) + str(from_global_id(entity["id"]))
+    assert house["residents"]["edges"], "the house's residents come from its key, not its code"
