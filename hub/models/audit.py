@@ -10,7 +10,10 @@ only store what they produce.
 and ``reads``) as rows, so that "who read person X in the last 30 days" is an index range scan
 instead of a scan of millions of JSON documents. They are written in the same transaction as
 their entry, and ``gridhub audit verify`` checks that they still match it: otherwise deleting an
-index row would hide an access from an auditor's search while the chain stayed intact.
+index row would hide an access from an auditor's search while the chain stayed intact. They
+have no foreign key to ``audit_entries``: the check would run once per row (a thousand times for
+a page of a thousand people) and proves nothing verify does not — a row whose entry is gone is
+found by no search, which joins the entries.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.models.base import Base, UTCDateTime
@@ -101,7 +104,7 @@ class AuditPersonRead(Base):
         Index("ix_audit_person_reads_person_id_at_entry_id", "person_id", "at", "entry_id"),
     )
 
-    entry_id: Mapped[int] = mapped_column(ForeignKey("audit_entries.id"), primary_key=True)
+    entry_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     person_id: Mapped[str] = mapped_column(String(PERSON_ID_LENGTH), primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -120,7 +123,7 @@ class AuditFieldRead(Base):
         ),
     )
 
-    entry_id: Mapped[int] = mapped_column(ForeignKey("audit_entries.id"), primary_key=True)
+    entry_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     resource_type: Mapped[str] = mapped_column(String(RESOURCE_TYPE_LENGTH), primary_key=True)
     field: Mapped[str] = mapped_column(String(FIELD_NAME_LENGTH), primary_key=True)
     decision: Mapped[str] = mapped_column(String(8), primary_key=True)
