@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -49,7 +50,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
+from audit.keys import AuditKeys
+from audit.record import AuditRecord
+from audit.recorder import Facts, document_facts, outcome_of, plan_reads, query_hash, redact
+from audit.writer import AuditWriter
 from hub.access import Access
+from hub.access_watch import AccessWatch
 from hub.auth.issuers import Verifier
 from hub.auth.keys import HubKeys
 from hub.auth.principal import identity_from_claims
@@ -485,7 +491,9 @@ async def measure(
         if answer.status_code != 200:
             raise RuntimeError(f"the hub answered {answer.status_code}: {answer.text[:500]}")
 
-    async def run_in_process(context: RequestContext) -> None:
+    async def run_in_process(context: RequestContext, audit: bool = False) -> None:
+        started = time.perf_counter()
+        prepared = executor.prepare(QUERY)
         try:
             if context.plan is NO_PLAN:  # the permissions: token, principal, plan
                 claims = await verify_token(token, in_process.verifier)
@@ -493,14 +501,39 @@ async def measure(
                 context.plan = await in_process.access.plan_for(
                     context.identity, None, await context.connection()
                 )
-            body = await executor.run(executor.prepare(QUERY), workload.variables, None, context)
+            body = await executor.run(prepared, workload.variables, None, context)
         finally:
             await context.close()
         if "errors" in body:
             raise RuntimeError(f"the hub answered with errors: {body['errors']}")
+        if audit:  # what the endpoint adds for the audit log: the entry, committed
+            await in_process.audit.record(audit_record(prepared, context, body, started))
+
+    def audit_record(
+        prepared: Any, context: RequestContext, body: dict[str, Any], started: float
+    ) -> AuditRecord:
+        plan = context.plan
+        document = prepared.memo.get("audit")
+        if document is None:
+            document = prepared.memo["audit"] = document_facts(executor.schema, prepared.document)
+        facts = Facts(request_id=uuid.uuid4().hex, client_address="127.0.0.1", started=started)
+        facts.subject, facts.principal_kind = context.identity.subject, context.identity.kind
+        facts.department_code, facts.roles = plan.principal.department, plan.roles
+        facts.operation_name, facts.operation_type = "GridWorker", "query"
+        facts.query_hash = query_hash(prepared.document, QUERY)
+        operation = prepared.operation(None)
+        facts.variables = redact(workload.variables, operation, document)
+        facts.reads, facts.grant_ids = plan_reads(plan, document)
+        facts.person_ids = tuple(str(key) for key in sorted(context.person_ids))
+        facts.row_counts = dict(context.row_counts)
+        facts.outcome, facts.error_code = outcome_of(body, facts.reads)
+        return facts.record(int((time.perf_counter() - started) * 1_000_000))
 
     async def hub_in_process() -> None:
         await run_in_process(RequestContext.build(settings, engine, NO_PLAN))
+
+    async def hub_audited() -> None:
+        await run_in_process(RequestContext.build(settings, engine, NO_PLAN), audit=True)
 
     async def hub_open() -> None:
         await run_in_process(RequestContext.build(settings, engine, OpenPlan()))
@@ -510,6 +543,7 @@ async def measure(
 
     sides = {
         "hub": over_http,
+        "hub_audited": hub_audited,
         "hub_in_process": hub_in_process,
         "hub_open": hub_open,
         "sql": by_sql,
@@ -522,6 +556,7 @@ async def measure(
 
 SIDE_NAMES = {
     "hub": "hub, HTTP",
+    "hub_audited": "hub, in process, audited",
     "hub_in_process": "hub, in process",
     "hub_open": "hub, in process, all allowed",
     "sql": "SQL (asyncpg)",
@@ -541,6 +576,7 @@ class InProcess:
     verifier: Verifier
     access: Access
     settings: Settings
+    audit: AuditWriter
 
     def token_for(self, subject: str) -> str:
         return issue_token(self.keys, self.settings, subject, "person")
@@ -595,13 +631,25 @@ def report(results: list[Result]) -> None:
         " the query; 'all allowed' is the same query on an all-allowing plan, no token."
     )
     for r in results:
-        with_permissions = r.stats["hub_in_process"].median
-        without = r.stats["hub_open"].median
+        size = r.workload.size
+        http = r.stats["hub"].median
+        authorization, audit = overheads(r)
         console.print(
-            f"Authorization adds {100 * (with_permissions / without - 1):+.1f} % to the"
-            f" in-process median at size {r.workload.size}"
-            f" ({with_permissions:.2f} ms against {without:.2f} ms)."
+            f"{size}: authorization adds {authorization:.2f} ms"
+            f" ({100 * authorization / (http - authorization):+.1f} % of the HTTP median"
+            f" {http:.2f} ms; {100 * authorization / r.stats['hub_open'].median:+.1f} % of the"
+            f" in-process median); the audit entry adds {audit:.2f} ms"
+            f" ({100 * audit / (http - audit):+.1f} % of the HTTP median)."
         )
+
+
+def overheads(r: Result) -> tuple[float, float]:
+    """Milliseconds that authorization and the audit entry add to a request's median: the
+    differences between the in-process sides, which differ in exactly those steps."""
+    stats = r.stats
+    authorization = stats["hub_in_process"].median - stats["hub_open"].median
+    audit = stats["hub_audited"].median - stats["hub_in_process"].median
+    return authorization, audit
 
 
 def write_json(
@@ -647,6 +695,12 @@ def write_json(
                 "authorization_overhead_median": (
                     r.stats["hub_in_process"].median / r.stats["hub_open"].median - 1
                 ),
+                "authorization_added_ms": overheads(r)[0],
+                "audit_added_ms": overheads(r)[1],
+                "authorization_share_of_http_median": overheads(r)[0]
+                / (r.stats["hub"].median - overheads(r)[0]),
+                "audit_share_of_http_median": overheads(r)[1]
+                / (r.stats["hub"].median - overheads(r)[1]),
                 "sides": {side: r.stats[side].summary() for side in SIDE_NAMES},
             }
             for r in results
@@ -667,10 +721,16 @@ async def run_benchmark(
     engine = create_engine(settings)
     verifier = Verifier.from_settings(settings, keys)
     connection = await asyncpg.connect(asyncpg_dsn(settings.database_url))
+    watch = AccessWatch(settings.database_url)  # as the server runs on PostgreSQL
+    await watch.start()
+    audit_keys = AuditKeys.load_or_create(Path(tempfile.mkdtemp(prefix="gridhub-bench-audit-")))
+    audit = AuditWriter(engine, audit_keys, settings)
+    await audit.start()
     try:
         workloads = await plan_workloads(connection, settings.max_page_size)
         executor = Executor(build_schema(), settings.document_cache_size)
-        in_process = InProcess(executor, engine, keys, verifier, Access.create(engine), settings)
+        access = Access.create(engine, watch)
+        in_process = InProcess(executor, engine, keys, verifier, access, settings, audit)
         # One connection, kept alive: the hub's connection setup is not what is measured.
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         async with httpx.AsyncClient(limits=limits, timeout=60) as client:
@@ -695,6 +755,8 @@ async def run_benchmark(
                 )
             return results
     finally:
+        await audit.close()
+        await watch.close()
         await connection.close()
         await engine.dispose()
         await verifier.aclose()
