@@ -13,6 +13,7 @@ from resolvers import lists
 from resolvers.areas import check_area_code
 from resolvers.ids import from_global_id
 from resolvers.resources import GRIDS
+from schema.catalog import DataResource, resolve_catalog, resolve_resource
 from schema.enums import AreaLevel
 from schema.filters import EntityFilter, EventFilter, HouseFilter, PersonFilter
 from schema.me import Me, resolve_me
@@ -54,6 +55,12 @@ class Query:
     me: Me | None = strawberry.field(
         resolver=resolve_me,
         description="Who is asking, and what they may see of each resource (and why).",
+    )
+    catalog: list[DataResource] = strawberry.field(
+        resolver=resolve_catalog, description="The data-resource catalogue (数据资源目录)."
+    )
+    resource: DataResource | None = strawberry.field(
+        resolver=resolve_resource, description="A catalogue resource by its code."
     )
 
     @strawberry.field(description="Any object by its global id; null when there is none.")
