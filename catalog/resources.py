@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from catalog.columns import STORED
@@ -85,7 +85,6 @@ class Definition:
     sharing: Sharing
     sharing_condition: str | None
     update_frequency: UpdateFrequency
-    _problems: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("code", "name", "summary", "department", "graphql_type"):

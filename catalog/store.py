@@ -210,14 +210,6 @@ async def versions(
     return found
 
 
-async def file_sources(connection: AsyncConnection) -> dict[str, str | None]:
-    """Code → file of every resource kept in a catalogue file."""
-    rows = await connection.execute(
-        select(RESOURCES.c.code, RESOURCES.c.source).where(RESOURCES.c.origin == Origin.FILE)
-    )
-    return {row.code: row.source for row in rows}
-
-
 async def save(
     connection: AsyncConnection,
     definition: Definition,

@@ -62,9 +62,13 @@ async def sync(
             ]
             if found:
                 raise CatalogFileError(found)
+            stored = {
+                found.definition.code: found
+                for found in await store.search(connection, store.CatalogQuery())
+            }
             for resource in resources:
                 definition = resource.definition
-                current = await store.get(connection, definition.code)
+                current = stored.get(definition.code)
                 if current is None:
                     report.created.append(definition.code)
                 elif current.origin is Origin.API:
@@ -84,7 +88,11 @@ async def sync(
                     replacing=None if current is None else current.version,
                 )
             defined = {resource.definition.code for resource in resources}
-            report.missing = sorted(set(await store.file_sources(connection)) - defined)
+            report.missing = sorted(
+                code
+                for code, found in stored.items()
+                if found.origin is Origin.FILE and code not in defined
+            )
         except BaseException:
             await transaction.rollback()
             raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
+from strawberry.utils.str_converters import to_camel_case
 
 from catalog import changes
 from catalog.resources import Definition, FieldEntry, Sharing, UpdateFrequency
@@ -107,7 +108,7 @@ def _changes(input: UpdateResourceInput) -> dict[str, Any]:
         if value is strawberry.UNSET:
             continue
         if value is None and name != "sharing_condition":
-            camel = strawberry.utils.str_converters.to_camel_case(name)
+            camel = to_camel_case(name)
             raise BadUserInput(f"`{camel}` can not be null; leave it out to keep it", field=camel)
         found[name] = _entries(value) if name == "fields" else value
     return found

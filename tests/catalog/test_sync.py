@@ -21,7 +21,7 @@ from catalog import changes
 from catalog.files import CatalogFileError, packaged_directory, read_directory, read_file
 from catalog.resources import Definition, FieldEntry, Sharing, UpdateFrequency
 from catalog.sync import sync, sync_packaged
-from hub.cli import app
+from hub.cli import _sync_catalogue, app
 from hub.db import create_engine
 from hub.demo.reference import DEPARTMENTS
 from hub.models import CatalogField, CatalogResource, CatalogVersion, Department
@@ -254,6 +254,23 @@ def test_the_command_refuses_files_with_mistakes(sync_url: str, tmp_path: Path) 
     assert result.exit_code == 2
     assert "catalog/fields.py" in result.output
     assert _count(sync_url) == 0
+
+
+def test_gridhub_seed_loads_the_catalogue(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'seeded.db'}"
+    assert runner.invoke(app, ["db", "upgrade", "--database-url", url]).exit_code == 0
+    seeded = runner.invoke(app, ["seed", "--database-url", url, "--people", "300"])
+    assert seeded.exit_code == 0, seeded.output
+    assert _count(url) == len(CODES)
+
+
+def test_the_demo_brings_an_older_database_up_to_the_files(sync_url: str) -> None:
+    """``gridhub demo`` on a database seeded before the catalogue existed syncs it."""
+    settings = Settings(database_url=sync_url)
+    asyncio.run(_sync_catalogue(settings))
+    assert _count(sync_url) == len(CODES)
+    asyncio.run(_sync_catalogue(settings))  # every start: no new version
+    assert _count(sync_url) == len(CODES)
 
 
 def test_every_command_explains_itself() -> None:
