@@ -1,1 +1,11 @@
-"""The data-resource catalogue, access requests and grants (issue 5)."""
+"""The data-resource catalogue (数据资源目录); access requests and grants come next (issue 5).
+
+- :mod:`catalog.fields` — the one declaration of every shared field: tier and mask.
+- :mod:`catalog.columns` — where each field a resource may list is stored (for statistics).
+- :mod:`catalog.resources` — a resource's definition and the rules every definition keeps.
+- :mod:`catalog.files` — the catalogue files (``catalog/resources/*.toml``) and their reader.
+- :mod:`catalog.store` — the catalogue in the database: filter, read, save a version.
+- :mod:`catalog.statistics` — live counts: rows, completeness per field, last change.
+- :mod:`catalog.changes` — a data officer's registration or update, one transaction each.
+- :mod:`catalog.sync` — ``gridhub catalog sync``: the files into the database.
+"""

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from hub.cli_audit import audit_app
 from hub.cli_auth import register as register_auth_commands
+from hub.cli_catalog import catalog_app
 from hub.cli_policy import policy_app
 from hub.settings import Settings
 
@@ -27,6 +28,7 @@ app.add_typer(db_app, name="db")
 register_auth_commands(app)
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
+app.add_typer(catalog_app, name="catalog")
 console = Console(stderr=True)
 
 DatabaseOption = Annotated[
@@ -69,6 +71,7 @@ def _safe_url(url: str) -> str:
 
 async def _seed(settings: Settings, seed: int, people: int | None, as_of: date) -> bool:
     """Seed the database; False when it already holds a district."""
+    from catalog.sync import sync_packaged
     from hub.db import create_engine
     from hub.demo import DistrictNotEmptyError, Profile, generate, is_empty, load
     from hub.demo.principals import demo_principals, save_clients, seed_principals
@@ -103,7 +106,27 @@ async def _seed(settings: Settings, seed: int, people: int | None, as_of: date) 
             clients = await seed_principals(engine, demo_principals(district.grids, seed))
             save_clients(demo_clients_path(settings), clients)
             progress.update(task, completed=1)
+            task = progress.add_task("catalogue", total=1)
+            await sync_packaged(engine, by=SYNCED_BY)
+            progress.update(task, completed=1)
         return True
+    finally:
+        await engine.dispose()
+
+
+#: Who the demo's catalogue versions are recorded as made by.
+SYNCED_BY = "demo seed"
+
+
+async def _sync_catalogue(settings: Settings) -> None:
+    """Bring a demo database made by an older gridhub up to the shipped catalogue files (no new
+    version for a resource that has not changed)."""
+    from catalog.sync import sync_packaged
+    from hub.db import create_engine
+
+    engine = create_engine(settings)
+    try:
+        await sync_packaged(engine, by=SYNCED_BY)
     finally:
         await engine.dispose()
 
@@ -132,7 +155,8 @@ def seed(
         ),
     ] = None,
 ) -> None:
-    """Fill an empty database with a generated demo district (profile `demo` unless --people)."""
+    """Fill an empty database with a generated demo district (profile `demo` unless --people),
+    its principals and rules, and the catalogue."""
     settings = _settings(database_url)
     day = as_of.date() if as_of else _today(settings)
     if not asyncio.run(_seed(settings, seed, people, day)):
@@ -213,7 +237,8 @@ def demo(
     port: PortOption = None,
     seed: SeedOption = 20260101,
 ) -> None:
-    """Create and migrate the database, seed the demo district if it is empty, and serve it."""
+    """Create and migrate the database, seed the demo district if it is empty (else sync its
+    catalogue with the shipped files), and serve it."""
     from hub.db import upgrade
 
     settings = _settings(database_url, host=host, port=port)
@@ -221,6 +246,7 @@ def demo(
     if asyncio.run(_seed(settings, seed, None, _today(settings))):
         console.print("[green]Seeded the demo district.[/green]")
     else:
+        asyncio.run(_sync_catalogue(settings))
         console.print("The database already holds a district; serving it as it is.")
     base_url = f"http://{settings.host}:{settings.port}"
     for line in who_is_who(settings, base_url):

@@ -1,4 +1,5 @@
-"""The GraphQL schema: Strawberry types and the root Query. No database code lives here."""
+"""The GraphQL schema: Strawberry types and the root Query and Mutation. No database code lives
+here."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 
 from schema.guard import read_field
+from schema.mutation import Mutation
 from schema.nodes import Entity, Event, Grid, House, Person
 from schema.query import Query
 
@@ -14,6 +16,7 @@ def build_schema() -> strawberry.Schema:
     """Build the schema (cheap, but done once per app, not at import of the package)."""
     return strawberry.Schema(
         query=Query,
+        mutation=Mutation,
         types=[Grid, House, Person, Entity, Event],
         # Plain fields read attributes through the guard, so a refused value raises its error.
         config=StrawberryConfig(default_resolver=read_field),

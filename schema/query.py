@@ -19,6 +19,7 @@ from schema.audit_log import (
     resolve_audit_log,
     resolve_audit_stats,
 )
+from schema.catalog import DataResource, resolve_catalog, resolve_resource
 from schema.enums import AreaLevel
 from schema.filters import EntityFilter, EventFilter, HouseFilter, PersonFilter
 from schema.me import Me, resolve_me
@@ -68,6 +69,12 @@ class Query:
     audit_stats: list[AuditCount] | None = strawberry.field(
         resolver=resolve_audit_stats,
         description="Counts of audit entries per group over a time range (auditors only).",
+    )
+    catalog: list[DataResource] = strawberry.field(
+        resolver=resolve_catalog, description="The data-resource catalogue (数据资源目录)."
+    )
+    resource: DataResource | None = strawberry.field(
+        resolver=resolve_resource, description="A catalogue resource by its code."
     )
 
     @strawberry.field(description="Any object by its global id; null when there is none.")

@@ -21,6 +21,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from catalog.sync import sync_packaged
 from hub.access import Access
 from hub.auth.clients import NewClient
 from hub.auth.keys import HubKeys
@@ -36,6 +37,8 @@ from resolvers.context import RequestContext
 from schema import build_schema
 
 SEED = 7
+#: Who the seeded catalogue's versions are recorded as made by.
+SYNCED_BY = "test seed"
 AS_OF = date(2026, 11, 1)
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 
@@ -115,7 +118,8 @@ def database_url(
     district: District,
     demo_clients: dict[str, NewClient],
 ) -> Iterator[str]:
-    """A migrated database holding :func:`district` and the demo's principals and rules."""
+    """A migrated database holding :func:`district`, the demo's principals and rules, and the
+    catalogue of the shipped files."""
     for url in _fresh_database(backend, tmp_path_factory):
 
         async def seed(url: str) -> None:
@@ -125,6 +129,7 @@ def database_url(
                 demo_clients.update(
                     await seed_principals(engine, demo_principals(district.grids, SEED))
                 )
+                await sync_packaged(engine, by=SYNCED_BY)
             finally:
                 await engine.dispose()
 

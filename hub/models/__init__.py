@@ -11,6 +11,7 @@ from hub.models.access import (
 from hub.models.areas import CODE_LENGTH, LEVEL_OF_LENGTH, AreaLevel, Grid
 from hub.models.audit import AuditCheckpoint, AuditEntry, AuditFieldRead, AuditPersonRead
 from hub.models.base import Base, UTCDateTime
+from hub.models.catalog import CatalogField, CatalogResource, CatalogVersion
 from hub.models.entities import Entity, EntityStatus, EntityType
 from hub.models.events import Event, EventSource, EventStatus
 from hub.models.houses import House, HouseUse, Room
@@ -36,6 +37,9 @@ __all__ = [
     "Base",
     "CareTag",
     "CasbinRule",
+    "CatalogField",
+    "CatalogResource",
+    "CatalogVersion",
     "OAuthClient",
     "PolicyVersion",
     "Principal",

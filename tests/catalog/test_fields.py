@@ -8,10 +8,14 @@ from catalog.fields import CARE_TAG_TIERS, FIELDS, RESOURCE_OF_TYPE, Mask, Tier
 from hub.models import CareTag
 from schema import build_schema
 from schema.audit_log import AUDIT_TYPES
+from schema.catalog import METADATA_TYPES
 
-#: Types of the API's own machinery (and of the caller's own plan), not of the shared data.
+#: Types of the API's own machinery (and of the caller's own plan), not of the shared data;
+#: the catalogue's types describe the data (any principal may read them), they are not data.
+#: Mutations are checked by their duty instead (tests/catalog/test_changes.py).
 PLUMBING_SUFFIXES = ("Connection", "Edge")
-PLUMBING = {"Query", "PageInfo", "Me", "ResourceAccess", "FieldAccess"}
+PLUMBING = {"Query", "Mutation", "PageInfo", "Me", "ResourceAccess", "FieldAccess"}
+PLUMBING |= METADATA_TYPES
 #: The audit log is no shared data: only auditors read it, under their role (schema.duties).
 NOT_SHARED = PLUMBING | AUDIT_TYPES
 
@@ -26,6 +30,11 @@ def _data_types() -> dict[str, GraphQLObjectType]:
         and name not in NOT_SHARED
         and not name.endswith(PLUMBING_SUFFIXES)
     }
+
+
+def test_the_catalogues_types_are_in_the_schema() -> None:
+    """A stale name in METADATA_TYPES would let a data type of that name go unclassified."""
+    assert METADATA_TYPES <= set(build_schema()._schema.type_map)
 
 
 def test_every_schema_field_has_a_declaration() -> None:
