@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from hub.cli_audit import audit_app
 from hub.cli_auth import register as register_auth_commands
 from hub.cli_catalog import catalog_app
+from hub.cli_options import DatabaseOption
 from hub.cli_policy import policy_app
 from hub.settings import Settings
 
@@ -31,14 +32,6 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(catalog_app, name="catalog")
 console = Console(stderr=True)
 
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="SQLAlchemy URL (default: GRIDHUB_DATABASE_URL, else a SQLite file ./gridhub.db).",
-        show_default=False,
-    ),
-]
 SeedOption = Annotated[
     int, typer.Option(help="Random seed: the same seed gives the same district.")
 ]

@@ -32,6 +32,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from hub.cli_options import DatabaseOption
 from hub.settings import Settings
 
 if TYPE_CHECKING:
@@ -50,14 +51,6 @@ audit_app.add_typer(keys_app, name="keys")
 
 INTACT, TAMPERED, UNCHECKED = 0, 1, 2
 
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="SQLAlchemy URL (default: GRIDHUB_DATABASE_URL, else a SQLite file ./gridhub.db).",
-        show_default=False,
-    ),
-]
 KeyDirOption = Annotated[
     Path | None,
     typer.Option(

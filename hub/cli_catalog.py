@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from hub.cli_options import DatabaseOption
 from hub.settings import Settings
 
 catalog_app = typer.Typer(
@@ -22,14 +23,6 @@ catalog_app = typer.Typer(
     add_completion=False,
 )
 
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="SQLAlchemy URL (default: GRIDHUB_DATABASE_URL, else a SQLite file ./gridhub.db).",
-        show_default=False,
-    ),
-]
 FAILED = 2
 
 

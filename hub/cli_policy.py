@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from hub.cli_options import DatabaseOption
 from hub.settings import Settings
 
 if TYPE_CHECKING:
@@ -48,14 +49,6 @@ app = typer.Typer(
 )
 policy_app = app
 
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="SQLAlchemy URL (default: GRIDHUB_DATABASE_URL, else a SQLite file ./gridhub.db).",
-        show_default=False,
-    ),
-]
 DomainOption = Annotated[
     str, typer.Option("--domain", "-d", help="A department code, or * for every department.")
 ]
