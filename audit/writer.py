@@ -75,6 +75,11 @@ _INDEX_FIELDS = {
         f" FROM audit_entries AS e, json_each(e.reads) AS r WHERE {_BATCH}"
     ),
 }
+#: Both index inserts in one statement (PostgreSQL runs data-modifying CTEs).
+_INDEX_BOTH_POSTGRESQL = text(
+    f"WITH people AS ({_INDEX_PEOPLE['postgresql'].text}) {_INDEX_FIELDS['postgresql'].text}"
+)
+
 Clock = Callable[[], datetime]
 
 
@@ -354,10 +359,12 @@ class AuditWriter:
                     "first": batch.entries[0]["seq"],
                     "last": batch.entries[-1]["seq"],
                 }
-                dialect = connection.dialect.name
                 await connection.execute(insert(AuditEntry), batch.entries)
-                await connection.execute(_INDEX_PEOPLE[dialect], chain)
-                await connection.execute(_INDEX_FIELDS[dialect], chain)
+                if connection.dialect.name == "postgresql":
+                    await connection.execute(_INDEX_BOTH_POSTGRESQL, chain)  # one round trip
+                else:
+                    await connection.execute(_INDEX_PEOPLE["sqlite"], chain)
+                    await connection.execute(_INDEX_FIELDS["sqlite"], chain)
             if batch.checkpoints:
                 await connection.execute(insert(AuditCheckpoint), batch.checkpoints)
 
