@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from hub.cli_options import DatabaseOption
 from hub.settings import Settings
 
 if TYPE_CHECKING:
@@ -110,14 +111,7 @@ def client_create(
     name: Annotated[
         str | None, typer.Option(help="A readable name (default: the subject).")
     ] = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url",
-            help="SQLAlchemy URL (default: GRIDHUB_DATABASE_URL, else ./gridhub.db).",
-            show_default=False,
-        ),
-    ] = None,
+    database_url: DatabaseOption = None,
 ) -> None:
     """Register a department app and print its client id and secret (shown only this once)."""
     from hub.auth.clients import ClientError
@@ -194,14 +188,7 @@ def principals(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print a JSON list (for scripts) instead of a table.")
     ] = False,
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            "--database-url",
-            help="SQLAlchemy URL (default: GRIDHUB_DATABASE_URL, else ./gridhub.db).",
-            show_default=False,
-        ),
-    ] = None,
+    database_url: DatabaseOption = None,
 ) -> None:
     """List the principals: subject, kind, department, roles (inherited ones too) and areas."""
     import orjson
