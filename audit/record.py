@@ -85,8 +85,9 @@ class Decision(enum.StrEnum):
 
 
 PRINCIPAL_KINDS = frozenset({"person", "client"})
-#: GraphQL's operation types, and ``token`` for a request to ``/oauth/token``.
-OPERATION_TYPES = frozenset({"query", "mutation", "subscription", "token"})
+#: GraphQL's operation types, ``token`` for a request to ``/oauth/token``, and ``system`` for
+#: a step the hub takes by itself (a grant's expiry, by the sweep).
+OPERATION_TYPES = frozenset({"query", "mutation", "subscription", "token", "system"})
 
 
 def clean_text(value: str) -> str:

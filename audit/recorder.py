@@ -37,6 +37,7 @@ from strawberry.utils.str_converters import to_camel_case
 
 from audit.record import AuditRecord, FieldRead, Outcome
 from catalog.fields import FIELDS, Tier
+from policies.grants import is_grant_role
 from resolvers.filters import FILTERED_FIELDS
 from schema.audit_log import AUDIT_TYPES
 from schema.duties import AUDITOR, has_duty
@@ -206,6 +207,9 @@ def plan_reads(plan: Any, facts: DocumentFacts) -> tuple[list[FieldRead], tuple[
     """The decision on each field the document reads, and the rules that allowed them:
     memoized on the plan (one per principal and policy version) by document.
 
+    Rules of the plan's principal on the resources read are named; a grant (a rule of a role
+    ``grant:<id>``) is named by its id, and only when it covers a field the document reads.
+
     Fields of the audit log's own types are the auditor's: ALLOW for a principal with the
     ``auditor`` role (whose grant is that role), DENY for anyone else.
     """
@@ -220,16 +224,32 @@ def plan_reads(plan: Any, facts: DocumentFacts) -> tuple[list[FieldRead], tuple[
         shared = {t for t, _ in facts.fields if t not in AUDIT_TYPES}
         resources = {plan.of_type(type_name).name for type_name in shared}
         grants = sorted(
-            f"{rule.subject}:{rule.resource}/{rule.fields}@{rule.area}:{rule.act.value}"
-            for rule in plan.compiled_from
-            if rule.act.value != "deny"
-            and resources
-            and (rule.resource in resources or rule.resource == "*")
+            {
+                _allowed_by(rule, facts)
+                for rule in plan.compiled_from
+                if rule.act.value != "deny"
+                and resources
+                and (rule.resource in resources or rule.resource == "*")
+                and (not is_grant_role(rule.subject) or _covers(rule, facts))
+            }
         )
         if auditor and len(shared) < len({t for t, _ in facts.fields}):
             grants.append(f"role:{AUDITOR}")
         found = memo[facts] = (reads, tuple(grants))
     return found
+
+
+def _allowed_by(rule: Any, facts: DocumentFacts) -> str:
+    """How the entry names what allowed a read: a grant by its id (``grant:7``, the role that
+    holds its rules), any other rule by its text."""
+    if is_grant_role(rule.subject):
+        return str(rule.subject)
+    return f"{rule.subject}:{rule.resource}/{rule.fields}@{rule.area}:{rule.act.value}"
+
+
+def _covers(rule: Any, facts: DocumentFacts) -> bool:
+    """Whether the rule covers a field the document reads (a grant is named only then)."""
+    return any(rule.selector.covers(type_name, field) for type_name, field in facts.fields)
 
 
 def _decision(plan: Any, auditor: bool, type_name: str, field_name: str) -> str:

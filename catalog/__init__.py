@@ -1,4 +1,4 @@
-"""The data-resource catalogue (数据资源目录); access requests and grants come next (issue 5).
+"""The data-resource catalogue (数据资源目录), and the access requests and grants made on it.
 
 - :mod:`catalog.fields` — the one declaration of every shared field: tier and mask.
 - :mod:`catalog.columns` — where each field a resource may list is stored (for statistics).
@@ -8,4 +8,8 @@
 - :mod:`catalog.statistics` — live counts: rows, completeness per field, last change.
 - :mod:`catalog.changes` — a data officer's registration or update, one transaction each.
 - :mod:`catalog.sync` — ``gridhub catalog sync``: the files into the database.
+- :mod:`catalog.requests` — access requests and grants in the database: states, reading, lists.
+- :mod:`catalog.workflow` — ask, review, decide, revoke, expire: one transaction each.
+- :mod:`catalog.grants` — a grant becomes one rule of its role ``grant:<id>``, and goes again.
+- :mod:`catalog.sweep` — each process's periodic sweep of grants past their expiry.
 """

@@ -23,7 +23,7 @@ from hub.access_watch import AccessWatch
 from hub.auth.principal import Identity, Unauthenticated
 from hub.models import PolicyVersion, PrincipalGrid
 from hub.models import Principal as PrincipalRow
-from policies.plan import AccessPlan, PlanCache
+from policies.plan import AccessPlan, Clock, PlanCache, utc_now
 from policies.principal import Principal
 from policies.store import PolicyStore
 
@@ -102,9 +102,12 @@ class Access:
     _kept: dict[str, tuple[int, Principal, int]] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, engine: AsyncEngine, watch: AccessWatch | None = None) -> Access:
+    def create(
+        cls, engine: AsyncEngine, watch: AccessWatch | None = None, clock: Clock = utc_now
+    ) -> Access:
+        """``clock`` is what grants expire by (tests pass one they can move on)."""
         store = PolicyStore(engine)
-        return cls(store, PlanCache(store), watch)
+        return cls(store, PlanCache(store, clock=clock), watch)
 
     async def _principal(
         self, connection: AsyncConnection, subject: str

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from audit.http import public_key_endpoint
 from audit.keys import AuditKeys
 from audit.writer import AuditWriter
+from catalog.sweep import GrantSweep
 from hub.access import Access
 from hub.access_watch import AccessWatch
 from hub.auth.endpoints import jwks_endpoint, token_endpoint
@@ -28,6 +29,7 @@ from hub.db import create_engine
 from hub.execution import Executor
 from hub.graphql_http import graphql_endpoint, json_response
 from hub.settings import Settings
+from policies.plan import Clock, utc_now
 from schema import build_schema
 
 
@@ -35,7 +37,9 @@ async def healthz(_: Request) -> Response:
     return json_response({"status": "ok"})
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Starlette:
+    """``clock`` is the app's time: requests' "now", grants' expiry and the grant sweep's
+    (tests pass one they can move on)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -47,15 +51,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if app.state.engine.dialect.name == "postgresql":
             watch = AccessWatch(settings.database_url)
             await watch.start()
-        app.state.access = Access.create(app.state.engine, watch)
+        app.state.access = Access.create(app.state.engine, watch, clock)
         app.state.audit_keys = await asyncio.to_thread(
             AuditKeys.load_or_create, settings.audit_key_dir
         )
         app.state.audit_writer = AuditWriter(app.state.engine, app.state.audit_keys, settings)
         await app.state.audit_writer.start()
+        app.state.grant_sweep = GrantSweep(
+            app.state.access.store, app.state.audit_writer, clock, settings.grant_sweep_seconds
+        )
+        app.state.grant_sweep.start()
         try:
             yield
         finally:
+            await app.state.grant_sweep.close()
             await app.state.audit_writer.close()  # flushes and seals this process's chain
             if watch is not None:
                 await watch.close()
@@ -74,5 +83,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.clock = clock
     app.state.executor = Executor(build_schema(), settings.document_cache_size)
     return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -67,6 +67,7 @@ async def _seed(settings: Settings, seed: int, people: int | None, as_of: date) 
     from catalog.sync import sync_packaged
     from hub.db import create_engine
     from hub.demo import DistrictNotEmptyError, Profile, generate, is_empty, load
+    from hub.demo.grants import seed_grants
     from hub.demo.principals import demo_principals, save_clients, seed_principals
 
     engine = create_engine(settings)
@@ -101,6 +102,9 @@ async def _seed(settings: Settings, seed: int, people: int | None, as_of: date) 
             progress.update(task, completed=1)
             task = progress.add_task("catalogue", total=1)
             await sync_packaged(engine, by=SYNCED_BY)
+            progress.update(task, completed=1)
+            task = progress.add_task("grants", total=1)
+            await seed_grants(engine, datetime.now(UTC), settings.grant_max_days)
             progress.update(task, completed=1)
         return True
     finally:

@@ -266,9 +266,10 @@ def explain(
         return principal, await store.explain(principal, type_name, field_name, grid_code, purpose)
 
     principal, found = _run(database_url, work)
+    roles = ", ".join(sorted(found.roles)) or "-"
     typer.echo(
         f"{principal.subject} ({principal.kind}, department {principal.department or '-'}, "
-        f"own areas {', '.join(principal.areas) or '-'}; roles {', '.join(found.roles) or '-'})"
+        f"own areas {', '.join(principal.areas) or '-'}; roles {roles})"
     )
     typer.echo(f"{field} in {grid_code or '(no place)'}: {found.decision.upper()}")
     for rule in found.rules:
@@ -279,7 +280,8 @@ def explain(
 
 @app.command("seed-defaults")
 def seed_defaults(database_url: DatabaseOption = None) -> None:
-    """Store the demo roles and rules (grid workers, department apps …); again: no change."""
+    """Store the demo roles and rules (grid workers, street staff …; the apps get theirs from
+    grants); again: no change."""
     from policies.defaults import load_defaults
 
     _run(database_url, load_defaults)

@@ -184,7 +184,9 @@ async def _answer(request: Request, facts: Facts) -> Response:
         return _failed(facts, "Only queries may be sent with GET; use POST", 405)
 
     access: Access = request.app.state.access
-    context = RequestContext.build(settings, request.app.state.engine, NOTHING, request)
+    context = RequestContext.build(
+        settings, request.app.state.engine, NOTHING, request, request.app.state.clock()
+    )
     try:
         context.identity = identity
         plan = await access.plan_for(identity, purpose, await context.connection())

@@ -175,6 +175,22 @@ class Settings(BaseSettings):
         Field(gt=0, description="...or after this many seconds with unsigned entries, if sooner."),
     ] = 60.0
 
+    grant_max_days: Annotated[
+        int,
+        Field(
+            ge=1,
+            description="The longest an access request may ask for, in days: no grant runs longer.",
+        ),
+    ] = 365
+    grant_sweep_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            description="How often each hub process marks the grants past their expiry "
+            "`expired` and removes their rules, in seconds.",
+        ),
+    ] = 60.0
+
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:

@@ -5,6 +5,7 @@
 - ``store``       the policy store: Casbin's enforcer over the hub's database, a typed API
 - ``plan``        the access-plan compiler and its cache: row predicates, field decisions
 - ``masking``     the house-style masks a MASK decision shows
+- ``grants``      grants as roles ``grant:<id>`` (written by the catalogue's workflow)
 - ``defaults``    the demo district's roles and rules, as data
 
 Nothing is built at import time: the app creates one ``PolicyStore`` and one ``PlanCache``.

@@ -11,6 +11,10 @@ department's domain. Inheritance:
 (names, shapes) everywhere, and the matter list and departments. The data officers and the
 auditor have no rule on shared data: they work with the catalogue and the audit log, which are
 governed elsewhere. Purpose codes are what callers send in ``X-Access-Purpose``.
+
+The department apps' roles hold no rule of their own: what an app sees comes from grants made
+through the catalogue workflow and linked to its role (the demo's are in
+:mod:`hub.demo.grants`).
 """
 
 from __future__ import annotations
@@ -47,10 +51,10 @@ ROLES: tuple[RoleDef, ...] = (
     RoleDef("grid_worker", "网格员: everything of their own grids", "reference_reader"),
     RoleDef("community_staff", "社区工作站: as a grid worker, for the community", "grid_worker"),
     RoleDef("street_staff", "街道网格中心: as community staff, for the street", "community_staff"),
-    RoleDef("housing_app", "住建: houses and rooms, residents' names", "reference_reader"),
-    RoleDef("civil_affairs_app", "民政: people with care tags, for care", "reference_reader"),
-    RoleDef("public_security_app", "公安: ID numbers, for a case", "reference_reader"),
-    RoleDef("emergency_app", "应急: events, entities, houses", "reference_reader"),
+    RoleDef("housing_app", "住建 app: receives the housing bureau's grants", "reference_reader"),
+    RoleDef("civil_affairs_app", "民政 app: receives civil affairs' grants", "reference_reader"),
+    RoleDef("public_security_app", "公安 app: public security's grants", "reference_reader"),
+    RoleDef("emergency_app", "应急 app: emergency management's grants", "reference_reader"),
     RoleDef("data_officer", "数据专员: the catalogue only; no shared data"),
     RoleDef("chief_data_officer", "首席数据官: the catalogue and grants; no shared data"),
     RoleDef("auditor", "审计员: the audit log; no shared data"),
@@ -71,19 +75,6 @@ RULES: tuple[RuleDef, ...] = (
     # Community and street staff (their own areas are their community or street): birthdays
     # for the elderly allowance ("who turns 70 next month").
     RuleDef("community_staff", "people", "birthDate", OWN, R, ELDERLY),
-    # Department apps, district-wide.
-    RuleDef("housing_app", "houses", "*", ANY, R, ("housing_management",)),
-    RuleDef("housing_app", "rooms", "*", ANY, R, ("housing_management",)),
-    RuleDef("housing_app", "people", "tier:1", ANY),
-    RuleDef("housing_app", "people", "name", ANY),
-    RuleDef("housing_app", "people", "idNumber", ANY, M),
-    RuleDef("civil_affairs_app", "people", "tier:3", ANY, R, ("elderly_care", "social_assistance")),
-    RuleDef("public_security_app", "people", "tier:2", ANY),
-    RuleDef("public_security_app", "people", "idNumber", ANY, R, ("case_handling",)),
-    RuleDef("emergency_app", "events", "tier:2", ANY),
-    RuleDef("emergency_app", "events", "reporter", ANY, M),
-    RuleDef("emergency_app", "entities", "*", ANY),
-    RuleDef("emergency_app", "houses", "tier:2", ANY),
 )
 
 #: The role a department's OAuth client gets, in the department's domain.

@@ -18,13 +18,18 @@ The rules' meaning (see ``policies.rules`` and ``model.conf``):
 - rows visible: the union of the areas of the allow rules (read or mask), minus the areas of
   deny rules whose fields are ``*``.
 
-Plans are cached by :class:`PlanCache` until the policy version changes.
+Plans are cached by :class:`PlanCache` until the policy version changes. A grant made through
+the catalogue workflow (a role ``grant:<id>``) counts only until it expires: a plan leaves out
+the rules of grants that have run out and carries the earliest expiry of those it kept
+(``expires_at``), and the cache does not serve it from that instant on — so access ends on time
+even before the sweep removes the grant's lines, and without a restart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import MappingProxyType
 
 from sqlalchemy import ColumnElement, and_, false, not_, or_, true
@@ -32,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog.fields import FIELDS, Tier
 from policies.decision import Decision
+from policies.grants import is_grant_role
 from policies.principal import Principal
 from policies.rules import (
     ANY,
@@ -59,6 +65,11 @@ __all__ = [
 ]
 
 Areas = tuple[str, ...] | None  # area codes; None: everywhere
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +310,7 @@ class AccessPlan:
         version: int,
         roles: tuple[str, ...],
         rules: tuple[Rule, ...],
+        expires_at: datetime | None = None,
     ) -> None:
         purpose = purpose or None  # an empty header declares nothing
         self.principal = principal
@@ -306,6 +318,8 @@ class AccessPlan:
         self.version = version
         self.roles = roles
         self.compiled_from = rules  # the store's rules for the principal
+        #: The earliest expiry of the grants the plan holds: it is not used from then on.
+        self.expires_at = expires_at
         #: Facts derived from the plan by others (the audit recorder), kept as long as it is.
         self.memo: dict[object, object] = {}
         compiled = [
@@ -368,18 +382,27 @@ class AccessPlan:
         return Decision.MASK
 
 
-async def compile_plan(store: PolicyStore, principal: Principal, purpose: str | None) -> AccessPlan:
-    """Compile ``principal``'s plan from the store's current rules (refreshing them first)."""
+async def compile_plan(
+    store: PolicyStore, principal: Principal, purpose: str | None, now: datetime | None = None
+) -> AccessPlan:
+    """Compile ``principal``'s plan from the store's current rules (refreshing them first),
+    with the grants that are live at ``now`` (default: the present)."""
     version = await store.refresh()
-    return await _compile(store, principal, purpose, version)
+    return await _compile(store, principal, purpose, version, now or utc_now())
 
 
 async def _compile(
-    store: PolicyStore, principal: Principal, purpose: str | None, version: int
+    store: PolicyStore, principal: Principal, purpose: str | None, version: int, now: datetime
 ) -> AccessPlan:
     roles = await store.roles_of(principal.subject, principal.department)
     rules = await store.rules_for(principal.subject, principal.department)
-    return AccessPlan(principal, purpose, version, roles, rules)
+    expiries = {role: store.grant_expiry(role) for role in roles if is_grant_role(role)}
+    lapsed = {role for role, ends in expiries.items() if ends is None or ends <= now}
+    if lapsed:
+        roles = tuple(role for role in roles if role not in lapsed)
+        rules = tuple(rule for rule in rules if rule.subject not in lapsed)
+    live = [ends for role, ends in expiries.items() if ends is not None and role not in lapsed]
+    return AccessPlan(principal, purpose, version, roles, rules, min(live, default=None))
 
 
 class PlanCache:
@@ -388,12 +411,14 @@ class PlanCache:
     The version is read once per request (one cheap SELECT); when it moved on, every plan
     is dropped, so a policy change takes effect on the next request in every process. The key
     is the whole frozen principal (its subject, department and own areas), so a principal whose
-    areas changed gets a new plan too.
+    areas changed gets a new plan too. A plan holding a grant is not served from the grant's
+    expiry on (by ``clock``): it is compiled again, without the grant.
     """
 
-    def __init__(self, store: PolicyStore, max_size: int = 4096) -> None:
+    def __init__(self, store: PolicyStore, max_size: int = 4096, clock: Clock = utc_now) -> None:
         self._store = store
         self._max_size = max_size
+        self._clock = clock
         self._version: int | None = None
         self._plans: dict[tuple[Principal, str | None], AccessPlan] = {}
 
@@ -411,17 +436,23 @@ class PlanCache:
         version = await self._store.refresh(connection, version=version)
         plan = self.lookup(principal, purpose, version)
         if plan is None:
-            plan = await _compile(self._store, principal, purpose, version)
+            plan = await _compile(self._store, principal, purpose, version, self._clock())
             self._keep(plan)
         return plan
 
     def lookup(self, principal: Principal, purpose: str | None, version: int) -> AccessPlan | None:
-        """The cached plan for this version, if any (a dictionary look-up)."""
+        """The cached plan for this version, if any and not past a grant's expiry (a
+        dictionary look-up, and a clock reading for a plan that holds a grant)."""
         if version != self._version:
             self._plans.clear()
             self._version = version
             return None
-        return self._plans.get((principal, purpose or None))
+        key = (principal, purpose or None)
+        plan = self._plans.get(key)
+        if plan is not None and plan.expires_at is not None and self._clock() >= plan.expires_at:
+            del self._plans[key]
+            return None
+        return plan
 
     def _keep(self, plan: AccessPlan) -> None:
         if plan.version != self._version:

@@ -8,6 +8,10 @@ process (the CLI, another worker) has changed the policy. Nothing here runs at i
 Casbin is used for what it is good at: storing lines, role inheritance with domains, and single
 decisions (:meth:`PolicyStore.explain`). The access-plan compiler reads a principal's rules once
 per plan (:meth:`PolicyStore.rules_for`) and decides fields in Python with the same functions.
+
+Grants made through the catalogue workflow are roles ``grant:<id>`` (:mod:`policies.grants`);
+with the lines, the store loads when each active grant expires (:meth:`PolicyStore.grant_expiry`),
+so a plan can leave out a grant that ran out before the sweep removed its lines.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from importlib.resources import files
 
 from casbin import AsyncEnforcer
@@ -27,8 +32,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from catalog.fields import FIELDS, Tier
-from hub.models import CasbinRule, PolicyVersion
+from hub.models import CasbinRule, Grant, PolicyVersion
 from policies.decision import Decision
+from policies.grants import grant_role
 from policies.principal import Principal
 from policies.rules import (
     ANY,
@@ -65,6 +71,8 @@ class _Adapter(Adapter):  # type: ignore[misc]  # the adapter is untyped
     #: another from the pool: a burst of first requests, each holding one connection and
     #: waiting for the reload, would otherwise exhaust the pool and wait on itself.
     reader: AsyncConnection | None = None
+    #: When each active grant's role expires, as of the last load.
+    expiries: Mapping[str, datetime] = {}
 
     @asynccontextmanager
     async def _session_scope(self) -> AsyncIterator[AsyncSession]:
@@ -78,13 +86,18 @@ class _Adapter(Adapter):  # type: ignore[misc]  # the adapter is untyped
         statement = select(table.c.ptype, *(table.c[f"v{i}"] for i in range(6))).order_by(
             table.c.id
         )
+        grants = select(Grant.id, Grant.expires_at).where(Grant.state == "active")
         if self.unit is not None:
             rows = list(await self.unit.execute(statement))
+            active = list(await self.unit.execute(grants))
         elif self.reader is not None:
             rows = list(await self.reader.execute(statement))
+            active = list(await self.reader.execute(grants))
         else:
             async with self._engine.connect() as connection:
                 rows = list(await connection.execute(statement))
+                active = list(await connection.execute(grants))
+        self.expiries = {grant_role(row.id): row.expires_at for row in active}
         for ptype, *values in rows:
             assertions = model.model.get(ptype[:1], {})
             if ptype in assertions:
@@ -345,6 +358,49 @@ class PolicyStore:
             if changed:
                 await self._bump(unit)
         return bool(changed)
+
+    # -- grants ----------------------------------------------------------------------------------
+
+    async def put_grant(
+        self,
+        role: str,
+        domain: str,
+        rules: Sequence[Rule],
+        members: Sequence[str],
+        *,
+        session: AsyncSession,
+    ) -> None:
+        """Store a grant's ``rules`` (made for ``role`` in ``domain``) and give ``role`` to
+        ``members`` there: one change, in the caller's transaction (with the grant's row)."""
+        if any(rule.subject != role or rule.domain != domain for rule in rules):
+            raise PolicyError(f"a grant's rules belong to {role} in {domain}")
+        async with self._writing(session) as unit:
+            for rule in rules:
+                await self._enforcer.add_named_policy("p", *rule.policy_line())
+                purpose_line = rule.purpose_line()
+                if purpose_line is not None:
+                    await self._enforcer.add_named_policy("p2", *purpose_line)
+            for member in members:
+                link = RoleLink.make(member, role, domain)
+                await self._enforcer.add_named_grouping_policy("g", *link.line())
+            await self._bump(unit)
+
+    async def drop_grant(self, role: str, *, session: AsyncSession) -> bool:
+        """Remove every line of a grant's role (its rules and who held it); False if none."""
+        async with self._writing(session) as unit:
+            removed = [
+                await self._enforcer.remove_filtered_named_policy("p", 0, role),
+                await self._enforcer.remove_filtered_named_policy("p2", 0, role),
+                await self._enforcer.remove_filtered_named_grouping_policy("g", 1, role),
+            ]
+            if any(removed):
+                await self._bump(unit)
+        return any(removed)
+
+    def grant_expiry(self, role: str) -> datetime | None:
+        """When the grant behind ``role`` expires; None if it is not an active grant (revoked,
+        expired and swept, or never made): its lines, if any are left, grant nothing."""
+        return self._adapter.expiries.get(role)
 
     async def rules_for(self, subject: str, department: str | None) -> tuple[Rule, ...]:
         """The rules that apply to ``subject`` in its department: its own and its roles'.

@@ -47,10 +47,17 @@ class RequestContext:
 
     @classmethod
     def build(
-        cls, settings: Settings, engine: AsyncEngine, plan: Plan, request: Any = None
+        cls,
+        settings: Settings,
+        engine: AsyncEngine,
+        plan: Plan,
+        request: Any = None,
+        now: datetime | None = None,
     ) -> RequestContext:
-        """The context of one request; "today" is the district's date, not the server's."""
-        now = datetime.now(ZoneInfo(settings.timezone))
+        """The context of one request; "today" is the district's date, not the server's.
+        ``now`` is the app's clock reading (default: the present)."""
+        zone = ZoneInfo(settings.timezone)
+        now = datetime.now(zone) if now is None else now.astimezone(zone)
         return cls(settings, engine, now=now, plan=plan, request=request)
 
     def rules_for(self, type_name: str, grid_code: str | None) -> FieldRules:

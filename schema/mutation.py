@@ -9,6 +9,13 @@ from __future__ import annotations
 import strawberry
 
 from schema.catalog_changes import ResourceChange, register_resource, update_resource
+from schema.grant_changes import (
+    decide_access_request,
+    request_access,
+    review_access_request,
+    revoke_grant,
+)
+from schema.grants import AccessRequest, Grant
 
 
 @strawberry.type
@@ -22,4 +29,24 @@ class Mutation:
         resolver=update_resource,
         description="Change a resource of the caller's department that was registered through "
         "the API (data officers); a new version unless nothing changed.",
+    )
+    request_access: AccessRequest = strawberry.field(
+        resolver=request_access,
+        description="Ask for fields of a catalogue resource for the caller's department (data "
+        "officers): granted at once (UNCONDITIONAL), waiting for review (CONDITIONAL), or "
+        "refused (NOT_SHARED).",
+    )
+    review_access_request: AccessRequest = strawberry.field(
+        resolver=review_access_request,
+        description="Approve or reject a SUBMITTED request for one of the caller's department's "
+        "resources (its data officers; not their own department's requests).",
+    )
+    decide_access_request: AccessRequest = strawberry.field(
+        resolver=decide_access_request,
+        description="Grant (as asked, or narrower) or reject an OWNER_APPROVED request (the "
+        "chief data officer; not their own department's requests).",
+    )
+    revoke_grant: Grant = strawberry.field(
+        resolver=revoke_grant,
+        description="End an ACTIVE grant now; its rules go at once (the chief data officer).",
     )

@@ -22,6 +22,7 @@ from schema.audit_log import (
 from schema.catalog import DataResource, resolve_catalog, resolve_resource
 from schema.enums import AreaLevel
 from schema.filters import EntityFilter, EventFilter, HouseFilter, PersonFilter
+from schema.grants import AccessRequest, Grant, resolve_access_requests, resolve_grants
 from schema.me import Me, resolve_me
 from schema.nodes import (
     NODE_TYPES,
@@ -75,6 +76,16 @@ class Query:
     )
     resource: DataResource | None = strawberry.field(
         resolver=resolve_resource, description="A catalogue resource by its code."
+    )
+    access_requests: list[AccessRequest] = strawberry.field(
+        resolver=resolve_access_requests,
+        description="Access requests, newest first (data officers: their department's and those "
+        "on its resources; the chief data officer and auditors: all).",
+    )
+    grants: list[Grant] = strawberry.field(
+        resolver=resolve_grants,
+        description="Grants, newest first (data officers: their department's and those on its "
+        "resources; the chief data officer and auditors: all).",
     )
 
     @strawberry.field(description="Any object by its global id; null when there is none.")

@@ -12,7 +12,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from hub.auth.principal import Identity
 from hub.auth.tokens import issue_token
 from hub.db import create_engine, upgrade
 from hub.demo import District, Profile, generate, load
+from hub.demo.grants import seed_grants
 from hub.demo.principals import demo_principals, seed_principals
 from hub.execution import Executor
 from hub.settings import Settings, normalise_database_url
@@ -118,8 +119,8 @@ def database_url(
     district: District,
     demo_clients: dict[str, NewClient],
 ) -> Iterator[str]:
-    """A migrated database holding :func:`district`, the demo's principals and rules, and the
-    catalogue of the shipped files."""
+    """A migrated database holding :func:`district`, the demo's principals and rules, the
+    catalogue of the shipped files, and the demo apps' grants (made through the workflow)."""
     for url in _fresh_database(backend, tmp_path_factory):
 
         async def seed(url: str) -> None:
@@ -130,6 +131,7 @@ def database_url(
                     await seed_principals(engine, demo_principals(district.grids, SEED))
                 )
                 await sync_packaged(engine, by=SYNCED_BY)
+                await seed_grants(engine, datetime.now(UTC), Settings().grant_max_days)
             finally:
                 await engine.dispose()
 

@@ -10,6 +10,9 @@ Keys that differ from district to district are written in angle brackets in the 
 (``"<house code>"``), and the reader takes one from a list; the test takes one from the
 district it seeded (:func:`placeholders`). ``"<endCursor>"`` is the ``endCursor`` the same
 query answers for its first page; ``"<a month ago>"`` and ``"<now>"`` are those times.
+``"<the request's id>"`` and ``"<the grant's id>"`` are the newest access request and grant
+when the example runs: a page's examples run in order, so they are what the examples before
+made (:func:`workflow_placeholders`).
 
 Examples of the auditor's queries run on a log that holds entries: before the first of them,
 a real server answers a few requests (:func:`audit_entries`).
@@ -30,12 +33,15 @@ import pytest
 from graphql import GraphQLEnumType, GraphQLInputObjectType
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 
 from hub.app import create_app
 from hub.auth.clients import NewClient
 from hub.demo import District
 from hub.execution import BAD_REQUEST, BAD_USER_INPUT, INTERNAL, PARSE_FAILED, VALIDATION_FAILED
+from hub.models import AccessRequest, Grant
 from hub.settings import Settings
 from resolvers.ids import to_global_id
 from schema import build_schema
@@ -158,6 +164,14 @@ def placeholders(district: District) -> dict[str, str]:
     }
 
 
+async def workflow_placeholders(engine: AsyncEngine) -> dict[str, str]:
+    """The newest request and grant, by their ids in the API."""
+    async with engine.connect() as connection:
+        request = await connection.scalar(select(func.max(AccessRequest.id)))
+        grant = await connection.scalar(select(func.max(Grant.id)))
+    return {"<the request's id>": f"request:{request}", "<the grant's id>": f"grant:{grant}"}
+
+
 @pytest.fixture(scope="module")
 def audit_entries(
     settings: Settings,
@@ -251,12 +265,13 @@ async def test_example_runs(
     gql: GraphQL,
     district: District,
     demo_clients: dict[str, NewClient],
+    engine: AsyncEngine,
     example: Example,
     request: pytest.FixtureRequest,
 ) -> None:
     if "auditLog" in example.query or "auditStats" in example.query:
         request.getfixturevalue("audit_entries")
-    keys = placeholders(district)
+    keys = placeholders(district) | await workflow_placeholders(engine)
     keys["<housing-app's client id>"] = demo_clients["housing-app"].client_id
     body = await run_example(gql, example, keys)
     if example.expect_error is not None:

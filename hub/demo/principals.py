@@ -30,6 +30,9 @@ from policies.store import PolicyStore
 GRID_OFFICE = "grid_office"
 #: The chief data officer and the auditor sit in the data bureau.
 DATA_BUREAU = "data_bureau"
+#: The departments with a data officer: those with an app (they ask for access), and the other
+#: owners of catalogue resources the apps' grants are on (they review the requests).
+OFFICER_DEPARTMENTS: tuple[str, ...] = (*APP_ROLE_OF_DEPARTMENT, GRID_OFFICE, "market_regulation")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +89,7 @@ def demo_principals(grids: Iterable[Mapping[str, object]], seed: int = 0) -> lis
                 title=f"department app · {role}",
             )
         )
-    for department in APP_ROLE_OF_DEPARTMENT:
+    for department in OFFICER_DEPARTMENTS:
         people.append(
             DemoPrincipal(
                 subject=f"officer-{department.replace('_', '-')}",

@@ -14,6 +14,7 @@ from hub.models.base import Base, UTCDateTime
 from hub.models.catalog import CatalogField, CatalogResource, CatalogVersion
 from hub.models.entities import Entity, EntityStatus, EntityType
 from hub.models.events import Event, EventSource, EventStatus
+from hub.models.grants import AccessRequest, Grant
 from hub.models.houses import House, HouseUse, Room
 from hub.models.people import (
     CareTag,
@@ -30,6 +31,7 @@ __all__ = [
     "CODE_LENGTH",
     "LEVEL_OF_LENGTH",
     "AreaLevel",
+    "AccessRequest",
     "AuditCheckpoint",
     "AuditEntry",
     "AuditFieldRead",
@@ -53,6 +55,7 @@ __all__ = [
     "EventSource",
     "EventStatus",
     "Gender",
+    "Grant",
     "Grid",
     "House",
     "HouseUse",

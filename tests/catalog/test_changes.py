@@ -11,7 +11,14 @@ from graphql import GraphQLObjectType
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.models import CatalogField, CatalogResource, CatalogVersion
+from hub.models import (
+    AccessRequest,
+    CasbinRule,
+    CatalogField,
+    CatalogResource,
+    CatalogVersion,
+    Grant,
+)
 from schema import build_schema
 from tests.conftest import GraphQL
 from tests.support import data_of, error_codes
@@ -169,22 +176,51 @@ def _mutations() -> list[str]:
     return list(mutation.fields)
 
 
+#: Mutations that take other arguments than ``input: <Name>Input``: a call of each.
+CALLS = {
+    "reviewAccessRequest": 'reviewAccessRequest(id: "request:1", approve: true) { id }',
+    "decideAccessRequest": 'decideAccessRequest(id: "request:1", approve: true) { id }',
+    "revokeGrant": 'revokeGrant(id: "grant:1", reason: "test") { id }',
+}
+ACCESS_REQUEST = {
+    "resource": "RK-LX-003",
+    "fields": ["phone"],
+    "purposeCode": "emergency_contact",
+    "purpose": "test",
+    "durationDays": 1,
+}
+
+
 @pytest.mark.parametrize("name", _mutations())
 @pytest.mark.parametrize("subject", ["worker-440306001001001", "civil-affairs-app", "auditor-01"])
 async def test_every_mutation_refuses_a_principal_without_its_duty(
     gql: GraphQL, engine: AsyncEngine, name: str, subject: str
 ) -> None:
     """Deny by default: a mutation added later must check a duty too, or this fails (one that
-    does not take ``input: <Name>Input`` needs its own arguments here)."""
-    before = await _counts(engine)
-    body = await gql(
-        f"mutation($input: {name[0].upper()}{name[1:]}Input!) {{ "
-        f"{name}(input: $input) {{ changed }} }}",
-        {"input": house_resource()},
-        as_=subject,
-    )
+    does not take ``input: <Name>Input`` needs its own arguments in ``CALLS``)."""
+    before = await _counts(engine), await _workflow_counts(engine)
+    if name in CALLS:
+        body = await gql(f"mutation {{ {CALLS[name]} }}", as_=subject)
+    else:
+        selection = "{ id }" if name == "requestAccess" else "{ changed }"
+        body = await gql(
+            f"mutation($input: {name[0].upper()}{name[1:]}Input!) {{ "
+            f"{name}(input: $input) {selection} }}",
+            {"input": ACCESS_REQUEST if name == "requestAccess" else house_resource()},
+            as_=subject,
+        )
     assert error_codes(body) == ["FORBIDDEN"]
-    assert await _counts(engine) == before
+    assert (await _counts(engine), await _workflow_counts(engine)) == before
+
+
+async def _workflow_counts(engine: AsyncEngine) -> tuple[int, ...]:
+    async with engine.connect() as connection:
+        return tuple(
+            [
+                int(await connection.scalar(select(func.count()).select_from(model)) or 0)
+                for model in (AccessRequest, Grant, CasbinRule)
+            ]
+        )
 
 
 async def test_without_a_principal_nothing_is_changed(gql: GraphQL) -> None:

@@ -1,10 +1,13 @@
-"""The demo roles do what DOMAIN.md says each kind of user may see."""
+"""The demo roles do what DOMAIN.md says each kind of user may see: people's roles through the
+default rules, the department apps through the demo's grants (made by the catalogue workflow
+when the session's database was seeded)."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from policies.defaults import APP_ROLE_OF_DEPARTMENT, ROLES, RULES, load_defaults
 from policies.plan import Decision, Principal, compile_plan
@@ -47,6 +50,12 @@ TABLE = [
     Row("community_staff", "grid_office", COMMUNITY, ELDERLY, "Person.birthDate", GRID, ALLOW),
     Row("street_staff", "grid_office", STREET, ELDERLY, "Person.birthDate", GRID, ALLOW),
     Row("street_staff", "grid_office", STREET, None, "Person.idNumber", GRID, MASK),
+    Row("auditor", "data_bureau", None, None, "Grid.name", GRID, DENY),
+    Row("chief_data_officer", "data_bureau", None, None, "Person.name", GRID, DENY),
+    Row("housing_app", "housing", None, None, "Person.name", GRID, DENY),
+]
+#: The apps: their roles hold no rules of their own; the demo's grants give them these.
+APPS = [
     Row("housing_app", "housing", None, None, "House.use", OTHER_STREET, ALLOW),
     Row("housing_app", "housing", None, "housing_management", "Room.code", GRID, ALLOW),
     Row("housing_app", "housing", None, None, "Room.code", GRID, PURPOSE),
@@ -60,8 +69,18 @@ TABLE = [
     Row("emergency_app", "emergency", None, None, "Event.description", GRID, ALLOW),
     Row("emergency_app", "emergency", None, None, "Entity.name", GRID, ALLOW),
     Row("emergency_app", "emergency", None, None, "Person.name", GRID, DENY),
-    Row("auditor", "data_bureau", None, None, "Grid.name", GRID, DENY),
-    Row("chief_data_officer", "data_bureau", None, None, "Person.name", GRID, DENY),
+    Row("emergency_app", "emergency", None, None, "Event.reporter", GRID, MASK),
+    Row("emergency_app", "emergency", None, None, "House.residents", GRID, ALLOW),
+    Row("emergency_app", "emergency", None, None, "Entity.employees", GRID, ALLOW),
+    Row("emergency_app", "emergency", None, None, "Room.floor", GRID, DENY),
+    Row("housing_app", "housing", None, None, "House.residents", GRID, ALLOW),
+    Row("housing_app", "housing", None, "housing_management", "Room.residents", GRID, ALLOW),
+    Row(
+        "civil_affairs_app", "civil_affairs", None, "social_assistance", "Person.room", GRID, ALLOW
+    ),
+    Row("civil_affairs_app", "civil_affairs", None, None, "Person.employer", GRID, ALLOW),
+    Row("public_security_app", "public_security", None, None, "Person.age", GRID, ALLOW),
+    Row("public_security_app", "public_security", None, None, "Person.phone", GRID, DENY),
 ]
 
 
@@ -79,8 +98,23 @@ async def test_default_role(store: PolicyStore, row: Row) -> None:
         assert plan.of_type(type_name).reach(row.grid, field_name, type_name) == row.reach
 
 
+@pytest.mark.parametrize("row", APPS, ids=lambda row: f"{row.role}-{row.field}-{row.purpose}")
+async def test_an_app_through_its_grants(engine: AsyncEngine, row: Row) -> None:
+    subject = row.department.replace("_", "-") + "-app"
+    app = Principal(subject, kind="client", department=row.department)
+
+    plan = await compile_plan(PolicyStore(engine), app, row.purpose)
+
+    assert row.role in plan.roles
+    type_name, _, field_name = row.field.partition(".")
+    assert plan.decisions(type_name, row.grid)[field_name] is row.decision
+    if row.reach is not None:
+        assert plan.of_type(type_name).reach(row.grid, field_name, type_name) == row.reach
+
+
 def test_every_rule_names_a_defined_role_and_every_app_role_exists() -> None:
     names = {role.name for role in ROLES}
     assert {rule.role for rule in RULES} <= names
     assert set(APP_ROLE_OF_DEPARTMENT.values()) <= names
+    assert not {rule.role for rule in RULES} & set(APP_ROLE_OF_DEPARTMENT.values())
     assert {role.parent for role in ROLES if role.parent} <= names

@@ -4,6 +4,7 @@ the description for ``Query.me``, and the plan cache."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from casbin import AsyncEnforcer
@@ -16,6 +17,7 @@ from hub.demo import District
 from hub.models import Matter, Person
 from policies import masking
 from policies.defaults import load_defaults
+from policies.grants import grant_role
 from policies.plan import AccessPlan, Decision, PlanCache, Principal, compile_plan
 from policies.rules import ANY, OWN, Act, Rule
 from policies.store import PolicyStore
@@ -293,3 +295,40 @@ async def test_a_compiled_plan_drives_the_api(
     assert first["name"] == mine[0]["name"]
     assert first["birthDate"] is None
     assert {e["extensions"]["code"] for e in body["errors"]} == {"FORBIDDEN"}
+
+
+async def test_a_grant_counts_until_it_expires(
+    store: PolicyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A grant's role counts only while its grant is active and not past its expiry: a plan
+    leaves it out from then on, and the cache does not serve a plan past it (the sweep that
+    removes the lines may come later)."""
+    role = grant_role(999_999)
+    await store.grant(role, "housing", "houses", "use", ANY)
+    await store.assign("alice", role, "housing")
+    alice = Principal("alice", department="housing")
+    ends = datetime(2030, 1, 1, tzinfo=UTC)
+    second = timedelta(seconds=1)
+
+    # No active grant behind the role (never made, revoked, swept): its lines grant nothing.
+    unknown = await compile_plan(store, alice, None, now=ends - second)
+    assert unknown.decisions("House", GRID)["use"] is Decision.DENY
+    assert role not in unknown.roles
+
+    monkeypatch.setattr(store, "grant_expiry", lambda name: ends if name == role else None)
+    live = await compile_plan(store, alice, None, now=ends - second)
+    assert live.decisions("House", GRID)["use"] is Decision.ALLOW
+    assert (live.expires_at, live.roles) == (ends, (role,))
+    lapsed = await compile_plan(store, alice, None, now=ends)
+    assert lapsed.decisions("House", GRID)["use"] is Decision.DENY
+    assert (lapsed.expires_at, lapsed.roles) == (None, ())
+
+    now = [ends - second]
+    cache = PlanCache(store, clock=lambda: now[0])
+    first = await cache.plan_for(alice, None)
+    assert await cache.plan_for(alice, None) is first
+    now[0] = ends
+    assert cache.lookup(alice, None, first.version) is None
+    again = await cache.plan_for(alice, None)
+    assert again.decisions("House", GRID)["use"] is Decision.DENY
+    assert await cache.plan_for(alice, None) is again  # no grant left: kept as long as it holds

@@ -172,3 +172,31 @@ async def test_the_defaults_load_once(store: PolicyStore) -> None:
         "grid_worker",
         "reference_reader",
     )
+
+
+async def test_a_grants_lines_come_and_go_together(store: PolicyStore, engine: AsyncEngine) -> None:
+    role = "grant:999999"
+    rule = Rule.make(role, "housing", "people", "name|phone", "440306001", Act.READ, ["visit"])
+    version = await store.version()
+    async with store.transaction() as session:
+        await store.put_grant(role, "housing", [rule], ["housing_app"], session=session)
+    assert await store.version() == version + 1
+    assert await stored_lines(engine) == [
+        ("g", "housing_app", role, "housing", None, None, None),
+        ("p", role, "housing", "people/name|phone", "440306001", "read", "allow"),
+        ("p2", role, "housing", "people/name|phone", "440306001", "visit", None),
+    ]
+    async with store.transaction() as session:
+        assert await store.drop_grant(role, session=session) is True
+    assert await stored_lines(engine) == []
+    assert await store.version() == version + 2
+    async with store.transaction() as session:
+        assert await store.drop_grant(role, session=session) is False
+    assert await store.version() == version + 2
+
+
+async def test_a_grants_rules_are_its_roles(store: PolicyStore) -> None:
+    stray = Rule.make("housing_app", "housing", "people", "name", "*")
+    async with store.transaction() as session:
+        with pytest.raises(PolicyError):
+            await store.put_grant("grant:1", "housing", [stray], [], session=session)
