@@ -225,7 +225,7 @@ def plan_reads(plan: Any, facts: DocumentFacts) -> tuple[list[FieldRead], tuple[
         resources = {plan.of_type(type_name).name for type_name in shared}
         grants = sorted(
             {
-                _allowed_by(rule, facts)
+                _allowed_by(rule)
                 for rule in plan.compiled_from
                 if rule.act.value != "deny"
                 and resources
@@ -239,7 +239,7 @@ def plan_reads(plan: Any, facts: DocumentFacts) -> tuple[list[FieldRead], tuple[
     return found
 
 
-def _allowed_by(rule: Any, facts: DocumentFacts) -> str:
+def _allowed_by(rule: Any) -> str:
     """How the entry names what allowed a read: a grant by its id (``grant:7``, the role that
     holds its rules), any other rule by its text."""
     if is_grant_role(rule.subject):

@@ -44,9 +44,11 @@ class RequestAccessInput:
 
 
 def _policy(info: Info) -> PolicyStore:
-    request = info.context.request
-    access = getattr(getattr(getattr(request, "app", None), "state", None), "access", None)
-    return access.store if access is not None else PolicyStore(info.context.engine)
+    request = info.context.request  # None in-process (tests, benchmarks): no app to share
+    if request is None:
+        return PolicyStore(info.context.engine)
+    store: PolicyStore = request.app.state.access.store
+    return store
 
 
 def _actor(info: Info, role: str, what: str) -> workflow.Actor:

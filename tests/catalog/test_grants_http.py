@@ -87,13 +87,12 @@ async def test_ask_review_narrow_read_audit_revoke(
     assert (reviewed["state"], reviewed["reviewedBy"]) == ("OWNER_APPROVED", OWNER)
 
     # The chief data officer grants one grid of the community, and the phones without names.
-    decided = data_of(
-        hub.call(
-            CDO,
-            DECIDE,
-            {"id": asked["id"], "approve": True, "area": GRID, "fields": ["id", "phone"]},
-        )
-    )["decideAccessRequest"]
+    narrower = {"id": asked["id"], "approve": True, "area": GRID, "fields": ["id", "phone"]}
+    decision = hub.post(CDO, DECIDE, narrower)
+    decided = data_of(decision.json())["decideAccessRequest"]
+    step = await entry_of(engine, decision)  # every step is an audit entry, with its variables
+    assert (step.subject, step.operation_type, step.operation_name) == (CDO, "mutation", "Decide")
+    assert step.variables == narrower
     grant = decided["grant"]
     assert decided["state"] == "GRANTED"
     assert decided["decidedBy"] == CDO
