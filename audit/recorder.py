@@ -227,13 +227,13 @@ def plan_reads(plan: Any, facts: DocumentFacts) -> tuple[list[FieldRead], tuple[
             {
                 _allowed_by(rule)
                 for rule in plan.compiled_from
-                if rule.act.value != "deny"
-                and resources
+                if resources
+                and rule.act.value != "deny"
                 and (rule.resource in resources or rule.resource == "*")
                 and (not is_grant_role(rule.subject) or _covers(rule, facts))
             }
         )
-        if auditor and len(shared) < len({t for t, _ in facts.fields}):
+        if auditor and any(t in AUDIT_TYPES for t, _ in facts.fields):
             grants.append(f"role:{AUDITOR}")
         found = memo[facts] = (reads, tuple(grants))
     return found
