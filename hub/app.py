@@ -32,6 +32,7 @@ from hub.map_page import map_routes
 from hub.settings import Settings
 from policies.plan import Clock, utc_now
 from schema import build_schema
+from views.http import geojson_endpoint
 
 
 async def healthz(_: Request) -> Response:
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
             Route("/oauth/token", token_endpoint, methods=["POST"]),
             Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
             Route("/audit/public-key", public_key_endpoint, methods=["GET"]),
+            Route("/views/{code}.geojson", geojson_endpoint, methods=["GET"]),
             *map_routes(),
         ],
         exception_handlers={Unauthenticated: unauthenticated_handler},
