@@ -34,6 +34,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+#: Where the tests leave their screenshots (ignored by git): ``test-artifacts/map/`` at the
+#: repository's root, or the folder ``GRIDHUB_TEST_ARTIFACTS`` names.
+ARTIFACTS = Path(
+    os.environ.get("GRIDHUB_TEST_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts")
+)
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +52,14 @@ def browser() -> Iterator[Browser]:
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """The folder the screenshots go to (made if missing)."""
+    folder = ARTIFACTS / "map"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="module")

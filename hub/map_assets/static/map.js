@@ -13,8 +13,8 @@ let drawnLayers = [];
 
 const MAP_VIEW_QUERY = `query MapPage($code: String!) {
   mapView(code: $code) {
-    code name department description version extent
-    layers { code name source style { colour size labelField } featureCount truncated }
+    code name department description version purpose extent
+    layers { code name source style { colour size labelField } }
   }
 }`;
 
@@ -29,10 +29,11 @@ const forgetButton = document.getElementById("forget-token");
 
 /** The hub refused or failed a request; `code` is its `extensions.code` where it gave one. */
 class HubError extends Error {
-  constructor(message, code, status) {
+  constructor(message, code, status, extensions = {}) {
     super(message);
     this.code = code;
     this.status = status;
+    this.extensions = extensions;
   }
 }
 
@@ -96,9 +97,14 @@ async function readJson(response) {
   }
 }
 
-function firstError(body) {
+/** The first of a GraphQL-shaped answer's errors as a HubError, or null if it has none. */
+function firstError(body, status) {
   const error = body && Array.isArray(body.errors) ? body.errors[0] : null;
-  return error ? [error.message, error.extensions && error.extensions.code] : [null, null];
+  if (!error) {
+    return null;
+  }
+  const extensions = error.extensions || {};
+  return new HubError(String(error.message), extensions.code || null, status, extensions);
 }
 
 async function send(url, init) {
@@ -111,12 +117,12 @@ async function send(url, init) {
 
 /** Turn a refused answer into a HubError carrying the hub's own message and code. */
 async function refusal(response) {
-  const [message, code] = firstError(await readJson(response));
-  return new HubError(
-    message || `The hub answered HTTP ${response.status}.`,
-    code || (response.status === 401 ? "UNAUTHENTICATED" : null),
-    response.status,
-  );
+  const error = firstError(await readJson(response), response.status);
+  if (error) {
+    return error;
+  }
+  const code = response.status === 401 ? "UNAUTHENTICATED" : null;
+  return new HubError(`The hub answered HTTP ${response.status}.`, code, response.status);
 }
 
 async function loadView() {
@@ -135,9 +141,9 @@ async function loadView() {
   const body = await readJson(response);
   const view = body && body.data ? body.data.mapView : null;
   if (!view) {
-    const [message, code] = firstError(body);
-    if (message) {
-      throw new HubError(message, code, response.status);
+    const error = firstError(body, response.status);
+    if (error) {
+      throw error;
     }
     throw new HubError(
       `There is no view “${viewCode}”, or it is not one you may see.`,
@@ -172,15 +178,32 @@ function setState(state, message) {
   statusBox.textContent = message;
 }
 
-function showProblem(error) {
+/** Say what went wrong; `retry` draws the map again (after a purpose is declared). */
+function showProblem(error, retry) {
   problemBox.hidden = false;
   problemBox.replaceChildren();
+  problemBox.dataset.code = error.code || "";
   const heading = document.createElement("strong");
   const detail = document.createElement("p");
   if (error.status === 401 || error.code === "UNAUTHENTICATED") {
     heading.textContent = "Your token was not accepted.";
     detail.textContent =
       "It may have expired, or belong to another hub. Paste a new one below.";
+  } else if (error.code === "PURPOSE_REQUIRED") {
+    heading.textContent = "This view is shown only for a declared purpose.";
+    detail.textContent = error.message;
+    const purpose = error.extensions.purpose;
+    if (typeof purpose === "string" && purpose !== store.getItem(PURPOSE_KEY)) {
+      const declare = document.createElement("button");
+      declare.type = "button";
+      declare.textContent = `Declare the purpose “${purpose}” and show the map`;
+      declare.addEventListener("click", () => {
+        store.setItem(PURPOSE_KEY, purpose);
+        retry();
+      });
+      problemBox.append(heading, detail, declare);
+      return;
+    }
   } else if (error.status === 403 || error.code === "FORBIDDEN") {
     heading.textContent = "You may not see this view.";
     detail.textContent = error.message;
@@ -191,7 +214,6 @@ function showProblem(error) {
     heading.textContent = "The map could not be drawn.";
     detail.textContent = error.code ? `${error.message} (${error.code})` : error.message;
   }
-  problemBox.dataset.code = error.code || "";
   problemBox.append(heading, detail);
 }
 
@@ -261,13 +283,8 @@ function swatch(style, area) {
   return svg;
 }
 
-function countText(drawn, layer) {
-  const noun = drawn === 1 ? "feature" : "features";
-  if (layer.truncated || layer.featureCount > drawn) {
-    return `${drawn.toLocaleString()} of ${layer.featureCount.toLocaleString()} ${noun} ` +
-      "(the hub sent the first part only)";
-  }
-  return `${drawn.toLocaleString()} ${noun}`;
+function countText(drawn) {
+  return `${drawn.toLocaleString()} ${drawn === 1 ? "feature" : "features"}`;
 }
 
 function legendEntry(map, layer, index, drawnLayer, drawn, area) {
@@ -293,7 +310,7 @@ function legendEntry(map, layer, index, drawnLayer, drawn, area) {
   name.textContent = layer.name;
   const count = document.createElement("span");
   count.className = "layer-count";
-  count.textContent = countText(drawn, layer);
+  count.textContent = countText(drawn);
   label.append(swatch(layer.style, area), name, count);
   item.append(toggle, label);
   return item;
@@ -400,7 +417,9 @@ async function drawView(map) {
   legend.hidden = view.layers.length === 0;
   forgetButton.hidden = false;
   const total = collections.reduce((sum, c) => sum + c.features.length, 0);
-  setState("ready", `${view.layers.length} layers, ${total.toLocaleString()} features drawn.`);
+  const purpose = store.getItem(PURPOSE_KEY);
+  const declared = purpose ? ` Purpose declared: ${purpose}.` : "";
+  setState("ready", `${view.layers.length} layers, ${total.toLocaleString()} features drawn.${declared}`);
 }
 
 async function start(map) {
@@ -414,7 +433,7 @@ async function start(map) {
     await drawView(map);
   } catch (error) {
     const refused = error instanceof HubError ? error : new HubError(String(error), null, 0);
-    showProblem(refused);
+    showProblem(refused, () => start(map));
     if (refused.status === 401 || refused.code === "UNAUTHENTICATED") {
       forgetToken();
       askForToken();
