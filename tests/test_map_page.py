@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
 from hub.app import create_app
+from hub.demo.views import DEMO_VIEWS
 from hub.map_page import ASSETS_URL, LEAFLET_URL
 from hub.settings import Settings
 
+MAP_DOCS = Path(__file__).parent.parent / "docs" / "map.md"
 #: The one absolute URL the page's script may hold: the SVG namespace, which is a name only.
 NAMES_NOT_ADDRESSES = {"http://www.w3.org/2000/svg"}
 
@@ -99,3 +102,12 @@ def test_the_view_code_is_text_in_the_page_never_markup(client: TestClient) -> N
     response = client.get('/map/x"><script>alert(1)<%2Fscript>')
     assert response.status_code in (200, 404)
     assert "<script>alert(1)" not in response.text
+
+
+def test_the_map_docs_open_the_demos_views(client: TestClient) -> None:
+    """Every map address docs/map.md gives is a view the demo seeds (and the page for it is
+    served); every demo view is in its table."""
+    named = set(re.findall(r"(?<!/static)/map/([a-z0-9-]+)", MAP_DOCS.read_text(encoding="utf-8")))
+    assert named == {view["code"] for view in DEMO_VIEWS}
+    for code in named:
+        assert client.get(f"/map/{code}").status_code == 200
