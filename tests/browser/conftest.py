@@ -21,6 +21,8 @@ from hub.settings import Settings
 from tests.support import running
 
 CHROMIUM = Path(os.environ.get("GRIDHUB_TEST_CHROMIUM", "/usr/bin/chromium"))
+#: Why the browser tests do not run here, if they do not.
+NO_CHROMIUM = f"no Chromium at {CHROMIUM}: `apt-get install chromium` to run the browser tests"
 #: Headless, and quiet: no sync, no updates, no first-run pages, no background requests that
 #: would go anywhere but the hub under test.
 CHROMIUM_ARGS = [
@@ -45,7 +47,7 @@ ARTIFACTS = Path(
 def browser() -> Iterator[Browser]:
     """One headless Chromium for the session's browser tests."""
     if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: `apt-get install chromium` to run browser tests")
+        pytest.skip(NO_CHROMIUM)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:

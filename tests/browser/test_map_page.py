@@ -24,7 +24,9 @@ from playwright.sync_api import Locator, expect
 
 from hub.demo import District
 from hub.demo.views import DEMO_VIEWS, PATROL
-from tests.browser.conftest import Visit
+from tests.browser.conftest import CHROMIUM, NO_CHROMIUM, Visit
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM)]
 
 #: Two workers of one community, each assigned one grid: the same view, different features.
 WORKERS = ("worker-440306001001001", "worker-440306001001002")
