@@ -43,9 +43,11 @@ ARTIFACTS = Path(
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for the session's browser tests."""
+    """One headless Chromium for a module's browser tests. Not for the session: Playwright's
+    synchronous API runs its own event loop while it is open, and the suite's async tests that
+    come after need none to be running."""
     if not CHROMIUM.exists():
         pytest.skip(NO_CHROMIUM)
     with sync_playwright() as playwright:
