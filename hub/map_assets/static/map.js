@@ -10,6 +10,8 @@ const MAX_PERMANENT_LABELS = 300;
 const SVG_NS = "http://www.w3.org/2000/svg";
 /** What the page drew last, so drawing again (after a new token) starts from a clean map. */
 let drawnLayers = [];
+/** The scale bar, added once the map shows a place (before, it has nothing to measure). */
+let scale = null;
 
 const MAP_VIEW_QUERY = `query MapPage($code: String!) {
   mapView(code: $code) {
@@ -378,6 +380,14 @@ function showViewHeading(view) {
   description.hidden = description.textContent === "";
 }
 
+/** Take what the page drew before off the map and out of the legend. */
+function clearMap() {
+  legendItems.replaceChildren();
+  legend.hidden = true;
+  drawnLayers.forEach((drawnLayer) => drawnLayer.remove());
+  drawnLayers = [];
+}
+
 async function drawView(map) {
   setState("loading", "Loading the view…");
   const view = await loadView();
@@ -388,11 +398,12 @@ async function drawView(map) {
   } else {
     map.setView([0, 0], 2);
   }
+  if (!scale) {
+    scale = L.control.scale({ imperial: false }).addTo(map);
+  }
   setState("loading", `Loading ${view.layers.length} layers…`);
   const collections = await Promise.all(view.layers.map(loadLayer));
-  legendItems.replaceChildren();
-  drawnLayers.forEach((drawnLayer) => drawnLayer.remove());
-  drawnLayers = [];
+  clearMap();
   const everything = L.latLngBounds([]);
   let anyArea = false;
   view.layers.forEach((layer, index) => {
@@ -419,7 +430,8 @@ async function drawView(map) {
   const total = collections.reduce((sum, c) => sum + c.features.length, 0);
   const purpose = store.getItem(PURPOSE_KEY);
   const declared = purpose ? ` Purpose declared: ${purpose}.` : "";
-  setState("ready", `${view.layers.length} layers, ${total.toLocaleString()} features drawn.${declared}`);
+  const drawnText = `${view.layers.length} layers, ${total.toLocaleString()} features drawn.`;
+  setState("ready", drawnText + declared);
 }
 
 async function start(map) {
@@ -433,6 +445,7 @@ async function start(map) {
     await drawView(map);
   } catch (error) {
     const refused = error instanceof HubError ? error : new HubError(String(error), null, 0);
+    clearMap();
     showProblem(refused, () => start(map));
     if (refused.status === 401 || refused.code === "UNAUTHENTICATED") {
       forgetToken();
@@ -449,7 +462,6 @@ function main() {
   takeTokenFromAddress();
   const map = L.map("map", { attributionControl: false, zoomSnap: 0.25, keyboard: true });
   map.createPane("areas").style.zIndex = "350";
-  L.control.scale({ imperial: false }).addTo(map);
   tokenForm.addEventListener("submit", (event) => {
     event.preventDefault();
     const data = new FormData(tokenForm);
