@@ -31,6 +31,7 @@ from hub.graphql_http import graphql_endpoint, json_response
 from hub.settings import Settings
 from policies.plan import Clock, utc_now
 from schema import build_schema
+from views.http import geojson_endpoint
 
 
 async def healthz(_: Request) -> Response:
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
             Route("/oauth/token", token_endpoint, methods=["POST"]),
             Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
             Route("/audit/public-key", public_key_endpoint, methods=["GET"]),
+            Route("/views/{code}.geojson", geojson_endpoint, methods=["GET"]),
         ],
         exception_handlers={Unauthenticated: unauthenticated_handler},
         lifespan=lifespan,
