@@ -163,7 +163,7 @@ def seed(
     ] = None,
 ) -> None:
     """Fill an empty database with a generated demo district (profile `demo` unless --people),
-    its principals and rules, and the catalogue."""
+    its principals and rules, the catalogue, the apps' grants and the demo map views."""
     settings = _settings(database_url)
     day = as_of.date() if as_of else _today(settings)
     if not asyncio.run(_seed(settings, seed, people, day)):

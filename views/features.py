@@ -230,39 +230,51 @@ class LayerQuery:
         return where
 
     def _people(self) -> tuple[Select[Any], ColumnElement[Any]]:
+        """People counted per unit (house or grid) in a subquery that reads only people (narrow
+        rows, grouped by one column), joined to the units that may be drawn; counts under the
+        threshold are left out there, before any unit is read."""
         aggregate = self.layer.aggregate
         assert aggregate is not None
         g, h, p = GRIDS.table, HOUSES.table, PEOPLE.table
-        count = func.count(p.c.id).label("gh_count")
-        where = [self._rows("people", p.c.grid_code), *self._filtered("people")]
-        if aggregate.by is AggregateBy.HOUSE:
-            where += [
-                self._shown("Person", "house", p.c.grid_code),
+        by_house = aggregate.by is AggregateBy.HOUSE
+        unit_of = p.c.house_code if by_house else p.c.grid_code
+        people = [
+            self._rows("people", p.c.grid_code),
+            self._shown("Person", "house" if by_house else "gridCode", p.c.grid_code),
+            *self._filtered("people"),
+        ]
+        if self.cut.area_code:  # a person lives in their house's grid: this only narrows early
+            people.append(under_area(p.c.grid_code, self.cut.area_code))
+        counted = (
+            select(unit_of.label("gh_unit"), func.count(p.c.id).label("gh_count"))
+            .where(unit_of.is_not(None), *people)
+            .group_by(unit_of)
+            .having(func.count(p.c.id) >= aggregate.min_count)
+            .subquery("gh_counted")
+        )
+        if by_house:
+            units = [
                 self._rows("houses", h.c.grid_code),
                 self._shown("House", "location", h.c.grid_code),
                 *self._placed(h, h.c.grid_code),
             ]
-            unit, joined, on = h, p.join(h, p.c.house_code == h.c.code), h.c.code
+            unit, on = h, h.c.code
         else:
-            where += [
-                self._shown("Person", "gridCode", p.c.grid_code),
+            units = [
                 self._rows("grids", g.c.code),
                 self._shown("Grid", "geometry", g.c.code),
             ]
             if self.cut.bbox:
-                where.append(_areas_meeting(self.cut.bbox, g))
+                units.append(_areas_meeting(self.cut.bbox, g))
             if self.cut.area_code:
-                where.append(under_area(p.c.grid_code, self.cut.area_code))
-            unit, joined, on = g, p.join(g, p.c.grid_code == g.c.code), g.c.code
-        columns = list(unit.c)
+                units.append(under_area(g.c.code, self.cut.area_code))
+            unit, on = g, g.c.code
         statement = (
-            select(*columns, count)
-            .select_from(joined)
-            .where(*where)
-            .group_by(*columns)
-            .having(func.count(p.c.id) >= aggregate.min_count)
+            select(unit, counted.c.gh_unit, counted.c.gh_count)
+            .select_from(counted.join(unit, on == counted.c.gh_unit))
+            .where(*units)
         )
-        return statement, on
+        return statement, counted.c.gh_unit
 
     @property
     def statement(self) -> Select[Any]:

@@ -21,7 +21,9 @@ import uuid
 from collections.abc import AsyncIterator
 
 import orjson
+from anyio import CancelScope
 from sqlalchemy import func, select
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -138,13 +140,13 @@ async def _answer(request: Request, facts: Facts) -> tuple[Response, RequestCont
         view = stored.definition
         layer = layer_or_none(view, layer_code)
         if layer is None:
-            layers = ", ".join(layer.code for layer in view.layers)
+            codes = [item.code for item in view.layers]
             if layer_code is None:
                 raise BadUserInput(
-                    f"View {code} has several layers; name one with ?layer= ({layers})",
-                    layers=[layer.code for layer in view.layers],
+                    f"View {code} has several layers; name one with ?layer= ({', '.join(codes)})",
+                    layers=codes,
                 )
-            raise _NotFound(f"View {code} has no layer {layer_code} ({layers})", view=code)
+            raise _NotFound(f"View {code} has no layer {layer_code} ({', '.join(codes)})")
         check_viewer(view, plan)
         query = LayerQuery(layer, plan, cut, context.now)
         facts.reads, facts.grant_ids = plan_reads(plan, DocumentFacts(query.reads, frozenset()))
@@ -159,7 +161,15 @@ async def _answer(request: Request, facts: Facts) -> tuple[Response, RequestCont
     denied = any(read.decision != "ALLOW" for read in facts.reads)
     facts.outcome = Outcome.PARTIAL if denied else Outcome.OK
     headers = {"Cache-Control": "no-store", "X-View-Version": str(stored.version)}
-    return StreamingResponse(_body(context, query), media_type=GEOJSON, headers=headers), context
+    # The connection goes back when the body is done; the background task is the fallback for
+    # a body that never ran to its end (the client went away before it started).
+    response = StreamingResponse(
+        _body(context, query),
+        media_type=GEOJSON,
+        headers=headers,
+        background=BackgroundTask(context.close),
+    )
+    return response, context
 
 
 async def _counts(context: RequestContext, query: LayerQuery) -> dict[str, int]:
@@ -191,4 +201,5 @@ async def _body(context: RequestContext, query: LayerQuery) -> AsyncIterator[byt
         log.exception("Streaming view layer %s failed", query.layer.code)
         raise
     finally:
-        await context.close()
+        with CancelScope(shield=True):  # the client went away: still give the connection back
+            await context.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -172,7 +171,3 @@ async def _version(
 
 class ConcurrentChange(Exception):
     """The view changed between reading and writing it."""
-
-
-def codes(views: Sequence[StoredView]) -> list[str]:
-    return [view.definition.code for view in views]

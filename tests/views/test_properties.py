@@ -39,6 +39,8 @@ GRIDS = {str(g["code"]): g for g in DISTRICT.grids}
 HOUSES = {h["code"]: h for h in DISTRICT.houses}
 EVENTS = {e["id"]: e for e in DISTRICT.events}
 CODES = sorted(GRIDS)
+#: Areas of one lineage, drawn more often, so that rules' areas often nest.
+LINEAGE = ["440306", "440306001", "440306001001", "440306001001001"]
 #: The box the district lies in, and a margin around it.
 LON, LAT = (113.70, 114.00), (22.50, 22.85)
 
@@ -168,7 +170,7 @@ def rules() -> st.SearchStrategy[tuple[tuple[Rule, ...], tuple[str, ...]]]:
         return st.builds(
             lambda fields, area, act: Rule.make("p", "*", resource, fields, area, act),
             st.sampled_from(FIELD_CHOICES[resource]),
-            st.sampled_from([*CODES, "own", "*"]),
+            st.sampled_from([*CODES, "own", "*", *LINEAGE]),
             st.sampled_from([Act.READ, Act.READ, Act.MASK, Act.DENY]),
         )
 
