@@ -28,6 +28,7 @@ from hub.auth.principal import Unauthenticated, unauthenticated_handler
 from hub.db import create_engine
 from hub.execution import Executor
 from hub.graphql_http import graphql_endpoint, json_response
+from hub.map_page import map_routes
 from hub.settings import Settings
 from policies.plan import Clock, utc_now
 from schema import build_schema
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
             Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
             Route("/audit/public-key", public_key_endpoint, methods=["GET"]),
             Route("/views/{code}.geojson", geojson_endpoint, methods=["GET"]),
+            *map_routes(),
         ],
         exception_handlers={Unauthenticated: unauthenticated_handler},
         lifespan=lifespan,
