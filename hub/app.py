@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -27,10 +29,15 @@ from hub.auth.keys import HubKeys
 from hub.auth.principal import Unauthenticated, unauthenticated_handler
 from hub.db import create_engine
 from hub.execution import Executor
-from hub.graphql_http import graphql_endpoint, json_response
+from hub.graphql_http import REQUEST_ID, graphql_endpoint, json_response
+from hub.limits import Limits
 from hub.settings import Settings
 from policies.plan import Clock, utc_now
 from schema import build_schema
+
+
+#: Every method an HTTP client may send to /graphql.
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 async def healthz(_: Request) -> Response:
@@ -73,16 +80,38 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
 
     app = Starlette(
         routes=[
-            Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+            # Every method reaches the endpoint, which answers all but GET and POST with a
+            # GraphQL-shaped 405 (and an audit entry).
+            Route("/graphql", graphql_endpoint, methods=ANY_METHOD),
             Route("/healthz", healthz),
             Route("/oauth/token", token_endpoint, methods=["POST"]),
             Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
             Route("/audit/public-key", public_key_endpoint, methods=["GET"]),
         ],
         exception_handlers={Unauthenticated: unauthenticated_handler},
+        middleware=[cors(settings)],
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.clock = clock
-    app.state.executor = Executor(build_schema(), settings.document_cache_size)
+    app.state.executor = Executor(
+        build_schema(),
+        settings.document_cache_size,
+        Limits.from_settings(settings),
+        production=settings.production,
+    )
     return app
+
+
+def cors(settings: Settings) -> Middleware:
+    """Browsers on the listed origins may call the API; with none listed (the default) every
+    cross-origin preflight is refused. Tokens travel in a header, never in cookies, so
+    credentials are not allowed."""
+    return Middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type", "Accept", "X-Access-Purpose"],
+        expose_headers=[REQUEST_ID],
+        max_age=settings.cors_max_age,
+    )

@@ -1,0 +1,459 @@
+"""Limits on a query document, checked before it is validated or run.
+
+A hostile document costs the hub in three places: parsing and validating it (its size and
+nesting), running it (the objects it may return), and answering its errors (one per mistake).
+Each limit here is checked as early as it can be, and each refusal is one GraphQL error with
+its own ``extensions.code`` and the limit in ``extensions.maximum``:
+
+1. :func:`scan` — before parsing, a regular expression walks the text's tokens (stopping one
+   past the limit) and tracks bracket nesting, so neither a token flood nor a nesting that would
+   exhaust the parser's recursion gets parsed (``TOO_MANY_TOKENS``, ``QUERY_TOO_DEEP``);
+2. :func:`static_refusals` — on the parsed document, before validation: aliases, directives,
+   root fields per operation and selection depth (fragments followed, each once, cycles cut), so
+   a document repeating an unknown directive 10,000 times gets one error, not 10,000;
+3. :class:`CostModel` — after validation: the objects a response may hold, from ``first``
+   arguments and list sizes (``QUERY_TOO_COSTLY``). It depends on variables only where a
+   ``first`` is one; otherwise it is worked out once per cached document.
+
+The results of 1 and 2 and the cost of a document without variable sizes are cached with the
+document (see :mod:`hub.execution`), so a repeated query pays for none of this again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+from graphql import (
+    DirectiveNode,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    StringValueNode,
+    VariableNode,
+    Visitor,
+    get_named_type,
+    is_composite_type,
+    visit,
+)
+
+QUERY_TOO_DEEP = "QUERY_TOO_DEEP"
+TOO_MANY_ALIASES = "TOO_MANY_ALIASES"
+TOO_MANY_DIRECTIVES = "TOO_MANY_DIRECTIVES"
+TOO_MANY_TOKENS = "TOO_MANY_TOKENS"
+TOO_MANY_ROOT_FIELDS = "TOO_MANY_ROOT_FIELDS"
+QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
+#: Every code a limit refusal carries (production mode never masks these).
+LIMIT_CODES = frozenset(
+    {
+        QUERY_TOO_DEEP,
+        TOO_MANY_ALIASES,
+        TOO_MANY_DIRECTIVES,
+        TOO_MANY_TOKENS,
+        TOO_MANY_ROOT_FIELDS,
+        QUERY_TOO_COSTLY,
+    }
+)
+#: Fields whose subtrees are the schema's own description: they read no data, are exempt from
+#: depth and cost, and are held to graphql-core's ``MaxIntrospectionDepthRule`` instead.
+INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
+#: The size the cost model assumes for a list that is not a connection (``children``,
+#: ``rooms``, ``catalog``, …): none of the schema's plain lists is long.
+PLAIN_LIST_SIZE = 10
+#: Bracket nesting (``{``, ``[``, ``(``) refused before parsing whatever ``max_depth`` says: the
+#: parser, the validator and the executor all recurse once or more per level.
+MIN_NESTING_LIMIT = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The limits one app enforces (built from its settings by :meth:`from_settings`)."""
+
+    max_depth: int = 10
+    max_aliases: int = 15
+    max_directives: int = 50
+    max_tokens: int = 2000
+    max_root_fields: int = 10
+    max_cost: int = 10_000
+    default_page_size: int = 20
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Limits:
+        return cls(
+            max_depth=settings.max_depth,
+            max_aliases=settings.max_aliases,
+            max_directives=settings.max_directives,
+            max_tokens=settings.max_tokens,
+            max_root_fields=settings.max_root_fields,
+            max_cost=settings.max_cost,
+            default_page_size=settings.default_page_size,
+        )
+
+    @property
+    def nesting_limit(self) -> int:
+        return max(MIN_NESTING_LIMIT, 2 * self.max_depth)
+
+
+def refusal(code: str, message: str, maximum: int) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": code, "maximum": maximum})
+
+
+# One token per match, with the ignored characters (white space, commas, comments, a BOM) that
+# come before it. Strings and block strings are single tokens, so brackets inside them do not
+# count; an unterminated string falls through to the one-character alternative, and the parser
+# reports it.
+_TOKEN = re.compile(
+    r"""(?:[\s,\ufeff]+|\#[^\n\r]*)*
+    (?:
+        (?P<block>\"\"\"(?:\\\"\"\"|[^\"]|\"(?!\"\"))*\"\"\")
+      | (?P<string>"(?:\\.|[^"\\\n\r])*")
+      | (?P<open>[{\[(])
+      | (?P<close>[}\])])
+      | \.\.\.
+      | [_A-Za-z][_0-9A-Za-z]*
+      | -?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?
+      | .
+    )""",
+    re.VERBOSE | re.DOTALL,
+)
+
+
+def scan(text: str, limits: Limits) -> GraphQLError | None:
+    """Refuse a text with more tokens than ``max_tokens`` or brackets nested deeper than the
+    parser should recurse, reading at most ``max_tokens + 1`` tokens of it."""
+    depth = deepest = 0
+    count = 0
+    nesting = limits.nesting_limit
+    for match in islice(_TOKEN.finditer(text), limits.max_tokens + 1):
+        if match.end() == match.start():
+            break
+        count += 1
+        group = match.lastgroup
+        if group == "open":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > nesting:
+                    return too_deep(limits)
+        elif group == "close":
+            depth -= 1
+    if count > limits.max_tokens:
+        return refusal(
+            TOO_MANY_TOKENS,
+            f"The query has more than {limits.max_tokens} tokens",
+            limits.max_tokens,
+        )
+    return None
+
+
+def too_deep(limits: Limits) -> GraphQLError:
+    return refusal(
+        QUERY_TOO_DEEP,
+        f"The query is nested deeper than {limits.max_depth} levels",
+        limits.max_depth,
+    )
+
+
+class _Counts(Visitor):
+    """Aliases and directives in the whole document, each occurrence once, and whether any
+    string literal holds a NUL character (which no database column can store)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.aliases = 0
+        self.directives = 0
+        self.nul = False
+
+    def enter_field(self, node: FieldNode, *_: Any) -> None:
+        if node.alias is not None:
+            self.aliases += 1
+
+    def enter_directive(self, node: DirectiveNode, *_: Any) -> None:
+        self.directives += 1
+
+    def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+        if "\x00" in node.value:
+            self.nul = True
+
+
+def static_refusals(document: DocumentNode, limits: Limits) -> list[GraphQLError]:
+    """The limits a parsed document breaks, one error per limit, before it is validated."""
+    counts = _Counts()
+    visit(document, counts)
+    errors = []
+    if counts.directives > limits.max_directives:
+        errors.append(
+            refusal(
+                TOO_MANY_DIRECTIVES,
+                f"The query uses more than {limits.max_directives} directives",
+                limits.max_directives,
+            )
+        )
+    if counts.aliases > limits.max_aliases:
+        errors.append(
+            refusal(
+                TOO_MANY_ALIASES,
+                f"The query uses more than {limits.max_aliases} aliases",
+                limits.max_aliases,
+            )
+        )
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if any(_root_fields(op.selection_set, fragments) > limits.max_root_fields for op in operations):
+        errors.append(
+            refusal(
+                TOO_MANY_ROOT_FIELDS,
+                f"An operation asks for more than {limits.max_root_fields} root fields",
+                limits.max_root_fields,
+            )
+        )
+    depth = _Depth(fragments, limits)
+    if any(depth.of(op.selection_set, 0) > limits.max_depth for op in operations):
+        errors.append(too_deep(limits))
+    if counts.nul:
+        errors.append(
+            GraphQLError(
+                "Strings may not contain the NUL character", extensions={"code": "BAD_USER_INPUT"}
+            )
+        )
+    return errors
+
+
+def uses_introspection(document: DocumentNode) -> bool:
+    """Whether the document reads the schema (``__schema`` or ``__type``; ``__typename`` is
+    not introspection: it names the type of an object the caller already has)."""
+    found = False
+
+    class Finder(Visitor):
+        def enter_field(self, node: FieldNode, *_: Any) -> Any:
+            nonlocal found
+            if node.name.value in INTROSPECTION_FIELDS:
+                found = True
+                return Visitor.BREAK
+            return None
+
+    visit(document, Finder())
+    return found
+
+
+def _root_fields(selection_set: SelectionSetNode, fragments: dict[str, Any]) -> int:
+    """The fields an operation selects at its root, through fragments on the root (each
+    fragment once: a cycle is the validator's to report)."""
+    count, stack, seen = 0, [selection_set], set()
+    while stack:
+        for selection in stack.pop().selections:
+            if isinstance(selection, FieldNode):
+                count += 1
+            elif isinstance(selection, InlineFragmentNode):
+                stack.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name in fragments and name not in seen:
+                    seen.add(name)
+                    stack.append(fragments[name].selection_set)
+    return count
+
+
+class _Depth:
+    """The selection depth of an operation, following fragment spreads.
+
+    A fragment's depth is worked out once (memoized), so a spread blow-up costs nothing; a
+    fragment in a cycle counts 0 where it recurs (the validator refuses the cycle). The walk
+    gives up as soon as the depth or the nesting of spreads passes the limit, so neither a deep
+    document nor a long chain of fragments can exhaust Python's recursion.
+    """
+
+    def __init__(self, fragments: dict[str, FragmentDefinitionNode], limits: Limits) -> None:
+        self.fragments = fragments
+        self.limit = limits.max_depth
+        self.nesting = limits.nesting_limit
+        self.memo: dict[str, int] = {}
+        self.visiting: set[str] = set()
+
+    def of(self, selection_set: SelectionSetNode | None, level: int) -> int:
+        if selection_set is None:
+            return 0
+        if level > self.nesting:
+            return self.limit + 1
+        deepest = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                if selection.name.value in INTROSPECTION_FIELDS:
+                    continue
+                found = 1 + self.of(selection.selection_set, level + 1)
+            elif isinstance(selection, InlineFragmentNode):
+                found = self.of(selection.selection_set, level + 1)
+            else:
+                name = selection.name.value
+                if name in self.memo:
+                    found = self.memo[name]
+                elif name in self.visiting or name not in self.fragments:
+                    found = 0
+                else:
+                    self.visiting.add(name)
+                    found = self.memo[name] = self.of(self.fragments[name].selection_set, level + 1)
+                    self.visiting.discard(name)
+            if found > deepest:
+                deepest = found
+                if deepest > self.limit:
+                    return deepest
+        return deepest
+
+
+class CostModel:
+    """The objects a response to a validated operation may hold.
+
+    Each object a field returns counts 1; a connection's ``edges`` count ``first`` objects each
+    (the argument's value, its variable's value, or the default page size; a negative one 0),
+    an edge's ``node`` is the edge's own object, and a list that is not a connection counts
+    :data:`PLAIN_LIST_SIZE`. Scalars are free: their number is bounded by the tokens. Inline
+    fragments and fragments count as if they all applied; ``@skip``/``@include`` are ignored. The
+    model is linear, so a fragment's cost is worked out once per request and type.
+    """
+
+    def __init__(self, schema: GraphQLSchema, document: DocumentNode, limits: Limits) -> None:
+        self.schema = schema
+        self.limits = limits
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        self.variable_sizes = _uses_variable_sizes(document)
+
+    def cost(self, operation: OperationDefinitionNode, variables: Mapping[str, Any] | None) -> int:
+        root = self.schema.get_root_type(operation.operation)
+        if root is None:
+            return 0
+        defaults = {
+            d.variable.name.value: d.default_value for d in operation.variable_definitions or ()
+        }
+        walk = _CostWalk(self, variables or {}, defaults)
+        return walk.of(operation.selection_set, root, None)
+
+    def refusal(
+        self, operation: OperationDefinitionNode | None, variables: Mapping[str, Any] | None
+    ) -> GraphQLError | None:
+        if operation is None:
+            return None
+        if self.cost(operation, variables) <= self.limits.max_cost:
+            return None
+        return refusal(
+            QUERY_TOO_COSTLY,
+            f"The query may return more than {self.limits.max_cost} objects; ask for smaller "
+            "pages (`first`) or fewer nested lists",
+            self.limits.max_cost,
+        )
+
+
+def _uses_variable_sizes(document: DocumentNode) -> bool:
+    """Whether any ``first`` argument is a variable (then the cost depends on the request)."""
+    found = False
+
+    class Finder(Visitor):
+        def enter_argument(self, node: Any, *_: Any) -> Any:
+            nonlocal found
+            if node.name.value == "first" and isinstance(node.value, VariableNode):
+                found = True
+                return Visitor.BREAK
+            return None
+
+    visit(document, Finder())
+    return found
+
+
+class _CostWalk:
+    def __init__(
+        self, model: CostModel, variables: Mapping[str, Any], defaults: dict[str, Any]
+    ) -> None:
+        self.model = model
+        self.variables = variables
+        self.defaults = defaults
+        self.memo: dict[tuple[str, str, int | None], int] = {}
+
+    def _first(self, field: FieldNode) -> int:
+        for argument in field.arguments or ():
+            if argument.name.value != "first":
+                continue
+            value: Any = argument.value
+            if isinstance(value, VariableNode):
+                name = value.name.value
+                if name in self.variables:
+                    value = self.variables[name]
+                else:
+                    value = self.defaults.get(name)
+            if isinstance(value, IntValueNode):
+                value = int(value.value)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return max(value, 0)
+            if value is None:
+                break
+            return self.model.limits.default_page_size
+        return self.model.limits.default_page_size
+
+    def of(self, selection_set: SelectionSetNode | None, parent: Any, page: int | None) -> int:
+        """Objects under a selection set of type ``parent``, per instance of the parent;
+        ``page`` is the connection's page size when ``parent`` is a connection."""
+        if selection_set is None:
+            return 0
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                total += self._field(selection, parent, page)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                target = self.model.schema.get_type(condition.name.value) if condition else parent
+                total += self.of(selection.selection_set, target or parent, page)
+            else:
+                fragment = self.model.fragments.get(selection.name.value)
+                if fragment is None:
+                    continue
+                key = (fragment.name.value, getattr(parent, "name", ""), page)
+                if key not in self.memo:
+                    self.memo[key] = 0  # a cycle (refused by validation) counts nothing
+                    target = self.model.schema.get_type(fragment.type_condition.name.value)
+                    self.memo[key] = self.of(fragment.selection_set, target or parent, page)
+                total += self.memo[key]
+        return total
+
+    def _field(self, node: FieldNode, parent: Any, page: int | None) -> int:
+        name = node.name.value
+        if name in INTROSPECTION_FIELDS or name.startswith("__"):
+            return 0
+        fields = getattr(parent, "fields", None)
+        definition = fields.get(name) if fields else None
+        if definition is None:
+            return 0
+        field_type = definition.type
+        named = get_named_type(field_type)
+        if not is_composite_type(named):
+            return 0
+        if isinstance(field_type, GraphQLNonNull):
+            field_type = field_type.of_type
+        if isinstance(field_type, GraphQLList):
+            if name == "edges" and page is not None:
+                items = page
+            else:
+                items = PLAIN_LIST_SIZE
+            return items * (1 + self.of(node.selection_set, named, None))
+        if name == "node" and parent is not None and getattr(parent, "name", "").endswith("Edge"):
+            return self.of(node.selection_set, named, None)  # the edge's own object
+        child_page = self._first(node) if _is_connection(named) else None
+        return 1 + self.of(node.selection_set, named, child_page)
+
+
+def _is_connection(type_: Any) -> bool:
+    fields = getattr(type_, "fields", None)
+    return bool(fields) and "edges" in fields and "pageInfo" in fields
