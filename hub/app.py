@@ -35,7 +35,6 @@ from hub.settings import Settings
 from policies.plan import Clock, utc_now
 from schema import build_schema
 
-
 #: Every method an HTTP client may send to /graphql.
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 

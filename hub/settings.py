@@ -212,7 +212,10 @@ class Settings(BaseSettings):
     max_directives: Annotated[int, Field(ge=0, description="Most directives in one query.")] = 50
     max_tokens: Annotated[
         int, Field(ge=100, description="Most lexical tokens in one query document.")
-    ] = 2000
+    ] = 1000
+    max_query_length: Annotated[
+        int, Field(ge=1000, description="Longest query document, in characters.")
+    ] = 10_000
     max_root_fields: Annotated[
         int, Field(ge=1, description="Most root fields in one operation.")
     ] = 10
