@@ -204,6 +204,9 @@ class Executor:
         """Execute a prepared document and return the response body."""
         if prepared.document is None:
             return {"errors": list(prepared.errors)}
+        costly = prepared.cost_refusal(operation_name, variables)
+        if costly is not None:
+            return {"errors": [costly]}
         result = execute(
             self.schema,
             prepared.document,

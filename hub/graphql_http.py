@@ -68,6 +68,14 @@ METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
 UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
 REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
+#: The codes of requests refused for their HTTP shape (each with its own status).
+HTTP_CODES = (
+    BATCH_NOT_SUPPORTED,
+    METHOD_NOT_ALLOWED,
+    NOT_ACCEPTABLE,
+    UNSUPPORTED_MEDIA_TYPE,
+    REQUEST_TOO_LARGE,
+)
 #: Refusals of the caller rather than of the document: audited as ``denied``.
 DENIALS = frozenset({PERSISTED_QUERY_NOT_ALLOWED, INTROSPECTION_DISABLED})
 #: The response header naming the request's audit entry (``request_id`` in the log).

@@ -85,9 +85,7 @@ def test_get_from_a_browser_serves_graphiql_in_development_mode(settings: Settin
     assert "graphiql" in response.text.lower()
 
 
-@pytest.mark.parametrize(
-    "update", [{"graphiql": False, "mode": "development"}, {"graphiql": True}]
-)
+@pytest.mark.parametrize("update", [{"graphiql": False, "mode": "development"}, {"graphiql": True}])
 def test_graphiql_is_off_when_switched_off_and_in_production_mode(
     settings: Settings, token_for: Callable[[str], str], update: dict[str, object]
 ) -> None:
