@@ -213,6 +213,7 @@ class Executor:
             context_value=context,
             variable_values=variables,
             operation_name=operation_name,
+            hide_suggestions=self.production,
         )
         if is_awaitable(result):
             result = await result
