@@ -15,6 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import strawberry
 from graphql import (
     DocumentNode,
@@ -40,6 +41,7 @@ from hub.limits import (
     uses_introspection,
 )
 from hub.masking import (
+    mask_hub_error,
     masked_execution_message,
     masked_validation_message,
     only_written_names,
@@ -221,7 +223,10 @@ class Executor:
         body: dict[str, Any] = {}
         errors = result.errors or []
         if errors:
-            body["errors"] = [self._format(error, prepared.text) for error in errors]
+            written = prepared.text
+            if self.production and variables:
+                written += orjson.dumps(variables, default=str).decode()
+            body["errors"] = [self._format(error, written) for error in errors]
         # Errors with no path were raised before execution began (variables, operation name):
         # then the response has no "data" at all, as the GraphQL specification asks.
         if result.data is not None or not errors or any(e.path for e in errors):
@@ -231,7 +236,8 @@ class Executor:
     def _format(self, error: GraphQLError, text: str) -> dict[str, Any]:
         original = error.original_error
         if isinstance(original, GridhubError):
-            return _with_code(error, original.code)
+            formatted = _with_code(error, original.code)
+            return mask_hub_error(formatted, text) if self.production else formatted
         if original is None or isinstance(original, GraphQLError):
             # graphql-core's own refusals: variables that do not coerce, an operation name
             # that names nothing, an argument it could not coerce.

@@ -17,7 +17,6 @@ does not know can not leak either.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -37,8 +36,8 @@ from graphql import (
     validate,
 )
 
-GENERIC = "The query is not valid for this API."
-_QUOTED = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+GENERIC = "The query does not fit the schema."
+_QUOTED = re.compile(r"'([^']*)'|\"([^\"]*)\"|`([^`]*)`")
 _CONFLICT = re.compile(r"^Fields '([^']+)' conflict")
 _VARIABLE = re.compile(r"^Variable '\$([_A-Za-z][_0-9A-Za-z]*)'")
 
@@ -160,23 +159,35 @@ def masked_execution_message(message: str) -> str:
     return message
 
 
-def only_written_names(message: str, written: str) -> str:
-    """``message`` if every name it quotes occurs in the caller's text, else :data:`GENERIC`."""
+#: What a hub error says in production mode when its own message names something the caller
+#: did not write (a filter refused for the field it reads), by code.
+GENERIC_BY_CODE = {
+    "FORBIDDEN": "Not allowed to read or filter on this",
+    "PURPOSE_REQUIRED": "This needs a declared purpose that your access covers",
+    "BAD_USER_INPUT": "A value in the request can not be used here",
+}
+
+
+def only_written_names(message: str, written: str, generic: str = GENERIC) -> str:
+    """``message`` if every name it quotes occurs in the caller's text, else ``generic``."""
     for match in _QUOTED.finditer(message):
-        quoted = (match.group(1) or match.group(2) or "").lstrip("$@")
+        quoted = (match.group(1) or match.group(2) or match.group(3) or "").lstrip("$@")
         if quoted and quoted not in written:
-            return GENERIC
+            return generic
     return message
 
 
-def mask_formatted(
-    formatted: Sequence[dict[str, Any]], written: str, keep: frozenset[str]
-) -> list[dict[str, Any]]:
-    """Run :func:`only_written_names` over formatted errors, but for codes in ``keep``."""
-    result = []
-    for error in formatted:
-        code = (error.get("extensions") or {}).get("code")
-        if code not in keep:
-            error = {**error, "message": only_written_names(str(error["message"]), written)}
-        result.append(error)
-    return result
+def mask_hub_error(formatted: dict[str, Any], written: str) -> dict[str, Any]:
+    """A hub error (a resolver's) in production mode: its message if it names only what the
+    caller wrote, else its code's generic one; ``extensions`` without names the caller did not
+    write (``field``)."""
+    extensions = dict(formatted.get("extensions") or {})
+    code = str(extensions.get("code"))
+    generic = GENERIC_BY_CODE.get(code, "The request can not be answered as asked")
+    formatted["message"] = only_written_names(str(formatted["message"]), written, generic)
+    formatted["extensions"] = {
+        key: value
+        for key, value in extensions.items()
+        if key == "code" or not isinstance(value, str) or value in written
+    }
+    return formatted
