@@ -75,12 +75,16 @@ class Prepared:
     cost: CostModel | None = field(default=None, compare=False)
     #: Whether the document reads ``__schema`` or ``__type`` (introspection).
     introspects: bool = False
+    #: The parsed document even when it does not validate: its operations' names and types
+    #: still tell the audit entry what was tried, and GET whether a mutation was sent.
+    parsed: DocumentNode | None = field(default=None, compare=False)
 
     def operation(self, operation_name: str | None) -> OperationDefinitionNode | None:
         """The operation that runs: the named one, or the first."""
-        if self.document is None:
+        document = self.document or self.parsed
+        if document is None:
             return None
-        for definition in self.document.definitions:
+        for definition in document.definitions:
             if isinstance(definition, OperationDefinitionNode) and (
                 operation_name is None
                 or (definition.name is not None and definition.name.value == operation_name)
@@ -171,14 +175,14 @@ class Executor:
             return Prepared(None, (dict(too_deep(limits).formatted),), text=query)
         refusals = static_refusals(document, limits)
         if refusals:
-            return Prepared(None, tuple(dict(e.formatted) for e in refusals), text=query)
+            errors = tuple(dict(e.formatted) for e in refusals)
+            return Prepared(None, errors, text=query, parsed=document)
         errors = validate_tagged(
             self.schema, document, MAX_VALIDATION_ERRORS, suggestions=not self.production
         )
         if errors:
-            return Prepared(
-                None, tuple(self._validation_error(e, query) for e in errors), text=query
-            )
+            formatted = tuple(self._validation_error(e, query) for e in errors)
+            return Prepared(None, formatted, text=query, parsed=document)
         return Prepared(
             document,
             text=query,
