@@ -7,6 +7,7 @@ created, the first time) and the policy store and plan cache are made in the lif
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        hide_query_strings()  # here: after the server configured its logging
         app.state.keys = await asyncio.to_thread(HubKeys.load_or_create, settings.key_dir)
         app.state.verifier = Verifier.from_settings(settings, app.state.keys)
         app.state.engine = create_engine(settings)
@@ -100,6 +102,23 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
         production=settings.production,
     )
     return app
+
+
+class _PathWithoutQuery(logging.Filter):
+    """The access log shows a request's path but not its query string: a GET's ``query`` and
+    ``variables`` may hold personal values (an ID number to look up), and logs must not."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
+def hide_query_strings() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _PathWithoutQuery) for f in access.filters):
+        access.addFilter(_PathWithoutQuery())
 
 
 def cors(settings: Settings) -> Middleware:

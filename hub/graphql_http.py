@@ -49,6 +49,7 @@ from hub.auth.principal import (
     unauthenticated_response,
 )
 from hub.execution import BAD_REQUEST, INTERNAL, INTROSPECTION_DISABLED, Executor, Prepared
+from hub.limits import oversized_variable
 from hub.operations import (
     PERSISTED_QUERY_NOT_ALLOWED,
     PERSISTED_QUERY_NOT_FOUND,
@@ -214,6 +215,8 @@ class Params:
     operation_name: str | None
     #: The SHA-256 of a persisted document (``extensions.persistedQuery`` or ``documentId``).
     document_hash: str | None
+    #: How many bytes the parameters came in (a bound on the variables' size).
+    size: int = 0
 
 
 async def _answer(request: Request, facts: Facts) -> Response:
@@ -232,7 +235,9 @@ async def _answer(request: Request, facts: Facts) -> Response:
             facts.purpose = declared_purpose(request)
         except BadPurpose as error:
             raise Refused(str(error)) from None
-        params = _params(await _raw(request))
+        raw, size = await _raw(request)
+        params = _params(raw)
+        params.size = size
     except Refused as refused:
         facts.outcome, facts.error_code = Outcome.ERROR, refused.code
         return request_error(
@@ -241,7 +246,7 @@ async def _answer(request: Request, facts: Facts) -> Response:
     return await _run(request, facts, params, identity, media)
 
 
-async def _raw(request: Request) -> Any:
+async def _raw(request: Request) -> tuple[Any, int]:
     """The request's parameters as JSON values: the query string of a GET, the body of a POST.
 
     A NUL character is refused wherever it is (no database column can hold one, and nothing
@@ -260,7 +265,7 @@ async def _raw(request: Request) -> Any:
                     raise Refused(f"`{name}` is not valid JSON") from None
         if "query" not in raw and "extensions" not in raw and "documentId" not in raw:
             raise Refused("GET /graphql needs a `query` parameter")
-        return raw
+        return raw, len(request.url.query)
     content_type = request.headers.get("content-type", "")
     media_type, *parameters = content_type.split(";")
     if media_type.strip().lower() != JSON:
@@ -281,7 +286,7 @@ async def _raw(request: Request) -> Any:
     if b"\\u0000" in body:
         raise Refused("The request may not contain the NUL character")
     try:
-        return orjson.loads(body)
+        return orjson.loads(body), len(body)
     except orjson.JSONDecodeError:
         raise Refused("The body is not valid JSON (in UTF-8)") from None
 
@@ -361,6 +366,9 @@ async def _run(
     )
     context.identity = identity
     try:
+        oversized = oversized_variable(params.variables, params.size)
+        if oversized is not None:
+            return _refuse(facts, dict(oversized.formatted), media)
         query = params.query
         if query is None:
             assert params.document_hash is not None

@@ -109,6 +109,41 @@ class Limits:
         return max(MIN_NESTING_LIMIT, 2 * self.max_depth)
 
 
+#: The longest string and the longest list a request's variables may hold. Nothing the schema
+#: takes comes near them; past them a value costs the database more than it can be worth (SQLite
+#: refuses a LIKE pattern over 50,000 bytes).
+MAX_VARIABLE_STRING = 10_000
+MAX_VARIABLE_ITEMS = 1_000
+#: Variables in a body smaller than this can not break either limit, and are not walked.
+_SMALL_VARIABLES = MAX_VARIABLE_STRING
+
+
+def oversized_variable(variables: Any, size: int) -> GraphQLError | None:
+    """``BAD_USER_INPUT`` for variables holding a string or a list past the limits, found by
+    walking them (without recursion) only when the text they came in (``size`` bytes) could."""
+    if size < _SMALL_VARIABLES or not variables:
+        return None
+    stack = [variables]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if len(value) > MAX_VARIABLE_STRING:
+                return refusal(
+                    "BAD_USER_INPUT",
+                    f"A string in `variables` is longer than {MAX_VARIABLE_STRING} characters",
+                    MAX_VARIABLE_STRING,
+                )
+        elif isinstance(value, list | dict):
+            if len(value) > MAX_VARIABLE_ITEMS:
+                return refusal(
+                    "BAD_USER_INPUT",
+                    f"A list or object in `variables` has more than {MAX_VARIABLE_ITEMS} items",
+                    MAX_VARIABLE_ITEMS,
+                )
+            stack.extend(value.values() if isinstance(value, dict) else value)
+    return None
+
+
 def refusal(code: str, message: str, maximum: int) -> GraphQLError:
     return GraphQLError(message, extensions={"code": code, "maximum": maximum})
 

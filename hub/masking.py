@@ -179,8 +179,8 @@ def only_written_names(message: str, written: str, generic: str = GENERIC) -> st
 
 def mask_hub_error(formatted: dict[str, Any], written: str) -> dict[str, Any]:
     """A hub error (a resolver's) in production mode: its message if it names only what the
-    caller wrote, else its code's generic one; ``extensions`` without names the caller did not
-    write (``field``)."""
+    caller wrote, else its code's generic one; without ``extensions.field`` when the caller did
+    not write that field (the other extensions are about data, not the schema)."""
     extensions = dict(formatted.get("extensions") or {})
     code = str(extensions.get("code"))
     generic = GENERIC_BY_CODE.get(code, "The request can not be answered as asked")
@@ -188,6 +188,6 @@ def mask_hub_error(formatted: dict[str, Any], written: str) -> dict[str, Any]:
     formatted["extensions"] = {
         key: value
         for key, value in extensions.items()
-        if key == "code" or not isinstance(value, str) or value in written
+        if key != "field" or (isinstance(value, str) and value in written)
     }
     return formatted
