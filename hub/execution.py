@@ -174,6 +174,16 @@ class Executor:
         except RecursionError:
             return Prepared(None, (dict(too_deep(limits).formatted),), text=query)
         refusals = static_refusals(document, limits)
+        cost = CostModel(self.schema, document, limits)
+        if not refusals and not cost.variable_sizes:
+            # The cost of literal page sizes needs no validation: refused before it (unknown
+            # fields count nothing), every operation in the document, like the other limits.
+            for definition in document.definitions:
+                if isinstance(definition, OperationDefinitionNode):
+                    costly = cost.refusal(definition, None)
+                    if costly is not None:
+                        refusals.append(costly)
+                        break
         if refusals:
             errors = tuple(dict(e.formatted) for e in refusals)
             return Prepared(None, errors, text=query, parsed=document)
@@ -186,7 +196,7 @@ class Executor:
         return Prepared(
             document,
             text=query,
-            cost=CostModel(self.schema, document, limits),
+            cost=cost,
             introspects=uses_introspection(document),
         )
 

@@ -233,7 +233,10 @@ def scan(text: str, limits: Limits) -> GraphQLError | None:
             f"The query uses more than {limits.max_aliases} aliases",
             limits.max_aliases,
         )
-    allowed = limits.max_depth + 1 + selections.count("...")
+    # A field's selection set is one brace deeper than the field, so without fragments the
+    # braces nest exactly as deep as the fields; an inline fragment's braces add a level that
+    # is not a field's, so each `...` allows one more.
+    allowed = limits.max_depth + selections.count("...")
     if _nesting_over(selections, _INNERMOST_BRACES, selections.count("{"), allowed):
         return too_deep(limits)
     return None

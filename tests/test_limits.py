@@ -200,11 +200,10 @@ def test_a_spread_blow_up_is_costly_not_slow() -> None:
     query = '{ grid(code: "440306001001001") { ...F0 } } ' + fragments
     query += " fragment F14 on Grid { name }"
     roomy = Executor(SCHEMA, 0, Limits(max_aliases=100, max_depth=64))
-    prepared = roomy.prepare(query)
-    assert prepared.errors == ()
-    refusal = prepared.cost_refusal(None, None)
-    assert refusal is not None
-    assert refusal["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    started = time.perf_counter()
+    errors = roomy.prepare(query).errors
+    assert [e["extensions"]["code"] for e in errors] == ["QUERY_TOO_COSTLY"]
+    assert time.perf_counter() - started < 0.1  # each fragment is costed once, not 2^14 times
 
 
 def test_introspection_fits_the_limits() -> None:
@@ -217,19 +216,13 @@ def test_introspection_fits_the_limits() -> None:
 @pytest.mark.parametrize("code", sorted(HOSTILE))
 def test_a_refusal_costs_under_a_millisecond(code: str) -> None:
     """The check itself, on a document the cache has not seen: the scan before parsing for most
-    limits; for root fields the parse (graphql-core's, a few µs a token) and the check after."""
+    limits; for root fields and cost the parse (graphql-core's, some 20 µs a token) and the
+    check after, before validation."""
     executor = Executor(SCHEMA, 0)
     query = HOSTILE[code]
-    if code == "QUERY_TOO_COSTLY":
-        prepared = executor.prepare(query)
-        started = time.perf_counter()
-        for _ in range(20):
-            prepared.memo.clear()
-            assert prepared.cost_refusal(None, None) is not None
-    else:
-        started = time.perf_counter()
-        for _ in range(20):
-            assert executor.prepare(query).errors[0]["extensions"]["code"] == code
+    started = time.perf_counter()
+    for _ in range(20):
+        assert executor.prepare(query).errors[0]["extensions"]["code"] == code
     per_refusal = (time.perf_counter() - started) / 20
     # Measured at 0.01–0.4 ms; the bound leaves room for a loaded CI machine.
     assert per_refusal < 0.005, f"{code}: {per_refusal * 1000:.2f} ms"
