@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import graphql
+import orjson
 import pytest
 from graphql import get_introspection_query, parse
 from hypothesis import given
@@ -249,3 +250,75 @@ def test_whatever_passes_the_scan_parses_without_exhausting_recursion(text: str)
             parse(text)
         except graphql.GraphQLError:
             pass
+
+
+NAMES = st.sampled_from(["a", "b", "node", "edges"])
+VALUES = st.recursive(
+    st.sampled_from(["1", "-2.5e3", "true", "null", "ENUM", "$v"])
+    | st.text(alphabet='{}[]():@#.a "\\', max_size=8).map(lambda text: orjson.dumps(text).decode()),
+    lambda inner: (
+        st.lists(inner, max_size=3).map(lambda items: "[" + " ".join(items) + "]")
+        | st.lists(st.tuples(NAMES, inner), max_size=3).map(
+            lambda pairs: "{" + ", ".join(f"{k}: {v}" for k, v in pairs) + "}"
+        )
+    ),
+    max_leaves=6,
+)
+
+
+def _selections(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    field = st.tuples(
+        st.sampled_from(["", "x: ", "y : "]),
+        NAMES,
+        st.sampled_from(["", "(k: {})"]).flatmap(
+            lambda form: VALUES.map(form.format) if form else st.just("")
+        ),
+        st.sampled_from(["", " @skip(if: false)", ' @include(if: true) @d(s: "@")']),
+        st.one_of(st.just(""), children.map(lambda inner: " { " + inner + " }")),
+    ).map("".join)
+    fragment = children.map(lambda inner: "... on T { " + inner + " }")
+    return st.lists(st.one_of(field, fragment), min_size=1, max_size=3).map(" ".join)
+
+
+DOCUMENTS = st.recursive(NAMES, _selections, max_leaves=12).map(
+    lambda inner: "# a comment with { and : and @\nquery Q($v: Int = 1) { " + inner + " }"
+)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(DOCUMENTS)
+def test_the_scan_counts_what_the_parser_finds(text: str) -> None:
+    """The scan runs before parsing, on the text: what it refuses, the parsed document breaks,
+    and what the parsed document breaks in aliases or directives, the scan refuses."""
+    from graphql import DirectiveNode, FieldNode, Visitor, visit
+
+    from hub.limits import _Depth
+
+    document = parse(text)
+    aliases = directives = 0
+
+    class Count(Visitor):
+        def enter_field(self, node: FieldNode, *_: Any) -> None:
+            nonlocal aliases
+            aliases += node.alias is not None
+
+        def enter_directive(self, node: DirectiveNode, *_: Any) -> None:
+            nonlocal directives
+            directives += 1
+
+    visit(document, Count())
+    limits = Limits(max_depth=3, max_aliases=2, max_directives=2)
+    operation = document.definitions[0]
+    depth = _Depth({}, Limits(max_depth=64)).of(operation.selection_set, 0)  # type: ignore[attr-defined]
+    refused = scan(text, limits)
+    code = refused.extensions["code"] if refused is not None else None  # type: ignore[index]
+    if directives > 2:
+        assert code == "TOO_MANY_DIRECTIVES"
+    elif aliases > 2:
+        assert code == "TOO_MANY_ALIASES"
+    elif depth > 3 and "..." not in text:
+        assert code == "QUERY_TOO_DEEP"
+    elif code == "QUERY_TOO_DEEP":
+        assert depth > 3
+    else:
+        assert code is None
