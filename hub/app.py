@@ -35,6 +35,7 @@ from hub.limits import Limits
 from hub.settings import Settings
 from policies.plan import Clock, utc_now
 from schema import build_schema
+from views.http import geojson_endpoint
 
 #: Every method an HTTP client may send to /graphql.
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
             Route("/oauth/token", token_endpoint, methods=["POST"]),
             Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
             Route("/audit/public-key", public_key_endpoint, methods=["GET"]),
+            Route("/views/{code}.geojson", geojson_endpoint, methods=["GET"]),
         ],
         exception_handlers={Unauthenticated: unauthenticated_handler},
         middleware=[cors(settings)],

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import strawberry
@@ -49,6 +50,7 @@ from hub.masking import (
 )
 
 log = logging.getLogger("gridhub.graphql")
+T = TypeVar("T")
 
 PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
@@ -78,6 +80,14 @@ class Prepared:
     #: The parsed document even when it does not validate: its operations' names and types
     #: still tell the audit entry what was tried, and GET whether a mutation was sent.
     parsed: DocumentNode | None = field(default=None, compare=False)
+
+    def memoized(self, key: str, work: Callable[[], T]) -> T:
+        """``work()``, done once per cached document: what is derived from a parsed query
+        alone (the audit's facts, its hash) is the same for every request that sends it."""
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = work()
+        return found  # type: ignore[no-any-return]
 
     def operation(self, operation_name: str | None) -> OperationDefinitionNode | None:
         """The operation that runs: the named one, or the first."""

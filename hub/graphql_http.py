@@ -384,7 +384,11 @@ async def _run(
             operation.name.value if operation is not None and operation.name else None
         )
         facts.operation_type = operation.operation.value if operation is not None else None
-        facts.query_hash = query_hash(prepared.document, query)
+        facts.query_hash = (
+            prepared.memoized("query_hash", lambda: query_hash(prepared.document, query))
+            if prepared.document is not None
+            else query_hash(None, query)
+        )
         facts.variables = redact(params.variables, operation, document)
         if request.method == "GET" and prepared.operation_type(params.operation_name) not in (
             None,
@@ -432,6 +436,9 @@ async def _run(
         result = await executor.run(prepared, params.variables, params.operation_name, context)
     finally:
         await context.close()
+    if context.field_reads and document is not None:  # a map view's layers read more
+        read = DocumentFacts(document.fields | context.field_reads, document.sensitive_variables)
+        facts.reads, facts.grant_ids = plan_reads(context.plan, read)
     facts.person_ids = tuple(str(key) for key in sorted(context.person_ids))
     facts.row_counts = dict(context.row_counts)
     facts.outcome, facts.error_code = outcome_of(result, facts.reads)
@@ -444,9 +451,7 @@ def _introspection_disabled() -> dict[str, Any]:
 
 def _document_facts(executor: Executor, prepared: Prepared) -> DocumentFacts | None:
     """What the document reads, worked out once per cached document."""
-    if prepared.document is None:
+    document = prepared.document
+    if document is None:
         return None
-    found = prepared.memo.get("audit")
-    if found is None:
-        found = prepared.memo["audit"] = document_facts(executor.schema, prepared.document)
-    return found  # type: ignore[no-any-return]
+    return prepared.memoized("audit", lambda: document_facts(executor.schema, document))

@@ -192,6 +192,15 @@ class Settings(BaseSettings):
         ),
     ] = 60.0
 
+    view_max_features: Annotated[
+        int,
+        Field(
+            ge=1,
+            description="Most features a map view's layer holds in GraphQL (`mapView`); more "
+            "and it is `truncated`. `/views/{code}.geojson` streams a layer whole.",
+        ),
+    ] = 5000
+
     mode: Annotated[
         Literal["production", "development"],
         Field(

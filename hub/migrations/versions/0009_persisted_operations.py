@@ -1,7 +1,7 @@
 """persisted operations of department apps
 
 Revision ID: 0009
-Revises: 0007 (0008, the views table, is on another branch: point this at it when both meet)
+Revises: 0008
 Create Date: 2026-11-24
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = '0009'
-down_revision: str | None = '0007'
+down_revision: str | None = '0008'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
