@@ -7,10 +7,13 @@ created, the first time) and the policy store and plan cache are made in the lif
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -27,12 +30,16 @@ from hub.auth.keys import HubKeys
 from hub.auth.principal import Unauthenticated, unauthenticated_handler
 from hub.db import create_engine
 from hub.execution import Executor
-from hub.graphql_http import graphql_endpoint, json_response
+from hub.graphql_http import REQUEST_ID, graphql_endpoint, json_response
+from hub.limits import Limits
 from hub.map_page import map_routes
 from hub.settings import Settings
 from policies.plan import Clock, utc_now
 from schema import build_schema
 from views.http import geojson_endpoint
+
+#: Every method an HTTP client may send to /graphql.
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 async def healthz(_: Request) -> Response:
@@ -46,6 +53,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        hide_query_strings()  # here: after the server configured its logging
         app.state.keys = await asyncio.to_thread(HubKeys.load_or_create, settings.key_dir)
         app.state.verifier = Verifier.from_settings(settings, app.state.keys)
         app.state.engine = create_engine(settings)
@@ -75,7 +83,9 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
 
     app = Starlette(
         routes=[
-            Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+            # Every method reaches the endpoint, which answers all but GET and POST with a
+            # GraphQL-shaped 405 (and an audit entry).
+            Route("/graphql", graphql_endpoint, methods=ANY_METHOD),
             Route("/healthz", healthz),
             Route("/oauth/token", token_endpoint, methods=["POST"]),
             Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
@@ -84,9 +94,46 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
             *map_routes(),
         ],
         exception_handlers={Unauthenticated: unauthenticated_handler},
+        middleware=[cors(settings)],
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.clock = clock
-    app.state.executor = Executor(build_schema(), settings.document_cache_size)
+    app.state.executor = Executor(
+        build_schema(),
+        settings.document_cache_size,
+        Limits.from_settings(settings),
+        production=settings.production,
+    )
     return app
+
+
+class _PathWithoutQuery(logging.Filter):
+    """The access log shows a request's path but not its query string: a GET's ``query`` and
+    ``variables`` may hold personal values (an ID number to look up), and logs must not."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
+def hide_query_strings() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, _PathWithoutQuery) for f in access.filters):
+        access.addFilter(_PathWithoutQuery())
+
+
+def cors(settings: Settings) -> Middleware:
+    """Browsers on the listed origins may call the API; with none listed (the default) every
+    cross-origin preflight is refused. Tokens travel in a header, never in cookies, so
+    credentials are not allowed."""
+    return Middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type", "Accept", "X-Access-Purpose"],
+        expose_headers=[REQUEST_ID],
+        max_age=settings.cors_max_age,
+    )

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from hub.cli_audit import audit_app
 from hub.cli_auth import register as register_auth_commands
 from hub.cli_catalog import catalog_app
+from hub.cli_operations import operations_app
 from hub.cli_options import DatabaseOption
 from hub.cli_policy import policy_app
 from hub.settings import Settings
@@ -30,6 +31,7 @@ register_auth_commands(app)
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(operations_app, name="operations")
 console = Console(stderr=True)
 
 SeedOption = Annotated[
@@ -248,7 +250,7 @@ def demo(
     catalogue with the shipped files), and serve it."""
     from hub.db import upgrade
 
-    settings = _settings(database_url, host=host, port=port)
+    settings = _settings(database_url, host=host, port=port, mode="development")
     upgrade(settings.database_url)
     if asyncio.run(_seed(settings, seed, None, _today(settings))):
         console.print("[green]Seeded the demo district.[/green]")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
-    """Build the engine for ``settings.database_url`` with the pragmas each back end needs."""
+    """Build the engine for ``settings.database_url`` with the pragmas each back end needs.
+
+    Statements' parameters are personal data (an ID number in a filter, a phone): the engine
+    never logs them nor puts them in its exceptions' messages, whatever the log level, and
+    aiosqlite's debug log (which prints every statement with its parameters) is kept off.
+    """
     url = make_url(settings.database_url)
+    kwargs.setdefault("hide_parameters", True)
     if url.get_backend_name() == "sqlite":
+        aiosqlite_log = logging.getLogger("aiosqlite")
+        if aiosqlite_log.getEffectiveLevel() < logging.INFO:
+            aiosqlite_log.setLevel(logging.INFO)
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

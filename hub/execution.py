@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import orjson
 import strawberry
 from graphql import (
     DocumentNode,
@@ -24,14 +25,29 @@ from graphql import (
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
-    ValuesOfCorrectTypeRule,
     execute,
     parse,
-    validate,
 )
 from graphql.pyutils import is_awaitable
 
 from hub.errors import GridhubError
+from hub.limits import (
+    TOO_MANY_TOKENS,
+    CostModel,
+    Limits,
+    refusal,
+    scan,
+    static_refusals,
+    too_deep,
+    uses_introspection,
+)
+from hub.masking import (
+    mask_hub_error,
+    masked_execution_message,
+    masked_validation_message,
+    only_written_names,
+    validate_tagged,
+)
 
 log = logging.getLogger("gridhub.graphql")
 T = TypeVar("T")
@@ -41,6 +57,10 @@ VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 BAD_USER_INPUT = "BAD_USER_INPUT"
 BAD_REQUEST = "BAD_REQUEST"
 INTERNAL = "INTERNAL_SERVER_ERROR"
+INTROSPECTION_DISABLED = "INTROSPECTION_DISABLED"
+#: Validation stops after this many errors: a document with thousands of mistakes costs the
+#: same to refuse as one with a few, and its answer stays small.
+MAX_VALIDATION_ERRORS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +71,15 @@ class Prepared:
     errors: tuple[dict[str, Any], ...] = ()
     #: Facts others derive from the document once (the audit recorder's), kept with it.
     memo: dict[str, Any] = field(default_factory=dict, compare=False)
+    #: The query text as sent (production mode echoes only names that occur in it).
+    text: str = field(default="", compare=False)
+    #: The cost model of a valid document (None: the document does not run).
+    cost: CostModel | None = field(default=None, compare=False)
+    #: Whether the document reads ``__schema`` or ``__type`` (introspection).
+    introspects: bool = False
+    #: The parsed document even when it does not validate: its operations' names and types
+    #: still tell the audit entry what was tried, and GET whether a mutation was sent.
+    parsed: DocumentNode | None = field(default=None, compare=False)
 
     def memoized(self, key: str, work: Callable[[], T]) -> T:
         """``work()``, done once per cached document: what is derived from a parsed query
@@ -62,9 +91,10 @@ class Prepared:
 
     def operation(self, operation_name: str | None) -> OperationDefinitionNode | None:
         """The operation that runs: the named one, or the first."""
-        if self.document is None:
+        document = self.document or self.parsed
+        if document is None:
             return None
-        for definition in self.document.definitions:
+        for definition in document.definitions:
             if isinstance(definition, OperationDefinitionNode) and (
                 operation_name is None
                 or (definition.name is not None and definition.name.value == operation_name)
@@ -76,6 +106,23 @@ class Prepared:
         operation = self.operation(operation_name)
         return None if operation is None else operation.operation
 
+    def cost_refusal(
+        self, operation_name: str | None, variables: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """``QUERY_TOO_COSTLY`` for this request, or None; worked out once per document and
+        operation unless a page size (``first``) is a variable."""
+        if self.cost is None:
+            return None
+        operation = self.operation(operation_name)
+        if self.cost.variable_sizes:
+            error = self.cost.refusal(operation, variables)
+        else:
+            key = ("cost", operation_name)
+            if key not in self.memo:
+                self.memo[key] = self.cost.refusal(operation, None)  # type: ignore[index]
+            error = self.memo[key]  # type: ignore[index]
+        return None if error is None else dict(error.formatted)
+
 
 def _with_code(error: GraphQLError, code: str) -> dict[str, Any]:
     formatted = error.formatted
@@ -86,12 +133,25 @@ def _with_code(error: GraphQLError, code: str) -> dict[str, Any]:
 
 
 class Executor:
-    """One per app: holds the schema and an LRU cache of prepared documents."""
+    """One per app: holds the schema, the limits, the mode and an LRU cache of prepared
+    documents.
 
-    def __init__(self, schema: strawberry.Schema, cache_size: int = 512) -> None:
+    ``production`` rewrites every message graphql-core writes about the schema so that it names
+    nothing the caller did not write (see :mod:`hub.masking`); limit refusals keep theirs.
+    """
+
+    def __init__(
+        self,
+        schema: strawberry.Schema,
+        cache_size: int = 512,
+        limits: Limits | None = None,
+        production: bool = False,
+    ) -> None:
         self.schema: GraphQLSchema = schema._schema
         self._cache: OrderedDict[str, Prepared] = OrderedDict()
         self._cache_size = cache_size
+        self.limits = limits or Limits()
+        self.production = production
 
     def prepare(self, query: str) -> Prepared:
         prepared = self._cache.get(query)
@@ -106,25 +166,59 @@ class Executor:
         return prepared
 
     def _prepare(self, query: str) -> Prepared:
+        """Scan, parse, check the limits, validate: each step only if the one before passed,
+        so a refusal costs no more than the step that refuses."""
+        limits = self.limits
+        refused = scan(query, limits)
+        if refused is not None:
+            return Prepared(None, (dict(refused.formatted),), text=query)
         try:
-            document = parse(query)
+            document = parse(query, max_tokens=limits.max_tokens)
         except GraphQLError as error:
-            return Prepared(None, (_with_code(error, PARSE_FAILED),))
-        errors = validate(self.schema, document)
-        if not errors:
-            return Prepared(document)
+            if error.message.startswith("Document contains more than"):
+                tokens = refusal(
+                    TOO_MANY_TOKENS, "The query has too many tokens", limits.max_tokens
+                )
+                return Prepared(None, (dict(tokens.formatted),), text=query)
+            return Prepared(None, (_with_code(error, PARSE_FAILED),), text=query)
+        except RecursionError:
+            return Prepared(None, (dict(too_deep(limits).formatted),), text=query)
+        refusals = static_refusals(document, limits)
+        cost = CostModel(self.schema, document, limits)
+        if not refusals and not cost.variable_sizes:
+            # The cost of literal page sizes needs no validation: refused before it (unknown
+            # fields count nothing), every operation in the document, like the other limits.
+            for definition in document.definitions:
+                if isinstance(definition, OperationDefinitionNode):
+                    costly = cost.refusal(definition, None)
+                    if costly is not None:
+                        refusals.append(costly)
+                        break
+        if refusals:
+            errors = tuple(dict(e.formatted) for e in refusals)
+            return Prepared(None, errors, text=query, parsed=document)
+        errors = validate_tagged(
+            self.schema, document, MAX_VALIDATION_ERRORS, suggestions=not self.production
+        )
+        if errors:
+            formatted = tuple(self._validation_error(e, query) for e in errors)
+            return Prepared(None, formatted, text=query, parsed=document)
+        return Prepared(
+            document,
+            text=query,
+            cost=cost,
+            introspects=uses_introspection(document),
+        )
+
+    def _validation_error(self, error: GraphQLError, text: str) -> dict[str, Any]:
         # Wrong argument values (an unknown enum, a string for an Int) are the user's input
         # being wrong, not the document's shape: tell them apart by the rule that caught them.
-        value_errors = {
-            e.message for e in validate(self.schema, document, [ValuesOfCorrectTypeRule])
-        }
-        return Prepared(
-            None,
-            tuple(
-                _with_code(e, BAD_USER_INPUT if e.message in value_errors else VALIDATION_FAILED)
-                for e in errors
-            ),
-        )
+        rule = getattr(error, "rule", None)
+        code = BAD_USER_INPUT if rule == "ValuesOfCorrectTypeRule" else VALIDATION_FAILED
+        formatted = _with_code(error, code)
+        if self.production:
+            formatted["message"] = only_written_names(masked_validation_message(error), text)
+        return formatted
 
     async def run(
         self,
@@ -136,12 +230,16 @@ class Executor:
         """Execute a prepared document and return the response body."""
         if prepared.document is None:
             return {"errors": list(prepared.errors)}
+        costly = prepared.cost_refusal(operation_name, variables)
+        if costly is not None:
+            return {"errors": [costly]}
         result = execute(
             self.schema,
             prepared.document,
             context_value=context,
             variable_values=variables,
             operation_name=operation_name,
+            hide_suggestions=self.production,
         )
         if is_awaitable(result):
             result = await result
@@ -149,23 +247,30 @@ class Executor:
         body: dict[str, Any] = {}
         errors = result.errors or []
         if errors:
-            body["errors"] = [self._format(error) for error in errors]
+            written = prepared.text
+            if self.production and variables:
+                written += orjson.dumps(variables, default=str).decode()
+            body["errors"] = [self._format(error, written) for error in errors]
         # Errors with no path were raised before execution began (variables, operation name):
         # then the response has no "data" at all, as the GraphQL specification asks.
         if result.data is not None or not errors or any(e.path for e in errors):
             body["data"] = result.data
         return body
 
-    @staticmethod
-    def _format(error: GraphQLError) -> dict[str, Any]:
+    def _format(self, error: GraphQLError, text: str) -> dict[str, Any]:
         original = error.original_error
         if isinstance(original, GridhubError):
-            return _with_code(error, original.code)
+            formatted = _with_code(error, original.code)
+            return mask_hub_error(formatted, text) if self.production else formatted
         if original is None or isinstance(original, GraphQLError):
             # graphql-core's own refusals: variables that do not coerce, an operation name
             # that names nothing, an argument it could not coerce.
             is_input = error.message.startswith(("Variable '$", "Argument '"))
-            return _with_code(error, BAD_USER_INPUT if is_input else BAD_REQUEST)
+            formatted = _with_code(error, BAD_USER_INPUT if is_input else BAD_REQUEST)
+            if self.production:
+                message = masked_execution_message(error.message)
+                formatted["message"] = only_written_names(message, text)
+            return formatted
         log.error("unexpected error at %s", error.path, exc_info=original)
         masked = GraphQLError(
             "Internal server error", error.nodes, path=error.path, extensions={"code": INTERNAL}

@@ -6,12 +6,13 @@ Nothing reads the environment at import time: the app factory and the CLI build 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./gridhub.db"
 
@@ -199,6 +200,73 @@ class Settings(BaseSettings):
             "and it is `truncated`. `/views/{code}.geojson` streams a layer whole.",
         ),
     ] = 5000
+
+    mode: Annotated[
+        Literal["production", "development"],
+        Field(
+            description="production: no GraphiQL, no introspection but for the "
+            "`introspection_roles`, error messages that name nothing the caller did not write; "
+            "development (what `gridhub demo` runs): GraphiQL, introspection, suggestions."
+        ),
+    ] = "production"
+    introspection_roles: Annotated[
+        list[str],
+        NoDecode,
+        Field(description="Roles that may introspect the schema in production mode."),
+    ] = []
+    max_depth: Annotated[
+        int, Field(ge=1, le=64, description="Deepest nesting of fields a query may have.")
+    ] = 10
+    max_aliases: Annotated[int, Field(ge=0, description="Most aliases in one query.")] = 15
+    max_directives: Annotated[int, Field(ge=0, description="Most directives in one query.")] = 50
+    max_tokens: Annotated[
+        int, Field(ge=100, description="Most lexical tokens in one query document.")
+    ] = 1000
+    max_query_length: Annotated[
+        int, Field(ge=1000, description="Longest query document, in characters.")
+    ] = 10_000
+    max_root_fields: Annotated[
+        int, Field(ge=1, description="Most root fields in one operation.")
+    ] = 10
+    max_cost: Annotated[
+        int,
+        Field(
+            ge=1,
+            description="Most objects a query may return by its estimate (`first` of each "
+            "connection, 10 for other lists).",
+        ),
+    ] = 10_000
+    persisted_only: Annotated[
+        list[str],
+        NoDecode,
+        Field(
+            description="Subjects of the apps that may run only their persisted operations "
+            "(`gridhub operations`)."
+        ),
+    ] = []
+    cors_origins: Annotated[
+        list[str],
+        NoDecode,
+        Field(description="Browser origins allowed to call the API (CORS); none by default."),
+    ] = []
+    cors_max_age: Annotated[
+        int, Field(ge=0, description="Seconds a browser may keep a CORS preflight's answer.")
+    ] = 600
+
+    @field_validator("introspection_roles", "persisted_only", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """``a,b`` (or a JSON list) in the environment."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+    @property
+    def production(self) -> bool:
+        return self.mode == "production"
 
     @field_validator("database_url")
     @classmethod

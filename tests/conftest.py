@@ -33,6 +33,7 @@ from hub.demo.grants import seed_grants
 from hub.demo.principals import demo_principals, seed_principals
 from hub.demo.views import seed_views
 from hub.execution import Executor
+from hub.limits import Limits
 from hub.settings import Settings, normalise_database_url
 from resolvers.access import OpenPlan, Plan
 from resolvers.context import RequestContext
@@ -206,8 +207,20 @@ def gql(settings: Settings, engine: AsyncEngine, executor: Executor, access: Acc
 
     ``as_`` runs it as that seeded principal (with ``purpose`` declared), on the plan a server
     would compile for them; without it, on ``plan`` (default: the all-allowing plan, for tests
-    of the resolvers themselves).
+    of the resolvers themselves). The hub's default limits apply.
     """
+    return _runner(settings, engine, executor, access)
+
+
+@pytest.fixture(scope="session")
+def gql_without_limits(settings: Settings, engine: AsyncEngine, access: Access) -> GraphQL:
+    """:func:`gql` with the limits on depth and cost lifted: for tests whose point is a long
+    chain of links or a large answer, not what a client may ask."""
+    roomy = Limits(max_depth=64, max_cost=10**9, max_tokens=100_000, max_query_length=10**6)
+    return _runner(settings, engine, Executor(build_schema(), 0, roomy), access)
+
+
+def _runner(settings: Settings, engine: AsyncEngine, executor: Executor, access: Access) -> GraphQL:
 
     async def run(
         query: str,

@@ -40,8 +40,18 @@ from starlette.testclient import TestClient
 from hub.app import create_app
 from hub.auth.clients import NewClient
 from hub.demo import District
-from hub.execution import BAD_REQUEST, BAD_USER_INPUT, INTERNAL, PARSE_FAILED, VALIDATION_FAILED
+from hub.execution import (
+    BAD_REQUEST,
+    BAD_USER_INPUT,
+    INTERNAL,
+    INTROSPECTION_DISABLED,
+    PARSE_FAILED,
+    VALIDATION_FAILED,
+)
+from hub.graphql_http import HTTP_CODES
+from hub.limits import LIMIT_CODES
 from hub.models import AccessRequest, Grant
+from hub.operations import PERSISTED_QUERY_NOT_ALLOWED, PERSISTED_QUERY_NOT_FOUND
 from hub.settings import Settings
 from resolvers.ids import to_global_id
 from schema import build_schema
@@ -423,5 +433,7 @@ def test_every_error_code_is_documented() -> None:
     text = (DOCS / "app-developers.md").read_text(encoding="utf-8")
     codes = [BAD_USER_INPUT, PARSE_FAILED, VALIDATION_FAILED, BAD_REQUEST, INTERNAL]
     more = ["REQUEST_TOO_LARGE", "FORBIDDEN", "PURPOSE_REQUIRED", "UNAUTHENTICATED"]
+    more += [*sorted(LIMIT_CODES), INTROSPECTION_DISABLED, *HTTP_CODES]
+    more += [PERSISTED_QUERY_NOT_ALLOWED, PERSISTED_QUERY_NOT_FOUND]
     missing = [code for code in [*codes, *more] if f"`{code}`" not in text]
     assert not missing, f"docs/app-developers.md does not explain {missing}"

@@ -43,7 +43,8 @@ def test_without_a_token_nothing_is_answered(settings: Settings, method: str) ->
 
 
 def test_the_graphiql_page_itself_needs_no_token(settings: Settings) -> None:
-    with TestClient(create_app(settings)) as anonymous:
+    development = settings.model_copy(update={"mode": "development"})
+    with TestClient(create_app(development)) as anonymous:
         response = anonymous.get("/graphql", headers={"accept": "text/html"})
     assert response.status_code == 200
     assert "graphiql" in response.text.lower()
@@ -76,18 +77,26 @@ def test_get_runs_a_query(client: TestClient) -> None:
     assert data_of(response.json()) == {"grid": {"code": "440306"}}
 
 
-def test_get_from_a_browser_serves_graphiql(client: TestClient) -> None:
-    response = client.get("/graphql", headers={"accept": "text/html"})
+def test_get_from_a_browser_serves_graphiql_in_development_mode(settings: Settings) -> None:
+    development = settings.model_copy(update={"mode": "development"})
+    with TestClient(create_app(development)) as client:
+        response = client.get("/graphql", headers={"accept": "text/html"})
     assert response.status_code == 200
     assert "graphiql" in response.text.lower()
 
 
-def test_graphiql_can_be_switched_off(settings: Settings, token_for: Callable[[str], str]) -> None:
-    with TestClient(create_app(settings.model_copy(update={"graphiql": False}))) as client:
+@pytest.mark.parametrize("update", [{"graphiql": False, "mode": "development"}, {"graphiql": True}])
+def test_graphiql_is_off_when_switched_off_and_in_production_mode(
+    settings: Settings, token_for: Callable[[str], str], update: dict[str, object]
+) -> None:
+    with TestClient(create_app(settings.model_copy(update=update))) as client:
+        page = client.get("/graphql", headers={"accept": "text/html"})
         response = client.get(
             "/graphql",
-            headers={"accept": "text/html", "authorization": f"Bearer {token_for(WORKER)}"},
+            headers={"accept": "text/html, */*", "authorization": f"Bearer {token_for(WORKER)}"},
         )
+    assert page.status_code == 401
+    assert "graphiql" not in page.text.lower()
     assert response.status_code == 400
     assert error_codes(response.json()) == ["BAD_REQUEST"]
 
@@ -96,7 +105,7 @@ def test_graphiql_can_be_switched_off(settings: Settings, token_for: Callable[[s
     ("body", "message"),
     [
         (b"{not json", "not valid JSON"),
-        (b"[1, 2]", "JSON object"),
+        (b"5", "JSON object"),
         (b'{"variables": {}}', "`query`"),
         (b'{"query": ""}', "`query`"),
         (b'{"query": "{ departments { code } }", "variables": [1]}', "`variables`"),

@@ -16,6 +16,7 @@ from hub.models.entities import Entity, EntityStatus, EntityType
 from hub.models.events import Event, EventSource, EventStatus
 from hub.models.grants import AccessRequest, Grant
 from hub.models.houses import House, HouseUse, Room
+from hub.models.operations import PersistedOperation
 from hub.models.people import (
     CareTag,
     Gender,
@@ -38,6 +39,7 @@ __all__ = [
     "AuditFieldRead",
     "AuditPersonRead",
     "Base",
+    "PersistedOperation",
     "CareTag",
     "CasbinRule",
     "CatalogField",

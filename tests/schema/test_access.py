@@ -132,13 +132,15 @@ async def test_refused_fields_are_null_with_their_codes_at_their_paths(
     assert person["birth_date"].isoformat() not in str(body)
 
 
-async def test_following_links_never_leaves_the_plan(gql: GraphQL, district: District) -> None:
+async def test_following_links_never_leaves_the_plan(
+    gql_without_limits: GraphQL, district: District
+) -> None:
     """house → residents → employer → house → residents: an employer in another street is
     simply not there."""
     plan = StreetPlan({})
     people = {p["id"]: p for p in district.people}
     entities = {e["credit_code"]: e for e in district.entities}
-    body = await gql(
+    body = await gql_without_limits(
         """{ houses(first: 500) { edges { node { residents(first: 50) { edges { node {
             gridCode employer { gridCode house { gridCode residents(first: 50) {
               edges { node { gridCode } } } } } } } } } } } }""",

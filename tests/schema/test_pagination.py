@@ -71,11 +71,24 @@ async def test_after_the_last_row_is_an_empty_page(gql: GraphQL, district: Distr
     assert page["pageInfo"]["hasNextPage"] is False
 
 
-@pytest.mark.parametrize("first", [501, 10_000, -1])
+@pytest.mark.parametrize("first", [501, 2_000, -1])
 async def test_first_outside_the_limits_is_bad_user_input(gql: GraphQL, first: int) -> None:
     body = await gql(PEOPLE, {"first": first})
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert body["data"] == {"people": None}
+
+
+async def test_a_first_past_the_cost_limit_is_refused_before_the_list_runs(gql: GraphQL) -> None:
+    body = await gql(PEOPLE, {"first": 100_000})
+    assert body == {
+        "errors": [
+            {
+                "message": "The query may return more than 10000 objects; ask for smaller pages "
+                "(`first`) or fewer nested lists",
+                "extensions": {"code": "QUERY_TOO_COSTLY", "maximum": 10000},
+            }
+        ]
+    }
 
 
 @pytest.mark.parametrize(

@@ -59,9 +59,9 @@ async def test_a_grids_houses_with_their_residents(gql: GraphQL, district: Distr
     houses = sorted(_by(district.houses, grid_code=grid["code"]), key=lambda h: h["code"])
     # when a grid worker asks for its houses with their residents
     body = await gql(
-        """query($code: String!) { grid(code: $code) { houses(first: 500) {
+        """query($code: String!) { grid(code: $code) { houses(first: 100) {
             totalCount edges { node { code address use floors location gridCode
-              residents(first: 100) { totalCount edges { node { name idNumber } } } } } } } }""",
+              residents(first: 50) { totalCount edges { node { name idNumber } } } } } } } }""",
         {"code": grid["code"]},
     )
     got = data_of(body)["grid"]["houses"]
