@@ -24,15 +24,33 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
-    """Build the engine for ``settings.database_url`` with the pragmas each back end needs."""
+    """Build the engine for ``settings.database_url`` with the pragmas each back end needs.
+
+    Every wait on the database is bounded, so a database that has gone away answers a request
+    with an error within the timeouts instead of holding it: connecting (and waiting for a
+    free pooled connection) by ``database_connect_timeout``, each statement by
+    ``database_statement_timeout`` (asyncpg cancels it on the server). On SQLite the connect
+    timeout is how long a statement waits for another process's write lock. The pool
+    pre-pings a connection before handing it out, so connections a database restart cut are
+    replaced, not used.
+    """
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
+        kwargs.setdefault("connect_args", {"timeout": settings.database_connect_timeout})
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_timeout", settings.database_connect_timeout)
+    kwargs.setdefault(
+        "connect_args",
+        {
+            "timeout": settings.database_connect_timeout,
+            "command_timeout": settings.database_statement_timeout,
+        },
+    )
     return create_async_engine(url, **kwargs)
 
 
