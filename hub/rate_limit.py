@@ -39,6 +39,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from audit.record import Outcome
+from hub.faults import unavailable
 from hub.settings import RateLimit, Settings
 
 if TYPE_CHECKING:
@@ -299,8 +300,6 @@ async def admit(request: Request, identity: Identity, facts: Facts) -> Response 
     Checks the principal's rate limit, then whether the database is known to be down (see
     :mod:`hub.faults`): both refuse before any query is parsed or any statement is run.
     """
-    from hub.faults import unavailable
-
     limits: RateLimits = request.app.state.rate_limits
     decision = await limits.check(identity)
     if not decision.allowed:

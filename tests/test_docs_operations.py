@@ -29,7 +29,7 @@ def test_the_retry_helper_waits_out_a_429(
 ) -> None:
     post_with_retry = _retry_helper()
     tight = settings.model_copy(
-        update={"rate_limit_person_rate": 2.0, "rate_limit_person_burst": 1}
+        update={"rate_limit_person_rate": 0.5, "rate_limit_person_burst": 1}
     )
     query = {"query": '{ grid(code: "440306") { name } }'}
     headers = {"authorization": f"Bearer {token_for(WORKER)}"}

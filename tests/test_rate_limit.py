@@ -193,6 +193,7 @@ def test_a_principal_can_have_a_budget_of_its_own(
         update={"rate_limit_principals": {WORKER: RateLimit(rate=1, burst=6)}}
     )
     with TestClient(create_app(roomy)) as client:
+        client.app.state.rate_limits = RateLimits.from_settings(roomy, FakeClock())  # type: ignore[attr-defined]
         statuses = [ask(client, token_for(WORKER)).status_code for _ in range(7)]
         others = [ask(client, token_for(OTHER_WORKER)).status_code for _ in range(4)]
     assert statuses == [200] * 6 + [429]
@@ -268,7 +269,11 @@ def redis_settings(limited: Settings) -> Settings:
             pytest.fail(f"Redis does not answer at {REDIS_URL}")
         pytest.skip(f"Redis does not answer at {REDIS_URL}")
     return limited.model_copy(
-        update={"redis_url": REDIS_URL, "redis_prefix": f"gridhub-test-{uuid.uuid4().hex}:"}
+        update={
+            "redis_url": REDIS_URL,
+            "redis_prefix": f"gridhub-test-{uuid.uuid4().hex}:",
+            "rate_limit_person_rate": 0.01,  # Redis keeps time: no refill within the test
+        }
     )
 
 
@@ -300,8 +305,11 @@ def test_with_redis_down_each_process_limits_on_its_own(
     """Fail open to the process's buckets: the hub keeps answering, and still limits."""
     down = limited.model_copy(update={"redis_url": f"redis://127.0.0.1:{_closed_port()}/0"})
     with TestClient(create_app(down)) as client:
-        statuses = [ask(client, token_for(WORKER)).status_code for _ in range(4)]
         metrics = client.app.state.metrics  # type: ignore[attr-defined]
+        client.app.state.rate_limits = RateLimits.from_settings(  # type: ignore[attr-defined]
+            down, FakeClock(), on_redis_error=metrics.redis_errors.inc
+        )
+        statuses = [ask(client, token_for(WORKER)).status_code for _ in range(4)]
         errors = metrics.redis_errors._value.get()
     assert statuses == [200, 200, 200, 429]
     assert errors >= 1

@@ -48,7 +48,7 @@ from hub.auth.clients import authenticate_client
 from hub.auth.keys import HubKeys
 from hub.auth.tokens import issue_token
 from hub.execution import INTERNAL
-from hub.faults import failed_request
+from hub.faults import failed_request, unavailable
 from hub.graphql_http import audited, json_response, request_error
 from hub.models import Principal
 from hub.rate_limit import RateLimits, refuse
@@ -144,6 +144,8 @@ async def _token(request: Request, facts: Facts) -> Response:
     decision = await limits.check_token_address(facts.client_address)
     if not decision.allowed:
         return refuse(facts, decision)
+    if (refused := unavailable(request, facts)) is not None:
+        return refused  # the database is known to be down: no secret can be checked
     try:
         params = await _form(request)
         grant_type = params.get("grant_type")
