@@ -181,6 +181,7 @@ class RedisLimiter:
         self._fallback = fallback
         self._on_error = on_error
         self._local_until = 0.0  # monotonic time before which Redis is not asked
+        self._logged_at: float | None = None  # when the fallback was last logged
 
     async def take(self, key: str, limit: RateLimit) -> Decision:
         from redis.exceptions import RedisError
@@ -192,9 +193,11 @@ class RedisLimiter:
                 keys=[self._prefix + key], args=[repr(limit.rate), str(limit.burst)]
             )
         except (RedisError, OSError) as error:
-            if self._local_until == 0.0 or time.monotonic() - self._local_until > 60:
+            now = time.monotonic()
+            if self._logged_at is None or now - self._logged_at > 60:
                 log.warning("Rate limits fall back to this process's own buckets: %s", error)
-            self._local_until = time.monotonic() + REDIS_RETRY_SECONDS
+                self._logged_at = now
+            self._local_until = now + REDIS_RETRY_SECONDS
             if self._on_error is not None:
                 self._on_error()
             return self._fallback.take_now(key, limit)
