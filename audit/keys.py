@@ -42,13 +42,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from audit.chain import b64decode, b64encode
-from hub.auth.keys import (
-    _ensure_dir,
-    _locked,
-    _warn_if_readable_by_others,
-    _write_private,
-    file_stamps,
-)
+from hub.key_files import ensure_dir, file_stamps, locked, warn_if_readable_by_others, write_private
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +121,7 @@ def _write_retired(key_dir: Path, retired: list[PublicKeyInfo]) -> None:
         for info in retired
         if info.retired_at is not None
     ]
-    _write_private(key_dir / RETIRED_FILE, json.dumps({"keys": entries}, indent=2), replace=True)
+    write_private(key_dir / RETIRED_FILE, json.dumps({"keys": entries}, indent=2), replace=True)
 
 
 def _generate() -> Ed25519PrivateKey:
@@ -151,12 +145,12 @@ class AuditKeys:
     @classmethod
     def load_or_create(cls, key_dir: Path) -> AuditKeys:
         """Read the keys in ``key_dir``, creating the directory and a first key if needed."""
-        _ensure_dir(key_dir)
+        ensure_dir(key_dir)
         signing = key_dir / SIGNING_FILE
         if not signing.exists():
             key = _generate()
             text = json.dumps(_private_jwk(key))
-            if _write_private(signing, text, replace=False):
+            if write_private(signing, text, replace=False):
                 log.info(
                     "Created the audit signing key %s in %s", thumbprint(key.public_key()), key_dir
                 )
@@ -182,7 +176,7 @@ class AuditKeys:
             return False
         path = self.key_dir / SIGNING_FILE
         signing = _private_from_jwk(json.loads(path.read_text(encoding="utf-8")))
-        _warn_if_readable_by_others(path)
+        warn_if_readable_by_others(path)
         kid = thumbprint(signing.public_key())
         public = [PublicKeyInfo(signing.public_key(), kid, None)]
         for info in _read_retired(self.key_dir):
@@ -224,8 +218,8 @@ def rotate(key_dir: Path) -> str:
 
     Running hubs sign their next checkpoint with the new key (:meth:`AuditKeys.refresh`).
     """
-    _ensure_dir(key_dir)
-    with _locked(key_dir):
+    ensure_dir(key_dir)
+    with locked(key_dir):
         current = AuditKeys.load_or_create(key_dir)
         now = datetime.now(UTC)
         retired = [
@@ -236,7 +230,7 @@ def rotate(key_dir: Path) -> str:
         # The retired list goes first: a reader in between sees the old key twice, never
         # a signing key whose predecessor is missing from the published set.
         _write_retired(key_dir, retired)
-        _write_private(key_dir / SIGNING_FILE, json.dumps(_private_jwk(new)), replace=True)
+        write_private(key_dir / SIGNING_FILE, json.dumps(_private_jwk(new)), replace=True)
     kid = thumbprint(new.public_key())
     log.info("Rotated the audit signing key: %s replaces %s", kid, current.key_id)
     return kid

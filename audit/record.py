@@ -92,6 +92,8 @@ OPERATION_TYPES = frozenset({"query", "mutation", "subscription", "token", "syst
 
 def clean_text(value: str) -> str:
     """``value`` with what PostgreSQL can not store (NUL, lone surrogates) made U+FFFD."""
+    if value.isascii() and "\x00" not in value:
+        return value  # the common case (ids, codes), decided without encoding the text
     if "\x00" in value:
         value = value.replace("\x00", "\ufffd")
     try:

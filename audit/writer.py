@@ -41,12 +41,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+import orjson
 from sqlalchemy import insert, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from audit.chain import b64encode, checkpoint_message, entry_hash
 from audit.keys import AuditKeys
-from audit.record import GENESIS, AuditRecord
+from audit.record import ENTRY_FIELDS, GENESIS, AuditRecord
 from hub.errors import GridhubError
 from hub.faults import ServiceUnavailable, is_unavailable
 from hub.models.audit import AuditCheckpoint, AuditEntry
@@ -58,36 +60,46 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _BATCH = "e.writer_id = :writer_id AND e.seq BETWEEN :first AND :last"
-#: The entries' ``person_ids`` and ``reads`` as rows of the search-index tables, per back end.
-_INDEX_PEOPLE = {
-    "postgresql": text(
-        "INSERT INTO audit_person_reads (entry_id, person_id, at)"
-        " SELECT e.id, p.value, e.at FROM audit_entries AS e"
-        f" CROSS JOIN LATERAL json_array_elements_text(e.person_ids) AS p(value) WHERE {_BATCH}"
-    ),
-    "sqlite": text(
-        "INSERT INTO audit_person_reads (entry_id, person_id, at)"
-        f" SELECT e.id, p.value, e.at FROM audit_entries AS e, json_each(e.person_ids) AS p"
-        f" WHERE {_BATCH}"
-    ),
-}
-_INDEX_FIELDS = {
-    "postgresql": text(
-        "INSERT INTO audit_field_reads (entry_id, resource_type, field, decision, at)"
-        " SELECT e.id, r.value ->> 'type', r.value ->> 'field', r.value ->> 'decision', e.at"
-        " FROM audit_entries AS e CROSS JOIN LATERAL json_array_elements(e.reads) AS r(value)"
-        f" WHERE {_BATCH}"
-    ),
-    "sqlite": text(
-        "INSERT INTO audit_field_reads (entry_id, resource_type, field, decision, at)"
-        " SELECT e.id, json_extract(r.value, '$.type'), json_extract(r.value, '$.field'),"
-        " json_extract(r.value, '$.decision'), e.at"
-        f" FROM audit_entries AS e, json_each(e.reads) AS r WHERE {_BATCH}"
-    ),
-}
-#: Both index inserts in one statement (PostgreSQL runs data-modifying CTEs).
-_INDEX_BOTH_POSTGRESQL = text(
-    f"WITH people AS ({_INDEX_PEOPLE['postgresql'].text}) {_INDEX_FIELDS['postgresql'].text}"
+#: SQLite: the entries' ``person_ids`` and ``reads`` as rows of the search-index tables.
+_INDEX_PEOPLE_SQLITE = text(
+    "INSERT INTO audit_person_reads (entry_id, person_id, at)"
+    f" SELECT e.id, p.value, e.at FROM audit_entries AS e, json_each(e.person_ids) AS p"
+    f" WHERE {_BATCH}"
+)
+_INDEX_FIELDS_SQLITE = text(
+    "INSERT INTO audit_field_reads (entry_id, resource_type, field, decision, at)"
+    " SELECT e.id, json_extract(r.value, '$.type'), json_extract(r.value, '$.field'),"
+    " json_extract(r.value, '$.decision'), e.at"
+    f" FROM audit_entries AS e, json_each(e.reads) AS r WHERE {_BATCH}"
+)
+_ENTRY_COLUMNS = ", ".join((*ENTRY_FIELDS, "hash"))
+_CHECKPOINT_COLUMNS = "writer_id, number, seq, head_hash, at, key_id, final, signature"
+#: A whole batch on PostgreSQL: the entries, their search-index rows and the checkpoints in ONE
+#: statement of fixed text (so the driver prepares it once), sent outside any explicit
+#: transaction. A single statement is atomic on its own, so this is one round trip where
+#: BEGIN, three INSERTs and COMMIT were five; data-modifying CTEs always run to completion,
+#: whether or not the final SELECT reads them. The rows arrive as two JSON arrays whose keys
+#: are the column names.
+_BATCH_POSTGRESQL = text(
+    f"""WITH entries AS (
+  INSERT INTO audit_entries ({_ENTRY_COLUMNS})
+  SELECT {_ENTRY_COLUMNS} FROM json_populate_recordset(NULL::audit_entries, CAST(:entries AS json))
+  RETURNING id, at, person_ids, reads
+), people AS (
+  INSERT INTO audit_person_reads (entry_id, person_id, at)
+  SELECT e.id, p.value, e.at FROM entries AS e
+  CROSS JOIN LATERAL json_array_elements_text(e.person_ids) AS p(value)
+), fields AS (
+  INSERT INTO audit_field_reads (entry_id, resource_type, field, decision, at)
+  SELECT e.id, r.value ->> 'type', r.value ->> 'field', r.value ->> 'decision', e.at
+  FROM entries AS e CROSS JOIN LATERAL json_array_elements(e.reads) AS r(value)
+), checkpoints AS (
+  INSERT INTO audit_checkpoints ({_CHECKPOINT_COLUMNS})
+  SELECT {_CHECKPOINT_COLUMNS}
+  FROM json_populate_recordset(NULL::audit_checkpoints, CAST(:checkpoints AS json))
+  RETURNING id
+)
+SELECT (SELECT count(*) FROM entries), (SELECT count(*) FROM checkpoints)"""
 )
 
 Clock = Callable[[], datetime]
@@ -206,6 +218,8 @@ class AuditWriter:
         self._closing = False
         self._unsigned_since: float | None = None  # monotonic time of the oldest unsigned entry
         self._retry_at = 0.0
+        #: PostgreSQL: the connection batches are written on, with the engine it came from.
+        self._held: tuple[AsyncEngine, AsyncConnection] | None = None
         self._database = database
         self.observer = observer
 
@@ -298,6 +312,19 @@ class AuditWriter:
         return max(0.0, due - time.monotonic())
 
     async def _run(self) -> None:
+        try:
+            await self._flush_until_closed()
+        finally:
+            await self._release_connection()
+
+    async def _release_connection(self) -> None:
+        """Give the held connection back to the pool (it is healthy if it is still held)."""
+        held, self._held = self._held, None
+        if held is not None:
+            with contextlib.suppress(Exception):
+                await held[1].close()
+
+    async def _flush_until_closed(self) -> None:
         while True:
             if not self._queue:
                 if self._closing:
@@ -371,12 +398,12 @@ class AuditWriter:
         # shutting down), _stopped fails these callers instead of leaving them waiting.
         self._in_flight = queued
         try:
+            if (queued or checkpoint) and self._database is not None and self._database.refusing:
+                raise ServiceUnavailable()  # found unreachable less than a second ago: fail fast
             if self._uncertain:
                 await self._resync()
             batch = self._prepare(queued, checkpoint, final)
             if batch.entries or batch.checkpoints:
-                if self._database is not None and self._database.refusing:
-                    raise ServiceUnavailable()  # tried less than a second ago: fail fast
                 await self._write(batch)
         except Exception as error:
             self._uncertain = True
@@ -416,6 +443,9 @@ class AuditWriter:
         return True
 
     async def _write(self, batch: _Batch) -> None:
+        if self._engine.dialect.name == "postgresql":
+            await self._write_postgresql(batch)
+            return
         async with self._engine.begin() as connection:
             if batch.entries:
                 # The search-index rows are derived in the database from the entries just
@@ -427,13 +457,95 @@ class AuditWriter:
                     "last": batch.entries[-1]["seq"],
                 }
                 await connection.execute(insert(AuditEntry), batch.entries)
-                if connection.dialect.name == "postgresql":
-                    await connection.execute(_INDEX_BOTH_POSTGRESQL, chain)  # one round trip
-                else:
-                    await connection.execute(_INDEX_PEOPLE["sqlite"], chain)
-                    await connection.execute(_INDEX_FIELDS["sqlite"], chain)
+                await connection.execute(_INDEX_PEOPLE_SQLITE, chain)
+                await connection.execute(_INDEX_FIELDS_SQLITE, chain)
             if batch.checkpoints:
                 await connection.execute(insert(AuditCheckpoint), batch.checkpoints)
+
+    async def _write_postgresql(self, batch: _Batch) -> None:
+        """The batch as one autocommitted statement on the writer's own connection.
+
+        The connection is held between batches: taking one from the pool costs a round trip
+        (its pre-ping) per batch, which on an idle hub is per request. Any failure drops it.
+        A held connection that turns out dead (the server restarted, an idle timeout cut it)
+        is not the audit log being unavailable: the batch is tried once more on a new
+        connection — unless it is found committed after all. Any other failure is the
+        caller's ``AuditUnavailable``, and the resync before the next batch reads back
+        whether the statement committed.
+        """
+        reused = self._held is not None and self._held[0] is self._engine
+        try:
+            await self._execute_batch(await self._connection_for_batch(), batch)
+        except Exception as error:
+            await self._drop_connection()
+            if not (reused and isinstance(error, DBAPIError) and error.connection_invalidated):
+                raise
+            log.warning("The audit writer's connection was lost while idle; reconnecting")
+            connection = await self._connection_for_batch()
+            if await self._committed(connection, batch):
+                return
+            try:
+                await self._execute_batch(connection, batch)
+            except BaseException:
+                await self._drop_connection()
+                raise
+        except BaseException:
+            await self._drop_connection()  # cancelled mid-statement: its state is unknown
+            raise
+
+    @staticmethod
+    async def _execute_batch(connection: AsyncConnection, batch: _Batch) -> None:
+        result = await connection.execute(
+            _BATCH_POSTGRESQL,
+            {
+                "entries": orjson.dumps(batch.entries).decode(),
+                "checkpoints": orjson.dumps(batch.checkpoints).decode(),
+            },
+        )
+        written = tuple(result.one())
+        if written != (len(batch.entries), len(batch.checkpoints)):
+            raise RuntimeError(f"the audit batch wrote {written} rows, not all of them")
+
+    async def _committed(self, connection: AsyncConnection, batch: _Batch) -> bool:
+        """Whether ``batch`` is already in the log (its statement ran before the loss)."""
+        if batch.entries:
+            last = batch.entries[-1]
+            found = await connection.scalar(
+                select(AuditEntry.hash).where(
+                    AuditEntry.writer_id == self.writer_id, AuditEntry.seq == last["seq"]
+                )
+            )
+            return found == last["hash"]
+        last = batch.checkpoints[-1]
+        found = await connection.scalar(
+            select(AuditCheckpoint.signature).where(
+                AuditCheckpoint.writer_id == self.writer_id,
+                AuditCheckpoint.number == last["number"],
+            )
+        )
+        return found == last["signature"]
+
+    async def _connection_for_batch(self) -> AsyncConnection:
+        held = self._held
+        if held is not None and held[0] is self._engine:
+            return held[1]
+        await self._drop_connection()  # one from an engine no longer in use
+        connection = await self._engine.connect()
+        try:
+            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        except BaseException:
+            await connection.close()
+            raise
+        self._held = (self._engine, connection)
+        return connection
+
+    async def _drop_connection(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            with contextlib.suppress(Exception):
+                await held[1].invalidate()
+            with contextlib.suppress(Exception):
+                await held[1].close()
 
     async def _resync(self) -> None:
         """Take the chain's state from the database: the truth after an uncertain commit."""

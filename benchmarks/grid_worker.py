@@ -513,14 +513,16 @@ async def measure(
         prepared: Any, context: RequestContext, body: dict[str, Any], started: float
     ) -> AuditRecord:
         plan = context.plan
-        document = prepared.memo.get("audit")
-        if document is None:
-            document = prepared.memo["audit"] = document_facts(executor.schema, prepared.document)
+        document = prepared.memoized(
+            "audit", lambda: document_facts(executor.schema, prepared.document)
+        )
         facts = Facts(request_id=uuid.uuid4().hex, client_address="127.0.0.1", started=started)
         facts.subject, facts.principal_kind = context.identity.subject, context.identity.kind
         facts.department_code, facts.roles = plan.principal.department, plan.roles
         facts.operation_name, facts.operation_type = "GridWorker", "query"
-        facts.query_hash = query_hash(prepared.document, QUERY)
+        facts.query_hash = prepared.memoized(
+            "query_hash", lambda: query_hash(prepared.document, QUERY)
+        )
         operation = prepared.operation(None)
         facts.variables = redact(workload.variables, operation, document)
         facts.reads, facts.grant_ids = plan_reads(plan, document)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from graphql import (
@@ -33,6 +34,7 @@ from graphql.pyutils import is_awaitable
 from hub.errors import GridhubError
 
 log = logging.getLogger("gridhub.graphql")
+T = TypeVar("T")
 
 PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
@@ -49,6 +51,14 @@ class Prepared:
     errors: tuple[dict[str, Any], ...] = ()
     #: Facts others derive from the document once (the audit recorder's), kept with it.
     memo: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def memoized(self, key: str, work: Callable[[], T]) -> T:
+        """``work()``, done once per cached document: what is derived from a parsed query
+        alone (the audit's facts, its hash) is the same for every request that sends it."""
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = work()
+        return found  # type: ignore[no-any-return]
 
     def operation(self, operation_name: str | None) -> OperationDefinitionNode | None:
         """The operation that runs: the named one, or the first."""

@@ -183,7 +183,11 @@ async def _answer(request: Request, facts: Facts) -> Response:
         operation.name.value if operation is not None and operation.name else None
     )
     facts.operation_type = operation.operation.value if operation is not None else None
-    facts.query_hash = query_hash(prepared.document, query)
+    facts.query_hash = (
+        prepared.memoized("query_hash", lambda: query_hash(prepared.document, query))
+        if prepared.document is not None
+        else query_hash(None, query)
+    )
     facts.variables = redact(variables, operation, document)
     if request.method == "GET" and prepared.operation_type(operation_name) not in (
         None,
@@ -214,9 +218,7 @@ async def _answer(request: Request, facts: Facts) -> Response:
 
 def _document_facts(executor: Executor, prepared: Prepared) -> DocumentFacts | None:
     """What the document reads, worked out once per cached document."""
-    if prepared.document is None:
+    document = prepared.document
+    if document is None:
         return None
-    found = prepared.memo.get("audit")
-    if found is None:
-        found = prepared.memo["audit"] = document_facts(executor.schema, prepared.document)
-    return found  # type: ignore[no-any-return]
+    return prepared.memoized("audit", lambda: document_facts(executor.schema, document))

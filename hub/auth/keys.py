@@ -19,13 +19,8 @@ made by another process without a restart.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import logging
-import os
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,13 +28,14 @@ from typing import Any
 
 from joserfc.jwk import ECKey, Key, KeySet
 
+from hub.key_files import ensure_dir, file_stamps, locked, warn_if_readable_by_others, write_private
+
 log = logging.getLogger(__name__)
 
 ALGORITHM = "ES256"
 CURVE = "P-256"
 SIGNING_FILE = "signing.jwk"
 RETIRED_FILE = "retired.json"
-LOCK_FILE = ".lock"
 
 
 def _generate() -> ECKey:
@@ -60,60 +56,6 @@ def _with_thumbprint_kid(data: dict[str, Any]) -> ECKey:
 
 def _public(key: ECKey) -> ECKey:
     return _with_thumbprint_kid(key.as_dict(private=False))
-
-
-def _write_private(path: Path, text: str, *, replace: bool) -> bool:
-    """Write ``text`` to ``path`` with mode 0600, atomically.
-
-    With ``replace=False`` the file is only created if it does not exist yet (False if another
-    process got there first), so two processes starting at once agree on one key.
-    """
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        if replace:
-            os.replace(temporary, path)
-            return True
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-
-
-@contextlib.contextmanager
-def _locked(key_dir: Path) -> Iterator[None]:
-    with open(key_dir / LOCK_FILE, "a", encoding="utf-8") as lock:
-        os.fchmod(lock.fileno(), 0o600)
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _ensure_dir(key_dir: Path) -> None:
-    key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-
-
-def file_stamps(key_dir: Path, names: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
-    """(mtime, inode) of each key file, (0, 0) if missing: a change means reload (a rotation
-    replaces a file, so the inode changes even within one mtime tick)."""
-    stamps = []
-    for name in names:
-        try:
-            stat = (key_dir / name).stat()
-            stamps.append((stat.st_mtime_ns, stat.st_ino))
-        except FileNotFoundError:
-            stamps.append((0, 0))
-    return tuple(stamps)
 
 
 @dataclass(frozen=True)
@@ -138,12 +80,7 @@ def _write_retired(key_dir: Path, retired: list[RetiredKey]) -> None:
         {"jwk": entry.key.as_dict(private=False), "retired_at": entry.retired_at.isoformat()}
         for entry in retired
     ]
-    _write_private(key_dir / RETIRED_FILE, json.dumps({"keys": entries}, indent=2), replace=True)
-
-
-def _warn_if_readable_by_others(path: Path) -> None:
-    if path.stat().st_mode & 0o077:
-        log.warning("%s is readable by other users; it should be mode 0600", path)
+    write_private(key_dir / RETIRED_FILE, json.dumps({"keys": entries}, indent=2), replace=True)
 
 
 class HubKeys:
@@ -162,11 +99,11 @@ class HubKeys:
     @classmethod
     def load_or_create(cls, key_dir: Path) -> HubKeys:
         """Read the keys in ``key_dir``, creating the directory and a first key if needed."""
-        _ensure_dir(key_dir)
+        ensure_dir(key_dir)
         signing = key_dir / SIGNING_FILE
         if not signing.exists():
             key = _generate()
-            if _write_private(signing, json.dumps(key.as_dict(private=True)), replace=False):
+            if write_private(signing, json.dumps(key.as_dict(private=True)), replace=False):
                 log.info("Created the hub's signing key %s in %s", key.kid, key_dir)
         keys = cls(key_dir)
         keys.refresh()
@@ -184,7 +121,7 @@ class HubKeys:
         if stamp == self._stamp:
             return False
         path = self.key_dir / SIGNING_FILE
-        _warn_if_readable_by_others(path)
+        warn_if_readable_by_others(path)
         signing = _with_thumbprint_kid(json.loads(path.read_text(encoding="utf-8")))
         public: list[Key] = [_public(signing)]
         for entry in _read_retired(self.key_dir):
@@ -221,8 +158,8 @@ def rotate(key_dir: Path, *, keep_retired: timedelta | None = None) -> str:
     token lifetime); None keeps them all. The key this call retires is always kept. Running
     processes pick the new key up through :meth:`HubKeys.refresh`.
     """
-    _ensure_dir(key_dir)
-    with _locked(key_dir):
+    ensure_dir(key_dir)
+    with locked(key_dir):
         current = HubKeys.load_or_create(key_dir)
         now = datetime.now(UTC)
         earlier = _read_retired(key_dir)
@@ -234,7 +171,7 @@ def rotate(key_dir: Path, *, keep_retired: timedelta | None = None) -> str:
         # The retired list goes first: a reader in between sees the old key twice, never
         # a signing key whose predecessor is missing from the published set.
         _write_retired(key_dir, retired)
-        _write_private(key_dir / SIGNING_FILE, json.dumps(new.as_dict(private=True)), replace=True)
+        write_private(key_dir / SIGNING_FILE, json.dumps(new.as_dict(private=True)), replace=True)
     log.info("Rotated the hub's signing key: %s replaces %s", new.kid, current.kid)
     assert new.kid is not None
     return new.kid

@@ -179,11 +179,12 @@ async def test_a_cancelled_caller_still_gets_its_entry_written(
 
 @asynccontextmanager
 async def _failing(engine: AsyncEngine) -> AsyncIterator[list[str]]:
-    """Make every INSERT INTO audit_entries fail while inside."""
+    """Make every statement that inserts into audit_entries fail while inside (on PostgreSQL
+    the whole batch is one statement that starts with WITH)."""
     seen: list[str] = []
 
     def refuse(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO AUDIT_ENTRIES"):
+        if "INSERT INTO AUDIT_ENTRIES" in statement.upper():
             seen.append(statement)
             raise OSError("the disk is full (simulated)")
 
@@ -285,11 +286,30 @@ async def test_callers_are_failed_not_left_waiting_when_the_flusher_is_cancelled
 
 
 class _AcknowledgementLost:
-    """An engine whose next transaction commits and then reports a dropped connection."""
+    """An engine whose next batch commits and then reports a dropped connection.
+
+    SQLite writes a batch in a transaction: the loss is raised after ``begin()`` committed.
+    PostgreSQL writes it as one autocommitted statement: the loss is raised once the statement
+    has run (and so committed).
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self.dialect = engine.dialect
         self.armed = False
+        event.listen(engine.sync_engine, "after_cursor_execute", self._after_statement)
+
+    def close(self) -> None:
+        event.remove(self._engine.sync_engine, "after_cursor_execute", self._after_statement)
+
+    def _after_statement(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if (
+            self.armed
+            and self.dialect.name == "postgresql"
+            and "INSERT INTO AUDIT_ENTRIES" in statement.upper()
+        ):
+            self.armed = False
+            raise ConnectionResetError("connection lost after the batch committed (simulated)")
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
@@ -307,14 +327,79 @@ async def test_a_commit_reported_as_failed_is_taken_up_not_repeated(
     make_writer: MakeWriter, audit_engine: AsyncEngine, audit_keys: AuditKeys
 ) -> None:
     flaky = _AcknowledgementLost(audit_engine)
-    writer = await make_writer(engine=flaky)  # type: ignore[arg-type]
+    try:
+        writer = await make_writer(engine=flaky)  # type: ignore[arg-type]
+        await writer.record(record())
+        flaky.armed = True
+        with pytest.raises(AuditUnavailable):
+            await writer.record(record())  # it did commit, as #2 of the chain
+        assert not flaky.armed, "the loss was not simulated"
+        receipt = await writer.record(record())
+        assert receipt.seq == 3
+        assert await _seqs(audit_engine) == [1, 2, 3]
+        await writer.close()
+    finally:
+        flaky.close()
+    await _intact(audit_engine, audit_keys)
+
+
+def _postgresql_only(engine: AsyncEngine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL writes a batch as one statement on a held connection")
+
+
+async def test_a_sequential_entry_costs_one_statement_and_no_pool_checkout(
+    make_writer: MakeWriter, audit_engine: AsyncEngine
+) -> None:
+    """What makes an idle hub's audit cheap: per request, one round trip — no BEGIN, no
+    COMMIT, no pool checkout with its pre-ping."""
+    _postgresql_only(audit_engine)
+    writer = await make_writer()
+    await writer.record(record())  # opens the writer's connection
+    statements: list[str] = []
+    checkouts: list[object] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    def checkout(*_: Any) -> None:
+        checkouts.append(object())
+
+    event.listen(audit_engine.sync_engine, "before_cursor_execute", count)
+    event.listen(audit_engine.sync_engine.pool, "checkout", checkout)
+    try:
+        for _ in range(3):
+            await writer.record(record(person_ids=("11", "12")))
+    finally:
+        event.remove(audit_engine.sync_engine, "before_cursor_execute", count)
+        event.remove(audit_engine.sync_engine.pool, "checkout", checkout)
+    assert len(statements) == 3, statements
+    assert all("INSERT INTO audit_person_reads" in statement for statement in statements)
+    assert checkouts == []
+    await writer.close()
+
+
+async def test_a_connection_lost_while_idle_costs_no_request_its_answer(
+    make_writer: MakeWriter, audit_engine: AsyncEngine, audit_keys: AuditKeys
+) -> None:
+    """The server drops the writer's idle connection (a restart, an idle timeout): the next
+    entry is written on a new connection instead of failing its request."""
+    _postgresql_only(audit_engine)
+    writer = await make_writer()
     await writer.record(record())
-    flaky.armed = True
-    with pytest.raises(AuditUnavailable):
-        await writer.record(record())  # it did commit, as #2 of the chain
+    async with audit_engine.connect() as connection:
+        killed = await connection.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND query LIKE 'WITH entries AS%'"
+            )
+        )
+    assert killed == 1
     receipt = await writer.record(record())
-    assert receipt.seq == 3
-    assert await _seqs(audit_engine) == [1, 2, 3]
+    assert receipt.seq == 2
+    assert writer.stats.failed_transactions == 0
+    assert await _seqs(audit_engine, writer.writer_id) == [1, 2]
     await writer.close()
     await _intact(audit_engine, audit_keys)
 
