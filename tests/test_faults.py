@@ -12,11 +12,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.testclient import TestClient
 
 from hub.access_watch import AccessWatch
 from hub.app import create_app
+from hub.models import AuditEntry
 from hub.settings import Settings
 from tests.proxy import TcpProxy
 from tests.support import data_of, running
@@ -53,7 +56,11 @@ def through(proxy: TcpProxy, database_url: str) -> str:
     )
 
 
-def verify_log(database_url: str, settings: Settings) -> subprocess.CompletedProcess[str]:
+def verify_log(
+    database_url: str, settings: Settings, writer: str
+) -> subprocess.CompletedProcess[str]:
+    """`gridhub audit verify` of one chain, as an auditor runs it (the session's database holds
+    other tests' chains too, some signed with keys of their own)."""
     return subprocess.run(
         [
             sys.executable,
@@ -66,10 +73,28 @@ def verify_log(database_url: str, settings: Settings) -> subprocess.CompletedPro
             database_url,
             "--key-dir",
             str(settings.audit_key_dir),
+            "--writer",
+            writer,
         ],
         capture_output=True,
         text=True,
     )
+
+
+async def writers_of(database_url: str, request_ids: list[str]) -> set[str]:
+    """The chains the entries of these requests are in (an engine of its own: the session's
+    belongs to another event loop)."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            found = await connection.scalars(
+                select(AuditEntry.writer_id)
+                .where(AuditEntry.request_id.in_(request_ids))
+                .distinct()
+            )
+            return set(found.all())
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture
@@ -202,7 +227,10 @@ def test_the_audit_log_verifies_after_an_outage(
         after += [client.post(f"{base}/graphql", json=QUERY, headers=headers) for _ in range(3)]
     assert [r.status_code for r in before + after] == [200] * 7
     assert [r.status_code for r in during] == [503] * 3
-    verified = verify_log(database_url, settings)
+    answered = [response.headers["x-request-id"] for response in before + after]
+    writers = asyncio.run(writers_of(database_url, answered))
+    assert len(writers) == 1  # one process, one chain, across the outage
+    verified = verify_log(database_url, settings, writers.pop())
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
 

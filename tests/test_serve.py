@@ -157,5 +157,6 @@ async def test_sigterm_lets_requests_in_flight_finish_and_commit_their_entries(
         )
     assert counts == dict.fromkeys(request_ids, 1)  # one entry per response, none lost
     assert sealed == writers  # every worker that wrote sealed its chain on the way out
-    verified = await asyncio.to_thread(verify_log, database_url, settings)
-    assert verified.returncode == 0, verified.stdout + verified.stderr
+    for writer in writers:
+        verified = await asyncio.to_thread(verify_log, database_url, settings, writer)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
