@@ -90,6 +90,8 @@ class Sample:
     status: int
     seconds: float
     request_id: str | None
+    started: float = 0.0  # seconds into the run
+    error: str | None = None  # why no answer came
 
 
 @dataclass
@@ -189,7 +191,12 @@ def _users(count: int, keys: HubKeys, settings: Settings, app_tokens: dict[str, 
 
 
 async def _run_user(
-    client: httpx.AsyncClient, base: str, user: User, until: float, samples: list[Sample]
+    client: httpx.AsyncClient,
+    base: str,
+    user: User,
+    until: float,
+    seconds: float,
+    samples: list[Sample],
 ) -> None:
     headers = {"authorization": f"Bearer {user.token}"}
     if user.purpose:
@@ -197,6 +204,7 @@ async def _run_user(
     while time.monotonic() < until:
         operation, query, variables = random.choice(user.requests)
         started = time.perf_counter()
+        error = None
         try:
             response = await client.post(
                 f"{base}/graphql",
@@ -204,11 +212,11 @@ async def _run_user(
                 headers=headers,
             )
             status, request_id = response.status_code, response.headers.get("x-request-id")
-        except httpx.TransportError:
-            status, request_id = 0, None  # no answer
-        samples.append(
-            Sample(user.kind, operation, status, time.perf_counter() - started, request_id)
-        )
+        except httpx.TransportError as failure:
+            status, request_id, error = 0, None, repr(failure)  # no answer
+        took = time.perf_counter() - started
+        offset = time.monotonic() - (until - seconds)
+        samples.append(Sample(user.kind, operation, status, took, request_id, offset - took, error))
         await asyncio.sleep(random.expovariate(1 / THINK))
 
 
@@ -319,11 +327,15 @@ def _load(
 ) -> dict[str, Any]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
+    log_path = home / "server.log"
+    # To a file, not a pipe: a pipe nobody reads fills after ~1,000 access-log lines, and then
+    # every worker blocks on its next log line.
+    log_file = log_path.open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "hub", "serve", "--port", str(port), "--workers", str(workers)],
         cwd=home,
         env={**os.environ, **environment},
-        stdout=subprocess.PIPE,
+        stdout=log_file,
         stderr=subprocess.STDOUT,
     )
     try:
@@ -335,7 +347,8 @@ def _load(
             except httpx.TransportError:
                 pass
             if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the server did not start:\n{server.communicate()[0].decode()}")
+                server.kill()
+                raise SystemExit(f"the server did not start:\n{log_path.read_text()}")
             time.sleep(0.2)
         settings = Settings(_env_file=None)  # type: ignore[call-arg]
         keys = HubKeys.load_or_create(home / "var" / "keys")
@@ -358,17 +371,21 @@ def _load(
             async with httpx.AsyncClient(timeout=60, limits=limits) as client:
                 started = time.monotonic()
                 until = started + seconds
-                await asyncio.gather(*(_run_user(client, base, u, until, samples) for u in users))
+                await asyncio.gather(
+                    *(_run_user(client, base, u, until, seconds, samples) for u in users)
+                )
                 return time.monotonic() - started
 
         elapsed = asyncio.run(run_all())
     finally:
         server.send_signal(signal.SIGTERM)
         try:
-            output = server.communicate(timeout=120)[0].decode()
+            server.wait(timeout=120)
         except subprocess.TimeoutExpired:
             server.kill()
-            output = server.communicate()[0].decode()
+            server.wait()
+        log_file.close()
+    output = log_path.read_text(errors="replace")
 
     failures = []
     if server.returncode != 0:
@@ -376,6 +393,12 @@ def _load(
     server_errors = [s for s in samples if s.status >= 500 or s.status == 0]
     if server_errors:
         failures.append(f"{len(server_errors)} answers were 5xx or missing")
+        for sample in server_errors[:5]:
+            failures.append(
+                f"  {sample.operation} at {sample.started:.1f} s, after {sample.seconds:.1f} s:"
+                f" {sample.status} {sample.error or ''}"
+            )
+        failures.append(f"  the server's log: {log_path}")
     answered = [s.request_id for s in samples if s.status and s.request_id]
     if len(answered) != len([s for s in samples if s.status]):
         failures.append("some answers carry no X-Request-Id")
