@@ -34,6 +34,7 @@ from hub.rate_limit import RateLimits
 from hub.settings import Settings
 from policies.plan import Clock, utc_now
 from schema import build_schema
+from views.http import geojson_endpoint
 
 
 def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Starlette:
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
             Route("/oauth/token", token_endpoint, methods=["POST"]),
             Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
             Route("/audit/public-key", public_key_endpoint, methods=["GET"]),
+            Route("/views/{code}.geojson", geojson_endpoint, methods=["GET"]),
         ],
         exception_handlers={Unauthenticated: unauthenticated_handler},
         lifespan=lifespan,

@@ -72,6 +72,7 @@ async def _seed(settings: Settings, seed: int, people: int | None, as_of: date) 
     from hub.demo import DistrictNotEmptyError, Profile, generate, is_empty, load
     from hub.demo.grants import seed_grants
     from hub.demo.principals import demo_principals, save_clients, seed_principals
+    from hub.demo.views import seed_views
 
     engine = create_engine(settings)
     try:
@@ -109,6 +110,9 @@ async def _seed(settings: Settings, seed: int, people: int | None, as_of: date) 
             task = progress.add_task("grants", total=1)
             await seed_grants(engine, datetime.now(UTC), settings.grant_max_days)
             progress.update(task, completed=1)
+            task = progress.add_task("views", total=1)
+            await seed_views(engine, datetime.now(UTC))
+            progress.update(task, completed=1)
         return True
     finally:
         await engine.dispose()
@@ -120,13 +124,19 @@ SYNCED_BY = "demo seed"
 
 async def _sync_catalogue(settings: Settings) -> None:
     """Bring a demo database made by an older gridhub up to the shipped catalogue files (no new
-    version for a resource that has not changed)."""
+    version for a resource that has not changed) and add the demo views it lacks."""
     from catalog.sync import sync_packaged
     from hub.db import create_engine
+    from hub.demo.views import seed_views
+    from hub.errors import GridhubError
 
     engine = create_engine(settings)
     try:
         await sync_packaged(engine, by=SYNCED_BY)
+        try:
+            await seed_views(engine, datetime.now(UTC))
+        except GridhubError as error:  # not the demo's principals: serve it without them
+            console.print(f"[yellow]The demo views were not added:[/yellow] {error}")
     finally:
         await engine.dispose()
 
@@ -156,7 +166,7 @@ def seed(
     ] = None,
 ) -> None:
     """Fill an empty database with a generated demo district (profile `demo` unless --people),
-    its principals and rules, and the catalogue."""
+    its principals and rules, the catalogue, the apps' grants and the demo map views."""
     settings = _settings(database_url)
     day = as_of.date() if as_of else _today(settings)
     if not asyncio.run(_seed(settings, seed, people, day)):

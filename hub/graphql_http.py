@@ -210,6 +210,9 @@ async def _answer(request: Request, facts: Facts) -> Response:
         result = await executor.run(prepared, variables, operation_name, context)
     finally:
         await context.close()
+    if context.field_reads and document is not None:  # a map view's layers read more
+        read = DocumentFacts(document.fields | context.field_reads, document.sensitive_variables)
+        facts.reads, facts.grant_ids = plan_reads(context.plan, read)
     facts.person_ids = tuple(str(key) for key in sorted(context.person_ids))
     facts.row_counts = dict(context.row_counts)
     facts.outcome, facts.error_code = outcome_of(result, facts.reads)

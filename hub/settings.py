@@ -270,6 +270,14 @@ class Settings(BaseSettings):
             "/metrics answers loopback clients only."
         ),
     ] = None
+    view_max_features: Annotated[
+        int,
+        Field(
+            ge=1,
+            description="Most features a map view's layer holds in GraphQL (`mapView`); more "
+            "and it is `truncated`. `/views/{code}.geojson` streams a layer whole.",
+        ),
+    ] = 5000
 
     @field_validator("database_url")
     @classmethod

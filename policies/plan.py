@@ -35,7 +35,7 @@ from types import MappingProxyType
 from sqlalchemy import ColumnElement, and_, false, not_, or_, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from catalog.fields import FIELDS, Tier
+from catalog.fields import FIELDS, Mask, Tier
 from policies.decision import Decision
 from policies.grants import is_grant_role
 from policies.principal import Principal
@@ -140,6 +140,7 @@ class ResourcePlan:
         self._by_grid: dict[str, dict[str | None, _Cell]] = {t: {} for t in self.types}
         self._by_rules: dict[str, dict[tuple[int, ...], _Cell]] = {t: {} for t in self.types}
         self._predicates: dict[ColumnElement[str] | None, ColumnElement[bool]] = {}
+        self._shown_rows: dict[tuple[ColumnElement[str], str, str], ColumnElement[bool]] = {}
 
     # -- rows --------------------------------------------------------------------------------------
 
@@ -273,6 +274,45 @@ class ResourcePlan:
             and (value_tier is None or self.reach(place, field_name, type_name) >= value_tier)
             for place in places
         )
+
+    def shown_rows(
+        self, column: ColumnElement[str], field_name: str, type_name: str | None = None
+    ) -> ColumnElement[bool]:
+        """The predicate, on rows' grid-code column, of the rows whose ``field_name`` is shown
+        as it is: ALLOW, or MASK of a field whose mask hides nothing (what ``schema.guard``
+        resolves rather than nulls). A map view draws a row only where its location is shown,
+        so this keeps the rows it can not draw out in SQL.
+
+        Decisions change only where a rule's area starts: each rule area (and ``""``, every
+        other place) decides the rows under it but not under a deeper rule area.
+        """
+        type_name = type_name or self.types[0]
+        key = (column, type_name, field_name)
+        found = self._shown_rows.get(key)
+        if found is None:
+            found = self._shown_rows[key] = self._shown_where(column, type_name, field_name)
+        return found
+
+    def _shown_where(
+        self, column: ColumnElement[str], type_name: str, field_name: str
+    ) -> ColumnElement[bool]:
+        codes = sorted({code for rule in self._rules for code in rule.areas or ()})
+        mask = FIELDS[type_name][field_name].mask
+        regions: list[ColumnElement[bool]] = []
+        refused = False
+        for region in ("", *codes):
+            decision = self.decisions(region, type_name).get(field_name, Decision.DENY)
+            if not (
+                decision is Decision.ALLOW or (decision is Decision.MASK and mask is Mask.NONE)
+            ):
+                refused = True
+                continue
+            deeper = [under_area(column, c) for c in codes if c != region and c.startswith(region)]
+            inside = true() if region == "" else under_area(column, region)
+            regions.append(and_(inside, not_(or_(*deeper))) if deeper else inside)
+        if not refused:
+            return true()
+        return or_(*regions) if regions else false()
 
     def describe(self) -> ResourceDescription:
         fields: dict[str, Mapping[str, Decision]] = {}

@@ -37,6 +37,9 @@ class RequestContext:
     #: What the response holds, for the audit entry: objects built per type, people's ids.
     row_counts: Counter[str] = field(default_factory=Counter, init=False)
     person_ids: set[int] = field(default_factory=set, init=False)
+    #: Fields read other than through the document's selections (a map view's layers), as
+    #: (type, field): the audit entry records the plan's decision on them too.
+    field_reads: set[tuple[str, str]] = field(default_factory=set, init=False)
     _connecting: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _closed: bool = field(default=False, init=False)
 

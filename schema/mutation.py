@@ -16,6 +16,7 @@ from schema.grant_changes import (
     revoke_grant,
 )
 from schema.grants import AccessRequest, Grant
+from schema.views import ViewChange, define_view, delete_view, update_view
 
 
 @strawberry.type
@@ -49,4 +50,18 @@ class Mutation:
     revoke_grant: Grant = strawberry.field(
         resolver=revoke_grant,
         description="End an ACTIVE grant now; its rules go at once (the chief data officer).",
+    )
+    define_view: ViewChange = strawberry.field(
+        resolver=define_view,
+        description="Define a map view of the caller's department (data officers).",
+    )
+    update_view: ViewChange = strawberry.field(
+        resolver=update_view,
+        description="Change a view of the caller's department (data officers); a new version "
+        "unless nothing changed.",
+    )
+    delete_view: bool = strawberry.field(
+        resolver=delete_view,
+        description="Delete a view of the caller's department (data officers); its versions "
+        "are kept.",
     )

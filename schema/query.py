@@ -36,6 +36,7 @@ from schema.nodes import (
     Person,
 )
 from schema.relay import Connection, Node
+from schema.views import MapView, View, resolve_map_view, resolve_view, resolve_views
 
 _LOADER_OF = {
     "Grid": "grid",
@@ -86,6 +87,19 @@ class Query:
         resolver=resolve_grants,
         description="Grants, newest first (data officers: their department's and those on its "
         "resources; the chief data officer and auditors: all).",
+    )
+    views: list[View] = strawberry.field(
+        resolver=resolve_views,
+        description="A department's map views (default: the caller's own department's).",
+    )
+    view: View | None = strawberry.field(
+        resolver=resolve_view, description="A map view's definition by its code."
+    )
+    map_view: MapView | None = strawberry.field(
+        resolver=resolve_map_view,
+        description="A map view opened by the caller: each layer's features as GeoJSON, cut to "
+        "what the caller may see, and further to `bbox` ([minLon, minLat, maxLon, maxLat]) and "
+        "`areaCode`; null when there is no such view.",
     )
 
     @strawberry.field(description="Any object by its global id; null when there is none.")

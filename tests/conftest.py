@@ -31,6 +31,7 @@ from hub.db import create_engine, upgrade
 from hub.demo import District, Profile, generate, load
 from hub.demo.grants import seed_grants
 from hub.demo.principals import demo_principals, seed_principals
+from hub.demo.views import seed_views
 from hub.execution import Executor
 from hub.settings import Settings, normalise_database_url
 from resolvers.access import OpenPlan, Plan
@@ -132,6 +133,7 @@ def database_url(
                 )
                 await sync_packaged(engine, by=SYNCED_BY)
                 await seed_grants(engine, datetime.now(UTC), Settings().grant_max_days)
+                await seed_views(engine, datetime.now(UTC))
             finally:
                 await engine.dispose()
 

@@ -376,6 +376,49 @@ def test_every_setting_is_documented_with_its_default() -> None:
     assert not missing, f"docs/operators.md does not document {missing}"
 
 
+#: A GeoJSON URL in a shell example, the principal a block's token is for, its purpose.
+GEOJSON_URL = re.compile(r"http://127\.0\.0\.1:8000(/views/[^'\"\s]+)")
+SUBJECT = re.compile(r"--subject ([\w-]+)|\b([a-z-]+-app)\b")
+PURPOSE = re.compile(r"X-Access-Purpose: ([a-z_]+)")
+
+
+def _geojson_urls() -> list[tuple[str, str, str, str | None]]:
+    """(where, URL path, principal, purpose) of every GeoJSON URL in the docs' shell examples;
+    a block that names no principal uses the token of the block before it."""
+    found = []
+    for page in CHECKED:
+        subject = None
+        for block in _fences(page, "bash"):
+            named = SUBJECT.search(block.content)
+            if named:
+                subject = named.group(1) or named.group(2)
+            for url in GEOJSON_URL.findall(block.content):
+                purpose = PURPOSE.search(block.content)
+                where = f"{page.name}:{(block.map[0] if block.map else 0) + 1}"
+                assert subject, f"{where}: whose token fetches {url}?"
+                found.append((where, url, subject, purpose.group(1) if purpose else None))
+    return found
+
+
+@pytest.mark.parametrize(("where", "url", "subject", "purpose"), _geojson_urls())
+def test_geojson_urls_answer(
+    settings: Settings,
+    token_for: Callable[[str], str],
+    where: str,
+    url: str,
+    subject: str,
+    purpose: str | None,
+) -> None:
+    headers = {"authorization": f"Bearer {token_for(subject)}"}
+    if purpose:
+        headers["x-access-purpose"] = purpose
+    with TestClient(create_app(settings)) as client:
+        response = client.get(url, headers=headers)
+    assert response.status_code == 200, f"{where}: {response.text}"
+    assert response.headers["content-type"] == "application/geo+json"
+    assert response.json()["type"] == "FeatureCollection", where
+
+
 def test_every_error_code_is_documented() -> None:
     text = (DOCS / "app-developers.md").read_text(encoding="utf-8")
     codes = [BAD_USER_INPUT, PARSE_FAILED, VALIDATION_FAILED, BAD_REQUEST, INTERNAL]

@@ -26,6 +26,7 @@ from hub.models.people import (
     encode_care_tags,
 )
 from hub.models.reference import Department, Matter
+from hub.models.views import View, ViewVersion
 
 __all__ = [
     "CODE_LENGTH",
@@ -65,6 +66,8 @@ __all__ = [
     "ResidenceKind",
     "Room",
     "UTCDateTime",
+    "View",
+    "ViewVersion",
     "decode_care_tags",
     "encode_care_tags",
 ]

@@ -181,6 +181,10 @@ CALLS = {
     "reviewAccessRequest": 'reviewAccessRequest(id: "request:1", approve: true) { id }',
     "decideAccessRequest": 'decideAccessRequest(id: "request:1", approve: true) { id }',
     "revokeGrant": 'revokeGrant(id: "grant:1", reason: "test") { id }',
+    "defineView": 'defineView(input: {code: "test-view", name: "t", layers: [{code: "h", '
+    'name: "h", source: HOUSES, style: {colour: "#000000"}}]}) { changed }',
+    "updateView": 'updateView(code: "grid-office-patrol", input: {name: "t"}) { changed }',
+    "deleteView": 'deleteView(code: "grid-office-patrol")',
 }
 ACCESS_REQUEST = {
     "resource": "RK-LX-003",

@@ -10,13 +10,14 @@ from schema import build_schema
 from schema.audit_log import AUDIT_TYPES
 from schema.catalog import METADATA_TYPES
 from schema.grants import GRANT_TYPES
+from schema.views import VIEW_TYPES
 
 #: Types of the API's own machinery (and of the caller's own plan), not of the shared data;
 #: the catalogue's types describe the data (any principal may read them), they are not data.
 #: Mutations are checked by their duty instead (tests/catalog/test_changes.py).
 PLUMBING_SUFFIXES = ("Connection", "Edge")
 PLUMBING = {"Query", "Mutation", "PageInfo", "Me", "ResourceAccess", "FieldAccess"}
-PLUMBING |= METADATA_TYPES | GRANT_TYPES
+PLUMBING |= METADATA_TYPES | GRANT_TYPES | VIEW_TYPES
 #: The audit log is no shared data: only auditors read it, under their role (schema.duties).
 NOT_SHARED = PLUMBING | AUDIT_TYPES
 

@@ -107,6 +107,56 @@ async def test_the_row_predicate_selects_exactly_the_allowed_rows(
     )
 
 
+#: Areas of one lineage (and a neighbour), so that rules' areas often nest.
+LINEAGE = [ANY, OWN, "440306", STREET, COMMUNITY, GRID, NEIGHBOUR]
+
+
+@st.composite
+def nested_rule_sets(draw: st.DrawFn) -> tuple[list[Rule], tuple[str, ...]]:
+    rules = draw(
+        st.lists(
+            st.builds(
+                rule,
+                st.just("people"),
+                st.sampled_from(["*", "tier:1", "tier:2", "name", "gridCode", "name|gridCode"]),
+                st.sampled_from(LINEAGE),
+                st.sampled_from(list(Act)),
+            ),
+            min_size=1,
+            max_size=6,
+        )
+    )
+    own = tuple(draw(st.lists(st.sampled_from(LINEAGE[2:]), max_size=2, unique=True)))
+    return rules, own
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+async def test_shown_rows_are_exactly_where_the_rows_decision_shows_the_field(
+    engine: AsyncEngine, district: District, data: st.DataObject
+) -> None:
+    """The SQL twin of the per-row decisions (what a map view draws by): ALLOW, or MASK of a
+    field whose mask hides nothing (``gridCode``); a masked name is not shown as it is."""
+    rules, own = data.draw(nested_rule_sets())
+    field = data.draw(st.sampled_from(["name", "gridCode"]))
+    plan = AccessPlan(Principal("alice", areas=own), None, 0, (), tuple(rules))
+    people = plan.resource("people")
+    shown_as_is = {Decision.ALLOW} | ({Decision.MASK} if field == "gridCode" else set())
+
+    async with engine.connect() as connection:
+        found = sorted(
+            await connection.scalars(
+                select(PEOPLE.c.id).where(people.shown_rows(PEOPLE.c.grid_code, field, "Person"))
+            )
+        )
+
+    assert found == sorted(
+        p["id"]
+        for p in district.people
+        if people.decisions(p["grid_code"], "Person")[field] in shown_as_is
+    )
+
+
 async def test_no_rule_no_rows_and_rows_of_no_place(engine: AsyncEngine) -> None:
     nothing = plan_of([])
     matters = plan_of([("matters", "*", "*", "read")])
