@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,8 @@ SCRIPT = Path(__file__).parent.parent / "benchmarks" / "load.py"
 
 
 def test_a_short_load_run_passes_its_checks(backend: str, tmp_path: Path) -> None:
-    database = DEFAULT_POSTGRES if backend == "postgresql" else f"sqlite:///{tmp_path}/load.db"
+    server = os.environ.get("GRIDHUB_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+    database = server if backend == "postgresql" else f"sqlite:///{tmp_path}/load.db"
     run = subprocess.run(
         [
             sys.executable,
