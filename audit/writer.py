@@ -16,6 +16,12 @@ transaction the writer reads its chain's head back from the database before the 
 commit whose acknowledgement was lost (the connection dropped after ``COMMIT``) did happen, and
 the next batch must continue after it rather than reuse its ``seq`` values.
 
+While the process's :class:`~hub.faults.DatabaseState` says the database was found
+unreachable less than a second ago, a batch fails at once without trying, so the refusals of
+an outage are answered quickly; the first batch after the database is back reads the chain's
+head and goes on. An :class:`AuditObserver` (the metrics) hears of each entry committed
+or lost and of the queue's depth.
+
 Each writer has its own ``writer_id`` (a new chain per process start), so any number of
 processes — uvicorn workers, replicas — write to one database without coordinating; on SQLite
 they take turns through the database's write lock, on PostgreSQL they never touch each other's
@@ -33,7 +39,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from sqlalchemy import insert, select, text
@@ -44,8 +50,12 @@ from audit.chain import b64encode, checkpoint_message, entry_hash
 from audit.keys import AuditKeys
 from audit.record import ENTRY_FIELDS, GENESIS, AuditRecord
 from hub.errors import GridhubError
+from hub.faults import ServiceUnavailable, is_unavailable
 from hub.models.audit import AuditCheckpoint, AuditEntry
 from hub.settings import Settings
+
+if TYPE_CHECKING:
+    from hub.faults import DatabaseState
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +114,19 @@ class AuditUnavailable(GridhubError):
         self, message: str = "The audit log is unavailable; the request was not answered."
     ) -> None:
         super().__init__(message)
+
+
+class AuditObserver(Protocol):
+    """Hears what becomes of entries (the metrics implement it)."""
+
+    def queued(self, depth: int) -> None:
+        """The queue holds ``depth`` entries not yet committed."""
+
+    def committed(self, record: AuditRecord, lag: float) -> None:
+        """``record`` committed ``lag`` seconds after it was handed to the writer."""
+
+    def lost(self, record: AuditRecord, code: str) -> None:
+        """``record`` could not be committed (``code`` says why); its request had no data."""
 
 
 @dataclass(frozen=True)
@@ -174,6 +197,8 @@ class AuditWriter:
         clock: Clock | None = None,
         max_batch: int = 512,
         record_timeout: float | None = 30.0,
+        database: DatabaseState | None = None,
+        observer: AuditObserver | None = None,
     ) -> None:
         self.writer_id = uuid.uuid4().hex
         self.stats = WriterStats()
@@ -195,6 +220,18 @@ class AuditWriter:
         self._retry_at = 0.0
         #: PostgreSQL: the connection batches are written on, with the engine it came from.
         self._held: tuple[AsyncEngine, AsyncConnection] | None = None
+        self._database = database
+        self.observer = observer
+
+    @property
+    def queue_depth(self) -> int:
+        """Entries handed to the writer and not yet committed (or failed)."""
+        return len(self._queue) + len(self._in_flight)
+
+    @property
+    def running(self) -> bool:
+        """Whether entries are being taken (False before start, after close or a crash)."""
+        return self._task is not None and not self._task.done() and not self._closing
 
     @property
     def seq(self) -> int:
@@ -216,17 +253,32 @@ class AuditWriter:
         entry is still written: the request it records did happen.
         """
         if self._task is None or self._task.done() or self._closing:
+            self._lost(record, AuditUnavailable.code)
             raise AuditUnavailable()
         future: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve)
         self._queue.append(_Queued(record, self._clock(), future))
         self._wake.set()
+        started = time.perf_counter()
+        if self.observer is not None:
+            self.observer.queued(self.queue_depth)
         try:
             async with asyncio.timeout(self._record_timeout):
-                return await asyncio.shield(future)
+                receipt = await asyncio.shield(future)
         except TimeoutError:
             log.error("Audit entry not committed within %ss", self._record_timeout)
+            self._lost(record, AuditUnavailable.code)
             raise AuditUnavailable() from None
+        except AuditUnavailable as error:
+            self._lost(record, error.code)
+            raise
+        if self.observer is not None:
+            self.observer.committed(record, time.perf_counter() - started)
+        return receipt
+
+    def _lost(self, record: AuditRecord, code: str) -> None:
+        if self.observer is not None:
+            self.observer.lost(record, code)
 
     async def close(self) -> None:
         """Write what is queued, seal the chain with a final checkpoint, stop the flusher."""
@@ -286,6 +338,8 @@ class AuditWriter:
             delay = self._timer_delay()
             if batch or (delay is not None and delay <= 0):
                 await self._flush(batch, checkpoint=delay is not None and delay <= 0)
+                if self.observer is not None:
+                    self.observer.queued(self.queue_depth)
         if self._chain.seq > 0 and not self._chain.sealed:
             if not await self._flush([], checkpoint=True, final=True):
                 log.error("Could not seal audit chain %s at #%s", self.writer_id, self._chain.seq)
@@ -344,6 +398,8 @@ class AuditWriter:
         # shutting down), _stopped fails these callers instead of leaving them waiting.
         self._in_flight = queued
         try:
+            if (queued or checkpoint) and self._database is not None and self._database.refusing:
+                raise ServiceUnavailable()  # found unreachable less than a second ago: fail fast
             if self._uncertain:
                 await self._resync()
             batch = self._prepare(queued, checkpoint, final)
@@ -353,13 +409,24 @@ class AuditWriter:
             self._uncertain = True
             self.stats.failed_transactions += 1
             self._retry_at = time.monotonic() + min(self._seconds, 1.0)
-            log.error("Audit write failed: %s", error, exc_info=error)
+            unavailable = is_unavailable(error)
+            if not unavailable:
+                log.error("Audit write failed: %s", error, exc_info=error)
             for item in queued:
                 if not item.future.done():
                     item.future.set_exception(AuditUnavailable())
             self._in_flight = []
+            if unavailable and queued:
+                log.warning(
+                    "%s audit entries not written: the database is unavailable (their requests"
+                    " are answered SERVICE_UNAVAILABLE): %s",
+                    len(queued),
+                    ", ".join(item.record.request_id for item in queued),
+                )
             return False
         self._in_flight = []
+        if self._database is not None:
+            self._database.succeeded()
         had_unsigned = self._chain.signed_seq < self._chain.seq
         self._chain = batch.chain
         self.stats.transactions += bool(batch.entries or batch.checkpoints)

@@ -14,8 +14,6 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
 from audit.http import public_key_endpoint
@@ -30,9 +28,13 @@ from hub.auth.keys import HubKeys
 from hub.auth.principal import Unauthenticated, unauthenticated_handler
 from hub.db import create_engine
 from hub.execution import Executor
-from hub.graphql_http import REQUEST_ID, graphql_endpoint, json_response
+from hub.faults import DatabaseState
+from hub.graphql_http import REQUEST_ID, graphql_endpoint
+from hub.health import healthz, readyz
 from hub.limits import Limits
 from hub.map_page import map_routes
+from hub.metrics import InProgress, Metrics, metrics_endpoint
+from hub.rate_limit import RateLimits
 from hub.settings import Settings
 from policies.plan import Clock, utc_now
 from schema import build_schema
@@ -42,14 +44,11 @@ from views.http import geojson_endpoint
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-async def healthz(_: Request) -> Response:
-    return json_response({"status": "ok"})
-
-
 def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Starlette:
     """``clock`` is the app's time: requests' "now", grants' expiry and the grant sweep's
     (tests pass one they can move on)."""
     settings = settings or Settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -57,6 +56,11 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
         app.state.keys = await asyncio.to_thread(HubKeys.load_or_create, settings.key_dir)
         app.state.verifier = Verifier.from_settings(settings, app.state.keys)
         app.state.engine = create_engine(settings)
+        app.state.database = DatabaseState()
+        app.state.database.watch(app.state.engine)
+        app.state.rate_limits = RateLimits.from_settings(
+            settings, on_redis_error=metrics.redis_errors.inc
+        )
         watch = None
         if app.state.engine.dialect.name == "postgresql":
             watch = AccessWatch(settings.database_url)
@@ -65,7 +69,13 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
         app.state.audit_keys = await asyncio.to_thread(
             AuditKeys.load_or_create, settings.audit_key_dir
         )
-        app.state.audit_writer = AuditWriter(app.state.engine, app.state.audit_keys, settings)
+        app.state.audit_writer = AuditWriter(
+            app.state.engine,
+            app.state.audit_keys,
+            settings,
+            database=app.state.database,
+            observer=metrics,
+        )
         await app.state.audit_writer.start()
         app.state.grant_sweep = GrantSweep(
             app.state.access.store, app.state.audit_writer, clock, settings.grant_sweep_seconds
@@ -80,6 +90,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
                 await watch.close()
             await app.state.engine.dispose()
             await app.state.verifier.aclose()
+            await app.state.rate_limits.aclose()
 
     app = Starlette(
         routes=[
@@ -87,6 +98,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
             # GraphQL-shaped 405 (and an audit entry).
             Route("/graphql", graphql_endpoint, methods=ANY_METHOD),
             Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
             Route("/oauth/token", token_endpoint, methods=["POST"]),
             Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
             Route("/audit/public-key", public_key_endpoint, methods=["GET"]),
@@ -94,10 +107,11 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
             *map_routes(),
         ],
         exception_handlers={Unauthenticated: unauthenticated_handler},
-        middleware=[cors(settings)],
+        middleware=[Middleware(InProgress, metrics=metrics), cors(settings)],
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = metrics
     app.state.clock = clock
     app.state.executor = Executor(
         build_schema(),
@@ -137,3 +151,9 @@ def cors(settings: Settings) -> Middleware:
         expose_headers=[REQUEST_ID],
         max_age=settings.cors_max_age,
     )
+
+
+def create_app_from_environment() -> Starlette:
+    """The app of the ``GRIDHUB_*`` environment: what each worker process of ``gridhub serve
+    --workers N`` builds (uvicorn imports it by name: ``hub.app:create_app_from_environment``)."""
+    return create_app(Settings())

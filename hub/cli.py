@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -175,19 +178,75 @@ def seed(
 
 
 def _serve(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT, then stop gracefully: no new connections, requests in
+    flight finish (up to ``shutdown_timeout`` seconds) and their entries commit, then each
+    process's audit writer writes what is queued and seals its chain (the app's lifespan).
+
+    With ``workers`` > 1, uvicorn's supervisor runs that many processes on one socket; each
+    builds its app from the environment (``hub.app:create_app_from_environment``), so the
+    command line's settings are put there first, and the Prometheus figures of all of them
+    are kept in a fresh folder (``PROMETHEUS_MULTIPROC_DIR``) that ``/metrics`` sums up.
+    """
     import uvicorn
 
-    from hub.app import create_app
+    options = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info",
+        "timeout_graceful_shutdown": settings.shutdown_timeout,
+    }
+    if settings.workers == 1:
+        from hub.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+        return
+    for name in ("database_url", "host", "port", "workers"):
+        os.environ[f"GRIDHUB_{name.upper()}"] = str(getattr(settings, name))
+    metrics_dir = _fresh_metrics_dir()
+    try:
+        uvicorn.run(
+            "hub.app:create_app_from_environment",
+            factory=True,
+            workers=settings.workers,
+            **options,  # type: ignore[arg-type]
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _fresh_metrics_dir() -> Path | None:
+    """The workers' shared Prometheus folder: the operator's (``PROMETHEUS_MULTIPROC_DIR``,
+    emptied of an earlier run's files) or a new temporary one (returned, to remove at exit)."""
+    from hub.metrics import MULTIPROC_DIR
+
+    given = os.environ.get(MULTIPROC_DIR)
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+        return None
+    made = Path(tempfile.mkdtemp(prefix="gridhub-metrics-"))
+    os.environ[MULTIPROC_DIR] = str(made)
+    return made
+
+
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(help="Worker processes (default GRIDHUB_WORKERS, else 1).", min=1, max=64),
+]
 
 
 @app.command()
 def serve(
-    database_url: DatabaseOption = None, host: HostOption = None, port: PortOption = None
+    database_url: DatabaseOption = None,
+    host: HostOption = None,
+    port: PortOption = None,
+    workers: WorkersOption = None,
 ) -> None:
-    """Serve the GraphQL API (POST /graphql; GraphiQL on GET /graphql)."""
-    _serve(_settings(database_url, host=host, port=port))
+    """Serve the GraphQL API (POST /graphql; GraphiQL on GET /graphql); stop with SIGTERM."""
+    _serve(_settings(database_url, host=host, port=port, workers=workers))
 
 
 EXAMPLE_QUERY = """{ grid(code: "440306001001001") { name houses(first: 3) {

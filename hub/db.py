@@ -30,6 +30,14 @@ def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
     Statements' parameters are personal data (an ID number in a filter, a phone): the engine
     never logs them nor puts them in its exceptions' messages, whatever the log level, and
     aiosqlite's debug log (which prints every statement with its parameters) is kept off.
+
+    Every wait on the database is bounded, so a database that has gone away answers a request
+    with an error within the timeouts instead of holding it: connecting (and waiting for a
+    free pooled connection) by ``database_connect_timeout``, each statement by
+    ``database_statement_timeout`` (asyncpg cancels it on the server). On SQLite the connect
+    timeout is how long a statement waits for another process's write lock. The pool
+    pre-pings a connection before handing it out, so connections a database restart cut are
+    replaced, not used.
     """
     url = make_url(settings.database_url)
     kwargs.setdefault("hide_parameters", True)
@@ -37,12 +45,21 @@ def create_engine(settings: Settings, **kwargs: Any) -> AsyncEngine:
         aiosqlite_log = logging.getLogger("aiosqlite")
         if aiosqlite_log.getEffectiveLevel() < logging.INFO:
             aiosqlite_log.setLevel(logging.INFO)
+        kwargs.setdefault("connect_args", {"timeout": settings.database_connect_timeout})
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_timeout", settings.database_connect_timeout)
+    kwargs.setdefault(
+        "connect_args",
+        {
+            "timeout": settings.database_connect_timeout,
+            "command_timeout": settings.database_statement_timeout,
+        },
+    )
     return create_async_engine(url, **kwargs)
 
 

@@ -49,6 +49,7 @@ from hub.auth.principal import (
     unauthenticated_response,
 )
 from hub.execution import BAD_REQUEST, INTERNAL, INTROSPECTION_DISABLED, Executor, Prepared
+from hub.faults import SERVICE_UNAVAILABLE, failed_request, service_unavailable
 from hub.limits import oversized_variable
 from hub.operations import (
     PERSISTED_QUERY_NOT_ALLOWED,
@@ -57,6 +58,7 @@ from hub.operations import (
     normalise_hash,
     sha256_of,
 )
+from hub.rate_limit import admit
 from hub.settings import Settings
 from resolvers.access import NOTHING
 from resolvers.context import RequestContext
@@ -180,10 +182,12 @@ async def graphql_endpoint(request: Request) -> Response:
         log.debug("Unauthenticated request: %s", error)
         facts.outcome, facts.error_code = Outcome.DENIED, UNAUTHENTICATED
         response = unauthenticated_response()
-    except Exception:
-        log.exception("Request %s failed", facts.request_id)
-        facts.outcome, facts.error_code = Outcome.ERROR, INTERNAL
-        response = request_error("Internal server error", 500, INTERNAL)
+    except Exception as error:
+        response = failed_request(request, facts, error)  # 503 if the database is unreachable
+        if response is None:
+            log.exception("Request %s failed", facts.request_id)
+            facts.outcome, facts.error_code = Outcome.ERROR, INTERNAL
+            response = request_error("Internal server error", 500, INTERNAL)
     return await audited(request, facts, response)
 
 
@@ -197,6 +201,8 @@ async def audited(request: Request, facts: Facts, response: Response) -> Respons
     except Exception as error:
         if not isinstance(error, AuditUnavailable):
             log.exception("Audit entry of request %s not recorded", facts.request_id)
+        if facts.error_code == SERVICE_UNAVAILABLE:  # refused already: the database is down
+            return service_unavailable({REQUEST_ID: facts.request_id})
         return json_response(
             {"errors": [{"message": str(AuditUnavailable()), "extensions": {"code": AUDIT}}]},
             503,
@@ -224,6 +230,8 @@ async def _answer(request: Request, facts: Facts) -> Response:
     facts.subject, facts.principal_kind = identity.subject, identity.kind
     facts.client_id = identity.client_id
     media = negotiate(request.headers.get("accept"))
+    if (refused := await admit(request, identity, facts)) is not None:
+        return refused  # over its rate limit, or the database is known to be down
     try:
         if media is None:
             raise Refused(f"Send Accept: {GRAPHQL_RESPONSE} or {JSON}", 406, NOT_ACCEPTABLE)

@@ -96,6 +96,15 @@ class TrustedIssuer(BaseModel):
         return self
 
 
+class RateLimit(BaseModel):
+    """A token bucket's budget: ``rate`` requests a second sustained, ``burst`` at once."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rate: Annotated[float, Field(gt=0, description="Tokens added per second.")]
+    burst: Annotated[int, Field(ge=1, description="Most tokens the bucket holds.")]
+
+
 class Settings(BaseSettings):
     """Everything an operator may set; each field's description is its documentation."""
 
@@ -192,6 +201,76 @@ class Settings(BaseSettings):
         ),
     ] = 60.0
 
+    # Operations: rate limits, processes, timeouts, metrics (docs/operators.md).
+    rate_limits: Annotated[
+        bool, Field(description="Refuse requests over a principal's budget with HTTP 429.")
+    ] = True
+    rate_limit_client_rate: Annotated[
+        float, Field(gt=0, description="Requests per second a department app's client sustains.")
+    ] = 50.0
+    rate_limit_client_burst: Annotated[
+        int, Field(ge=1, description="Requests a department app's client may send at once.")
+    ] = 500
+    rate_limit_person_rate: Annotated[
+        float,
+        Field(
+            gt=0,
+            description="Requests per second a person (grid worker, staff, "
+            "officer, auditor) sustains.",
+        ),
+    ] = 10.0
+    rate_limit_person_burst: Annotated[
+        int, Field(ge=1, description="Requests a person may send at once.")
+    ] = 100
+    rate_limit_principals: Annotated[
+        dict[str, RateLimit],
+        Field(
+            description="Budgets for single principals, by subject, over their kind's "
+            '(GRIDHUB_RATE_LIMIT_PRINCIPALS as JSON: {"auditor-1": {"rate": 2, "burst": 20}}).'
+        ),
+    ] = {}
+    rate_limit_token_rate: Annotated[
+        float, Field(gt=0, description="Token requests per second per client id tried.")
+    ] = 0.5
+    rate_limit_token_burst: Annotated[
+        int, Field(ge=1, description="Token requests at once per client id tried.")
+    ] = 20
+    rate_limit_address_rate: Annotated[
+        float, Field(gt=0, description="Token requests per second per client address.")
+    ] = 2.0
+    rate_limit_address_burst: Annotated[
+        int, Field(ge=1, description="Token requests at once per client address.")
+    ] = 60
+    rate_limit_buckets: Annotated[
+        int, Field(ge=1, description="Most buckets a process keeps in memory.")
+    ] = 100_000
+    redis_url: Annotated[
+        str | None,
+        Field(description="Redis shared by every hub process for the rate limits (redis://…)."),
+    ] = None
+    redis_prefix: Annotated[str, Field(description="Prefix of the hub's keys in Redis.")] = (
+        "gridhub:ratelimit:"
+    )
+    workers: Annotated[
+        int, Field(ge=1, le=64, description="Worker processes `gridhub serve` runs.")
+    ] = 1
+    shutdown_timeout: Annotated[
+        float,
+        Field(gt=0, description="Seconds a stopping process waits for requests in flight."),
+    ] = 30.0
+    database_connect_timeout: Annotated[
+        float, Field(gt=0, description="Seconds to wait for a database connection.")
+    ] = 5.0
+    database_statement_timeout: Annotated[
+        float, Field(gt=0, description="Seconds a database statement may take.")
+    ] = 30.0
+    metrics_token: Annotated[
+        str | None,
+        Field(
+            description="Bearer token that opens /metrics to any address; without it, "
+            "/metrics answers loopback clients only."
+        ),
+    ] = None
     view_max_features: Annotated[
         int,
         Field(

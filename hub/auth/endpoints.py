@@ -15,6 +15,10 @@ Every answer of the token endpoint is an audit entry (operation type ``token``),
 before the answer leaves like those of ``/graphql``: a token issued names its client and
 department; a failed login is ``denied`` with ``INVALID_CLIENT`` and the client id that was
 tried (never the secret), so an auditor can find guessing against a client.
+
+Guessing is slowed too (:mod:`hub.rate_limit`): each client address, and each client id tried,
+has a bucket of token requests; over either, the answer is 429 ``RATE_LIMITED`` with
+``Retry-After`` before the secret is checked (an audited denial like a failed login).
 """
 
 from __future__ import annotations
@@ -44,8 +48,10 @@ from hub.auth.clients import authenticate_client
 from hub.auth.keys import HubKeys
 from hub.auth.tokens import issue_token
 from hub.execution import INTERNAL
+from hub.faults import failed_request, unavailable
 from hub.graphql_http import audited, json_response, request_error
 from hub.models import Principal
+from hub.rate_limit import RateLimits, refuse
 from hub.settings import Settings
 
 FORM = "application/x-www-form-urlencoded"
@@ -123,15 +129,23 @@ async def token_endpoint(request: Request) -> Response:
     )
     try:
         response = await _token(request, facts)
-    except Exception:
-        log.exception("Token request %s failed", facts.request_id)
-        facts.outcome, facts.error_code = Outcome.ERROR, INTERNAL
-        response = request_error("Internal server error", 500, INTERNAL)
+    except Exception as error:
+        response = failed_request(request, facts, error)  # 503 if the database is unreachable
+        if response is None:
+            log.exception("Token request %s failed", facts.request_id)
+            facts.outcome, facts.error_code = Outcome.ERROR, INTERNAL
+            response = request_error("Internal server error", 500, INTERNAL)
     return await audited(request, facts, response)
 
 
 async def _token(request: Request, facts: Facts) -> Response:
     settings: Settings = request.app.state.settings
+    limits: RateLimits = request.app.state.rate_limits
+    decision = await limits.check_token_address(facts.client_address)
+    if not decision.allowed:
+        return refuse(facts, decision)
+    if (refused := unavailable(request, facts)) is not None:
+        return refused  # the database is known to be down: no secret can be checked
     try:
         params = await _form(request)
         grant_type = params.get("grant_type")
@@ -141,6 +155,9 @@ async def _token(request: Request, facts: Facts) -> Response:
             raise UnsupportedGrantTypeError(grant_type)
         client_id, secret = _credentials(request, params)
         facts.client_id = client_id
+        decision = await limits.check_token_client(client_id)
+        if not decision.allowed:
+            return refuse(facts, decision)
         async with AsyncSession(request.app.state.engine) as session:
             client = await authenticate_client(session, client_id, secret)
             if client is None:
