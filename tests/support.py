@@ -42,16 +42,21 @@ def running(
     arguments: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> Iterator[tuple[str, list[str]]]:
     """Run ``gridhub ARGUMENTS --port P`` in its own process until it answers /healthz; yield
-    its URL and (once it has stopped) its output."""
+    its URL and (once it has stopped) its output.
+
+    The output goes to a file, not a pipe: nobody reads a pipe while the server runs, and once
+    its buffer is full (a thousand or so access-log lines) every write, and so every worker,
+    would block."""
     port = _free_port()
     defaults = {"GRIDHUB_GRAPHIQL": "false"}
     if cwd is None:  # keep the audit keys out of the working tree
         defaults["GRIDHUB_AUDIT_KEY_DIR"] = tempfile.mkdtemp(prefix="gridhub-audit-keys-")
+    log = tempfile.TemporaryFile()
     process = subprocess.Popen(
         [sys.executable, "-m", "hub", *arguments, "--port", str(port)],
         cwd=cwd,
         env={**os.environ, **defaults, **(env or {})},
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
@@ -66,11 +71,14 @@ def running(
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                text = process.stdout.read().decode() if process.stdout else ""
-                pytest.fail(f"server did not start:\n{text}")
+                process.wait(timeout=10)
+                log.seek(0)
+                pytest.fail(f"server did not start:\n{log.read().decode()}")
             time.sleep(0.1)
         yield base, output
     finally:
         process.terminate()
-        stdout, _ = process.communicate(timeout=10)
-        output.append(stdout.decode())
+        process.wait(timeout=10)
+        log.seek(0)
+        output.append(log.read().decode())
+        log.close()

@@ -176,6 +176,25 @@ async def test_a_person_over_their_burst_gets_429_with_retry_after_and_it_is_aud
     assert ask(client, token).status_code == 429
 
 
+async def test_the_geojson_url_spends_the_same_budget_and_is_refused_the_same_way(
+    client: TestClient, token_for: Callable[[str], str], engine: AsyncEngine
+) -> None:
+    """A GIS tool polling /views/{code}.geojson is held to the person's budget too."""
+    token = token_for(WORKER)
+    headers = {"authorization": f"Bearer {token}"}
+    url = "/views/grid-office-patrol.geojson?layer=houses"
+    for _ in range(3):
+        assert client.get(url, headers=headers).status_code == 200
+    refused = client.get(url, headers=headers)
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "1"
+    assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert "features" not in refused.text
+    entry = await entry_of(engine, refused.headers["x-request-id"])
+    assert (entry.outcome, entry.error_code) == ("denied", "RATE_LIMITED")
+    assert ask(client, token).status_code == 429  # one bucket for the person, whatever the URL
+
+
 def test_each_person_and_each_client_has_a_bucket_of_its_own(
     client: TestClient, token_for: Callable[[str], str]
 ) -> None:

@@ -34,7 +34,9 @@ from hub.auth.principal import UNAUTHENTICATED, Unauthenticated, authenticate
 from hub.auth.principal import unauthenticated_response as _unauthenticated
 from hub.errors import BadUserInput, Forbidden, GridhubError, PurposeRequired
 from hub.execution import INTERNAL
+from hub.faults import failed_request
 from hub.graphql_http import audited, request_error
+from hub.rate_limit import admit
 from resolvers.access import NOTHING
 from resolvers.context import RequestContext
 from views import store
@@ -85,20 +87,24 @@ async def geojson_endpoint(request: Request) -> Response:
         facts.error_code = error.code
         status = 404 if isinstance(error, _NotFound) else STATUS.get(type(error), 400)
         response = request_error(str(error), status, error.code)
-    except Exception:
-        log.exception("Request %s failed", facts.request_id)
-        facts.outcome, facts.error_code = Outcome.ERROR, INTERNAL
-        response = request_error("Internal server error", 500, INTERNAL)
+    except Exception as error:
+        response = failed_request(request, facts, error)  # 503 if the database is unreachable
+        if response is None:
+            log.exception("Request %s failed", facts.request_id)
+            facts.outcome, facts.error_code = Outcome.ERROR, INTERNAL
+            response = request_error("Internal server error", 500, INTERNAL)
     answered = await audited(request, facts, response)
     if streaming is not None and answered is not response:  # the entry failed: no data leaves
         await streaming.close()
     return answered
 
 
-async def _answer(request: Request, facts: Facts) -> tuple[Response, RequestContext]:
+async def _answer(request: Request, facts: Facts) -> tuple[Response, RequestContext | None]:
     identity = await authenticate(request)
     facts.subject, facts.principal_kind = identity.subject, identity.kind
     facts.client_id = identity.client_id
+    if (refused := await admit(request, identity, facts)) is not None:
+        return refused, None  # over its rate limit, or the database is known to be down
     try:
         facts.purpose = declared_purpose(request)
     except BadPurpose as error:

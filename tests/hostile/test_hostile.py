@@ -51,9 +51,14 @@ assert INTERNAL not in DOCUMENTED
 
 @pytest.fixture(scope="module")
 def server(database_url: str, settings: Settings) -> Iterator[tuple[str, list[str]]]:
-    """``gridhub serve`` in production mode (the default) on the session's database."""
+    """``gridhub serve`` in production mode (the default) on the session's database.
+
+    Without rate limits: the suite sends thousands of requests as one person, and each must be
+    answered for what it is, not with the 429 its budget would soon give (tests/test_rate_limit
+    covers that)."""
     arguments = ["serve", "--database-url", database_url]
-    with running(arguments, env={"GRIDHUB_KEY_DIR": str(settings.key_dir)}) as (base, output):
+    environment = {"GRIDHUB_KEY_DIR": str(settings.key_dir), "GRIDHUB_RATE_LIMITS": "false"}
+    with running(arguments, env=environment) as (base, output):
         yield base, output
 
 
