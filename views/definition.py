@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from catalog.columns import STORED
 from hub.errors import BadUserInput
 from resolvers import filters
 from resolvers.areas import check_area_code
@@ -72,43 +73,47 @@ AREA_LEVELS: Mapping[Source, str] = {
     Source.STREET: "street",
 }
 
-#: Per drawable type, the fields a feature may show and the column each reads (``None``: a
-#: value computed from the row, ``Event.overdue``). Only plain values: links and lists are
+#: Per drawable type, the fields a feature may show. Only plain values: links and lists are
 #: other rows, which a view draws as layers of their own.
+_SHOWN: Mapping[str, tuple[str, ...]] = {
+    "Grid": ("code", "name", "level"),
+    "House": ("code", "address", "use", "floors", "builtYear", "gridCode"),
+    "Entity": (
+        "creditCode",
+        "name",
+        "type",
+        "industry",
+        "status",
+        "establishedOn",
+        "registeredAddress",
+        "gridCode",
+    ),
+    "Event": (
+        "source",
+        "categoryCode",
+        "description",
+        "status",
+        "reporter",
+        "gridCode",
+        "handlingDepartmentCode",
+        "reportedAt",
+        "dispatchedAt",
+        "closedAt",
+        "deadline",
+        "overdue",
+    ),
+}
+#: Shown fields worked out from the row rather than read from their column.
+_COMPUTED = frozenset({("Event", "overdue")})
+#: Per drawable type, each field a feature may show and the column it reads (``None``: a value
+#: computed from the row, ``Event.overdue``) — the column as the catalogue's map of stored data
+#: items says, so the two can not disagree.
 FEATURE_FIELDS: Mapping[str, Mapping[str, str | None]] = {
-    "Grid": {"code": "code", "name": "name", "level": "level"},
-    "House": {
-        "code": "code",
-        "address": "address",
-        "use": "use",
-        "floors": "floors",
-        "builtYear": "built_year",
-        "gridCode": "grid_code",
-    },
-    "Entity": {
-        "creditCode": "credit_code",
-        "name": "name",
-        "type": "type",
-        "industry": "industry",
-        "status": "status",
-        "establishedOn": "established_on",
-        "registeredAddress": "registered_address",
-        "gridCode": "grid_code",
-    },
-    "Event": {
-        "source": "source",
-        "categoryCode": "category_code",
-        "description": "description",
-        "status": "status",
-        "reporter": "reporter",
-        "gridCode": "grid_code",
-        "handlingDepartmentCode": "handling_department_code",
-        "reportedAt": "reported_at",
-        "dispatchedAt": "dispatched_at",
-        "closedAt": "closed_at",
-        "deadline": "deadline",
-        "overdue": None,
-    },
+    type_name: {
+        field: None if (type_name, field) in _COMPUTED else STORED[type_name].column(field).name
+        for field in fields
+    }
+    for type_name, fields in _SHOWN.items()
 }
 
 #: Per filtered source: the resource its filter reads and the API's filter input (the class in
