@@ -94,8 +94,10 @@ AS_OF = date(2026, 1, 1)
 #: just above each.
 SIZES = {"small": 50, "large": 1_000}
 
-#: ``first:`` of residents: the most the API allows, so that every resident comes back (the
-#: SQL has no limit per house); the script checks that no house has more.
+#: The most ``first:`` of residents may be (the API's page size cap). The query asks for the
+#: grid's largest household rounded up to a multiple of 10 — every resident comes back (the SQL
+#: has no limit per house) and the query stays within the hub's default cost limit, as an app's
+#: page would; the script checks that no house has more.
 RESIDENTS_FIRST = 500
 
 QUERY = """
@@ -233,6 +235,7 @@ class Workload:
     grid: str
     houses: int
     residents: int
+    residents_first: int
 
     @property
     def rows(self) -> int:
@@ -240,7 +243,7 @@ class Workload:
 
     @property
     def variables(self) -> dict[str, Any]:
-        return {"grid": self.grid, "houses": self.houses, "residents": RESIDENTS_FIRST}
+        return {"grid": self.grid, "houses": self.houses, "residents": self.residents_first}
 
 
 async def plan_workloads(connection: asyncpg.Connection, max_houses: int) -> list[Workload]:
@@ -261,6 +264,7 @@ async def plan_workloads(connection: asyncpg.Connection, max_houses: int) -> lis
             f"a house of grid {grid} has {max(residents)} residents, more than"
             f" residents(first: {RESIDENTS_FIRST}) returns; the rows would differ"
         )
+    residents_first = min(RESIDENTS_FIRST, -(-max(residents) // 10) * 10)
     workloads = []
     for size, target in SIZES.items():
         houses, rows = 0, 0
@@ -273,7 +277,7 @@ async def plan_workloads(connection: asyncpg.Connection, max_houses: int) -> lis
                 f"[yellow]Grid {grid} yields only {rows} rows for the {size} size"
                 f" (target {target}); seed a fresh database for the intended sizes.[/yellow]"
             )
-        workloads.append(Workload(size, target, grid, houses, rows - houses))
+        workloads.append(Workload(size, target, grid, houses, rows - houses, residents_first))
     return workloads
 
 
