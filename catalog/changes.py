@@ -57,10 +57,12 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         raise BadUserInput("The catalogue changed meanwhile; read it again and retry") from None
 
 
-def _own(officer: Officer, department: str, what: str) -> None:
+def own(officer: Officer, department: str, what: str, things: str = "resources") -> None:
+    """FORBIDDEN unless ``department`` is the officer's own: a data officer changes only their
+    own department's catalogue entries (and views)."""
     if officer.department is None or officer.department != department:
         raise Forbidden(
-            f"{what}: a data officer changes only their own department's resources "
+            f"{what}: a data officer changes only their own department's {things} "
             f"({officer.department or 'none'}), not {department}'s"
         )
 
@@ -74,7 +76,7 @@ async def register(
         # An existing department that is not the officer's is refused before the details are
         # looked at; a department that does not exist is a mistake in the input.
         if officer.department is None or definition.department in departments:
-            _own(officer, definition.department, f"Registering {definition.code}")
+            own(officer, definition.department, f"Registering {definition.code}")
         check(definition, departments)
         if await store.get(connection, definition.code) is not None:
             raise BadUserInput(
@@ -112,7 +114,7 @@ async def update(
         current = await store.get(connection, code)
         if current is None:
             raise BadUserInput(f"There is no resource {code} in the catalogue", resource=code)
-        _own(officer, current.definition.department, f"Updating {code}")
+        own(officer, current.definition.department, f"Updating {code}")
         if current.origin is Origin.FILE:
             raise BadUserInput(
                 f"{code} is kept in the catalogue file {current.source}: change it there and "

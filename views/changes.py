@@ -15,7 +15,6 @@ know:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -25,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from catalog.changes import Officer, own
 from hub.errors import BadUserInput, Forbidden, GridhubError
 from hub.models import Principal as PrincipalRow
 from hub.models import PrincipalGrid
@@ -38,14 +38,6 @@ from views.definition import ViewDefinition, parse_view, view_json
 from views.store import ConcurrentChange, StoredView
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Officer:
-    """The data officer making a change: who (for the version) and for which department."""
-
-    subject: str
-    department: str | None
-
-
 @asynccontextmanager
 async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """One unit of work; two writers racing on one code lose with BAD_USER_INPUT, not a 500."""
@@ -54,14 +46,6 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
             yield connection
     except (IntegrityError, ConcurrentChange):
         raise BadUserInput("The view changed meanwhile; read it again and retry") from None
-
-
-def _own(officer: Officer, department: str, what: str) -> None:
-    if officer.department is None or officer.department != department:
-        raise Forbidden(
-            f"{what}: a data officer changes only their own department's views "
-            f"({officer.department or 'none'}), not {department}'s"
-        )
 
 
 async def department_plans(
@@ -142,7 +126,7 @@ async def define(
         # Another existing department is refused before the details are looked at; one that
         # does not exist is a mistake in the input (parse_view says so).
         if officer.department is None or department in known:
-            _own(officer, str(department), f"Defining {raw.get('code')}")
+            own(officer, str(department), f"Defining {raw.get('code')}", "views")
         view = await _checked(connection, policy, {**raw, "department": department}, at)
         if await store.get(connection, view.code) is not None:
             raise BadUserInput(
@@ -167,7 +151,7 @@ async def update(
     view; the view and whether a new version was written (none if nothing changed)."""
     async with transaction(engine) as connection:
         current = await _current(connection, code)
-        _own(officer, current.definition.department, f"Updating {code}")
+        own(officer, current.definition.department, f"Updating {code}", "views")
         if expected_version is not None and expected_version != current.version:
             raise BadUserInput(
                 f"{code} is at version {current.version}, not {expected_version}: read it "
@@ -188,7 +172,7 @@ async def delete(engine: AsyncEngine, officer: Officer, code: str, at: datetime)
     """Delete a view; the number of the ``deleted`` version that records it."""
     async with transaction(engine) as connection:
         current = await _current(connection, code)
-        _own(officer, current.definition.department, f"Deleting {code}")
+        own(officer, current.definition.department, f"Deleting {code}", "views")
         return await store.remove(connection, current, by=officer.subject, at=at)
 
 
