@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphql import (
     DocumentNode,
@@ -41,6 +41,9 @@ from policies.grants import is_grant_role
 from resolvers.filters import FILTERED_FIELDS
 from schema.audit_log import AUDIT_TYPES
 from schema.duties import AUDITOR, has_duty
+
+if TYPE_CHECKING:
+    from audit.writer import Submitted
 
 REDACTED = "[redacted]"
 #: Filter input types and the resource (and type) their fields read.
@@ -178,6 +181,9 @@ class Facts:
     row_counts: dict[str, int] = field(default_factory=dict)
     outcome: Outcome = Outcome.ERROR
     error_code: str | None = None
+    #: The entry, once handed to the writer as the answer was complete (it is written while
+    #: the request's connection is given back); the answer leaves once it has committed.
+    submitted: Submitted | None = None
 
     def record(self, latency_us: int) -> AuditRecord:
         return AuditRecord(

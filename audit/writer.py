@@ -3,7 +3,10 @@
 :meth:`AuditWriter.record` returns only once the entry's transaction has committed, so the
 request layer sends a response only for a request whose entry is durable; when the write fails,
 ``record`` raises :class:`AuditUnavailable` and the request is answered with that error and no
-data (fail closed).
+data (fail closed). ``record`` is :meth:`~AuditWriter.submit` then
+:meth:`~AuditWriter.committed`: the request layer submits the entry as soon as its answer is
+complete and gives its database connection back while the entry is written, so the two round
+trips overlap instead of adding up.
 
 Concurrent requests share transactions: ``record`` puts the entry on a queue and waits; one
 flusher task takes everything queued (up to ``max_batch``), gives each entry the next ``seq``,
@@ -175,6 +178,16 @@ class _Batch:
     chain: _Chain = field(default_factory=_Chain)
 
 
+@dataclass(frozen=True)
+class Submitted:
+    """An entry handed to the writer (:meth:`AuditWriter.submit`), not yet known committed."""
+
+    record: AuditRecord
+    #: Resolved by the flusher; None when the writer refused the entry at once (not running).
+    future: asyncio.Future[Receipt] | None
+    started: float = field(default_factory=time.perf_counter)
+
+
 def _retrieve(future: asyncio.Future[Receipt]) -> None:
     """Mark a future's exception as seen: its caller may have gone (a cancelled request)."""
     if not future.cancelled():
@@ -252,16 +265,28 @@ class AuditWriter:
         known within ``record_timeout`` seconds). If the caller is cancelled while waiting, the
         entry is still written: the request it records did happen.
         """
+        return await self.committed(self.submit(record))
+
+    def submit(self, record: AuditRecord) -> Submitted:
+        """Hand ``record`` to the flusher and return at once, so that the caller can finish
+        other work (give its connection back) while the entry is written; the request may be
+        answered only after :meth:`committed` has returned for it."""
         if self._task is None or self._task.done() or self._closing:
-            self._lost(record, AuditUnavailable.code)
-            raise AuditUnavailable()
+            return Submitted(record, None)
         future: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve)
         self._queue.append(_Queued(record, self._clock(), future))
         self._wake.set()
-        started = time.perf_counter()
         if self.observer is not None:
             self.observer.queued(self.queue_depth)
+        return Submitted(record, future)
+
+    async def committed(self, submitted: Submitted) -> Receipt:
+        """Wait until a submitted entry's transaction has committed; see :meth:`record`."""
+        record, future = submitted.record, submitted.future
+        if future is None:
+            self._lost(record, AuditUnavailable.code)
+            raise AuditUnavailable()
         try:
             async with asyncio.timeout(self._record_timeout):
                 receipt = await asyncio.shield(future)
@@ -273,7 +298,7 @@ class AuditWriter:
             self._lost(record, error.code)
             raise
         if self.observer is not None:
-            self.observer.committed(record, time.perf_counter() - started)
+            self.observer.committed(record, time.perf_counter() - submitted.started)
         return receipt
 
     def _lost(self, record: AuditRecord, code: str) -> None:

@@ -53,7 +53,7 @@ from sqlalchemy.engine import make_url
 from audit.keys import AuditKeys
 from audit.record import AuditRecord
 from audit.recorder import Facts, document_facts, outcome_of, plan_reads, query_hash, redact
-from audit.writer import AuditWriter
+from audit.writer import AuditWriter, Submitted
 from hub.access import Access
 from hub.access_watch import AccessWatch
 from hub.auth.issuers import Verifier
@@ -514,6 +514,7 @@ async def measure(
     async def run_in_process(context: RequestContext, audit: bool = False) -> None:
         started = time.perf_counter()
         prepared = executor.prepare(QUERY)
+        submitted: Submitted | None = None
         try:
             if context.plan is NO_PLAN:  # the permissions: token, principal, plan
                 claims = await verify_token(token, in_process.verifier)
@@ -522,12 +523,15 @@ async def measure(
                     context.identity, None, await context.connection()
                 )
             body = await executor.run(prepared, workload.variables, None, context)
+            if "errors" in body:
+                raise RuntimeError(f"the hub answered with errors: {body['errors']}")
+            if audit:  # what the endpoint adds for the audit log: the entry, committed ...
+                entry = audit_record(prepared, context, body, started)
+                submitted = in_process.audit.submit(entry)
         finally:
-            await context.close()
-        if "errors" in body:
-            raise RuntimeError(f"the hub answered with errors: {body['errors']}")
-        if audit:  # what the endpoint adds for the audit log: the entry, committed
-            await in_process.audit.record(audit_record(prepared, context, body, started))
+            await context.close()  # ... written, as there, while the connection goes back
+        if submitted is not None:
+            await in_process.audit.committed(submitted)
 
     def audit_record(
         prepared: Any, context: RequestContext, body: dict[str, Any], started: float

@@ -194,10 +194,10 @@ async def graphql_endpoint(request: Request) -> Response:
 async def audited(request: Request, facts: Facts, response: Response) -> Response:
     """Commit the request's audit entry, then let the response go; if the entry can not be
     committed, answer ``AUDIT_UNAVAILABLE`` (503) instead: no data leaves unrecorded."""
-    writer: AuditWriter = request.app.state.audit_writer
-    latency_us = int((time.perf_counter() - facts.started) * 1_000_000)
+    writer = _writer(request)
+    submitted = facts.submitted or writer.submit(facts.record(_latency_us(facts)))
     try:
-        await writer.record(facts.record(latency_us))
+        await writer.committed(submitted)
     except Exception as error:
         if not isinstance(error, AuditUnavailable):
             log.exception("Audit entry of request %s not recorded", facts.request_id)
@@ -210,6 +210,16 @@ async def audited(request: Request, facts: Facts, response: Response) -> Respons
         )
     response.headers[REQUEST_ID] = facts.request_id
     return response
+
+
+def _writer(request: Request) -> AuditWriter:
+    writer: AuditWriter = request.app.state.audit_writer
+    return writer
+
+
+def _latency_us(facts: Facts) -> int:
+    """Microseconds from the request's arrival until its answer was ready."""
+    return int((time.perf_counter() - facts.started) * 1_000_000)
 
 
 @dataclass
@@ -442,15 +452,34 @@ async def _run(
         if document is not None:
             facts.reads, facts.grant_ids = plan_reads(plan, document)
         result = await executor.run(prepared, params.variables, params.operation_name, context)
+        if context.field_reads and document is not None:  # a map view's layers read more
+            read = DocumentFacts(
+                document.fields | context.field_reads, document.sensitive_variables
+            )
+            facts.reads, facts.grant_ids = plan_reads(context.plan, read)
+        facts.person_ids = tuple(str(key) for key in sorted(context.person_ids))
+        facts.row_counts = dict(context.row_counts)
+        facts.outcome, facts.error_code = outcome_of(result, facts.reads)
+        response = _graphql_response(result, media)
+        # The answer is complete: its entry is written while the connection goes back.
+        facts.submitted = _writer(request).submit(facts.record(_latency_us(facts)))
+        return response
     finally:
+        await _release(context, facts)
+
+
+async def _release(context: RequestContext, facts: Facts) -> None:
+    """Give the request's connection back. Once the answer is complete and its entry on its
+    way, a failure to do so (the database went away after the last read) is the pool's to
+    clean up, not the request's: the answer stands, as its entry says."""
+    try:
         await context.close()
-    if context.field_reads and document is not None:  # a map view's layers read more
-        read = DocumentFacts(document.fields | context.field_reads, document.sensitive_variables)
-        facts.reads, facts.grant_ids = plan_reads(context.plan, read)
-    facts.person_ids = tuple(str(key) for key in sorted(context.person_ids))
-    facts.row_counts = dict(context.row_counts)
-    facts.outcome, facts.error_code = outcome_of(result, facts.reads)
-    return _graphql_response(result, media)
+    except Exception as error:
+        if facts.submitted is None:
+            raise
+        log.warning(
+            "Request %s: its connection was not released cleanly: %s", facts.request_id, error
+        )
 
 
 def _introspection_disabled() -> dict[str, Any]:

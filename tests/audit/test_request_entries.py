@@ -16,6 +16,7 @@ from hub.db import create_engine
 from hub.demo import District
 from hub.models import AuditEntry
 from hub.settings import Settings
+from resolvers.context import RequestContext
 from resolvers.ids import from_global_id
 from tests.support import data_of, nodes
 
@@ -181,6 +182,35 @@ def test_no_data_leaves_when_the_entry_can_not_be_committed(
         }
         # Once the database is back, requests are answered (and recorded) again.
         assert client.post("/graphql", json=query, headers=headers).status_code == 200
+
+
+def test_an_answer_stands_when_its_connection_can_not_be_released_afterwards(
+    settings: Settings, token_for: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The entry of a complete answer is handed to the writer before the request's connection
+    goes back; if giving it back then fails (the database went away after the last read),
+    the answer and its entry stand, and the client gets both."""
+    failed: list[str] = []
+    close = RequestContext.close
+
+    async def close_then_fail(self: RequestContext) -> None:
+        await close(self)
+        failed.append("close")
+        raise ConnectionResetError("connection lost while releasing it (simulated)")
+
+    with TestClient(create_app(settings)) as client:
+        monkeypatch.setattr(RequestContext, "close", close_then_fail)
+        query = {"query": "{ people(first: 3) { edges { node { id name } } } }"}
+        response = client.post("/graphql", json=query, headers=bearer(token_for(WORKER)))
+        monkeypatch.undo()
+        assert failed == ["close"]
+        assert response.status_code == 200
+        people = nodes(data_of(response.json())["people"])
+        assert len(people) == 3
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        entry = client.portal.call(only_entry, engine, response)  # type: ignore[union-attr]
+    assert (entry.outcome, entry.error_code) == ("ok", None)
+    assert set(entry.person_ids) == {str(from_global_id(p["id"])[1]) for p in people}
 
 
 async def test_a_token_request_is_audited_and_a_failed_login_names_the_client_tried(

@@ -153,6 +153,24 @@ async def test_a_writer_that_was_never_started_or_was_closed_refuses(
     assert await _seqs(audit_engine) == []  # nothing written, so nothing to seal
 
 
+async def test_a_submitted_entry_is_written_while_its_caller_goes_on(
+    make_writer: MakeWriter, audit_engine: AsyncEngine, audit_settings: Settings
+) -> None:
+    """``submit`` returns at once; ``committed`` returns once the entry is in the log. A
+    writer that is not running refuses at ``committed``, so a caller can not skip the wait."""
+    writer = await make_writer()
+    submitted = writer.submit(record(person_ids=["p-1"]))
+    assert submitted.future is not None
+    assert not submitted.future.done()
+    receipt = await writer.committed(submitted)
+    assert await _seqs(audit_engine) == [receipt.seq] == [1]
+    await writer.close()
+    refused = writer.submit(record())
+    with pytest.raises(AuditUnavailable):
+        await writer.committed(refused)
+    assert await _seqs(audit_engine) == [1]
+
+
 async def test_time_never_goes_back_within_a_chain(
     make_writer: MakeWriter, audit_engine: AsyncEngine
 ) -> None:
