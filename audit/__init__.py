@@ -7,6 +7,8 @@
 - :mod:`audit.keys` — the Ed25519 checkpoint keys: load or create, rotate, public document;
 - :mod:`audit.writer` — :class:`~audit.writer.AuditWriter`: group commit, one chain per
   process, :class:`~audit.writer.AuditUnavailable` when an entry can not be made durable;
+- :mod:`audit.indexer` — the search-index rows (people and fields read), written from the
+  entries, right after them on PostgreSQL, and caught up for chains left behind;
 - :mod:`audit.stream`, :mod:`audit.verify`, :mod:`audit.export` — reading the log back in
   chain order, verifying it (database or export) and exporting it, all streaming;
 - :mod:`audit.search` — auditors' search and statistics as SQL;

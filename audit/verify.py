@@ -21,7 +21,10 @@ still running, or a chain of unsigned entries made up from nothing. The report l
 chain's unsigned tail, so they can be looked at; a closed hub leaves none.
 
 In the database each entry's search-index rows are compared with it as well: deleting a row of
-``audit_person_reads`` would otherwise hide an access from an auditor's search.
+``audit_person_reads`` would otherwise hide an access from an auditor's search. Entries past
+their chain's index mark (``audit_index_marks``: their rows are written just after they
+commit, see :mod:`audit.indexer`) are left out of that comparison and counted in the report
+as not yet searchable; a hub writes what any chain lacks within a minute.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ from audit.stream import (
     person_index,
     writer_ids,
 )
-from hub.models.audit import AuditCheckpoint, AuditEntry
+from hub.models.audit import AuditCheckpoint, AuditEntry, AuditIndexMark
 
 #: How far an export is read past a gap in ``seq`` to tell a moved entry from a removed one.
 LOOKAHEAD = 256
@@ -111,6 +114,8 @@ class Report:
     sealed_chains: int = 0
     problem: Problem | None = None
     unsigned: list[UnsignedTail] = field(default_factory=list)
+    #: Entries past their chain's index mark: intact, not yet in the search index.
+    unindexed: list[UnsignedTail] = field(default_factory=list)
     ranges: list[str] = field(default_factory=list)
 
     @property
@@ -134,6 +139,12 @@ class Report:
             lines.append(
                 f"chain {tail.writer_id}: #{tail.first_seq}..#{tail.last_seq} not yet covered "
                 "by a checkpoint (a running or crashed writer)"
+            )
+        for tail in self.unindexed:
+            lines.append(
+                f"chain {tail.writer_id}: #{tail.first_seq}..#{tail.last_seq} not yet in the "
+                "search index (written just after their entries; a running hub writes what a "
+                "stopped one left within a minute)"
             )
         return lines
 
@@ -658,12 +669,22 @@ async def verify_database(
                     f"chain {chain}: checked from #{anchor.seq + 1}, after signed checkpoint "
                     f"{anchor.checkpoints} (--from {from_seq})"
                 )
+            mark = await _index_mark(connection, chain)
             checker = ChainChecker(chain, public_keys, anchor)
-            await _check_chain(connection, checker, anchor, progress)
+            last = await _check_chain(connection, checker, anchor, progress, mark)
             _tally(report, checker)
+            if mark is not None and last > mark and checker.problem is None:
+                report.unindexed.append(UnsignedTail(chain, max(mark, anchor.seq) + 1, last))
             if checker.problem is not None:
                 break
     return report
+
+
+async def _index_mark(connection: AsyncConnection, writer_id: str) -> int | None:
+    """The seq up to which the chain's search-index rows are written; None if the chain has
+    no mark, and then every entry's rows are compared."""
+    query = select(AuditIndexMark.seq).where(AuditIndexMark.writer_id == writer_id)
+    return (await connection.execute(query)).scalar_one_or_none()
 
 
 async def _check_chain(
@@ -671,8 +692,12 @@ async def _check_chain(
     checker: ChainChecker,
     anchor: Anchor,
     progress: Progress | None,
-) -> None:
+    mark: int | None,
+) -> int:
+    """Walk the chain, comparing the index rows of its entries up to ``mark``; return the
+    seq of the last entry accepted."""
     chain = checker.writer_id
+    last = anchor.seq
     events = chain_events(connection, chain, after_seq=anchor.seq, after_number=anchor.checkpoints)
     people: _IndexCursor | None = None
     fields: _IndexCursor | None = None
@@ -695,6 +720,8 @@ async def _check_chain(
                     checker.index_mismatch(*mismatch)
                     break
                 if checker.accepted is not None:
+                    last = checker.accepted
+                if checker.accepted is not None and (mark is None or checker.accepted <= mark):
                     if people is None or fields is None:  # opened after the entries' cursor
                         people = _IndexCursor(
                             await stack.enter_async_context(
@@ -719,6 +746,7 @@ async def _check_chain(
             checker.index_mismatch(*mismatch)
     if progress is not None and unreported:
         progress.advance(unreported)
+    return last
 
 
 def _tally(report: Report, checker: ChainChecker) -> None:

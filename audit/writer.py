@@ -10,9 +10,11 @@ trips overlap instead of adding up.
 
 Concurrent requests share transactions: ``record`` puts the entry on a queue and waits; one
 flusher task takes everything queued (up to ``max_batch``), gives each entry the next ``seq``,
-hashes it onto the chain, and inserts the entries, their search-index rows and any checkpoint
-that fell due in one transaction. A busy hub thus commits once per batch rather than once per
-request; an idle one commits each entry at once (the flusher does not wait to fill a batch).
+hashes it onto the chain, and inserts the entries and any checkpoint that fell due in one
+transaction. A busy hub thus commits once per batch rather than once per request; an idle one
+commits each entry at once (the flusher does not wait to fill a batch). The entries'
+search-index rows are the :class:`~audit.indexer.SearchIndexer`'s: on SQLite in the same
+transaction, on PostgreSQL right after it, where no request waits for them.
 
 The chain state (``seq``, head hash) advances only when a transaction commits. After a failed
 transaction the writer reads its chain's head back from the database before the next one: a
@@ -44,12 +46,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+import asyncpg
 import orjson
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from audit.chain import b64encode, checkpoint_message, entry_hash
+from audit.indexer import SearchIndexer
 from audit.keys import AuditKeys
 from audit.record import ENTRY_FIELDS, GENESIS, AuditRecord
 from hub.errors import GridhubError
@@ -62,48 +66,42 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_BATCH = "e.writer_id = :writer_id AND e.seq BETWEEN :first AND :last"
-#: SQLite: the entries' ``person_ids`` and ``reads`` as rows of the search-index tables.
-_INDEX_PEOPLE_SQLITE = text(
-    "INSERT INTO audit_person_reads (entry_id, person_id, at)"
-    f" SELECT e.id, p.value, e.at FROM audit_entries AS e, json_each(e.person_ids) AS p"
-    f" WHERE {_BATCH}"
-)
-_INDEX_FIELDS_SQLITE = text(
-    "INSERT INTO audit_field_reads (entry_id, resource_type, field, decision, at)"
-    " SELECT e.id, json_extract(r.value, '$.type'), json_extract(r.value, '$.field'),"
-    " json_extract(r.value, '$.decision'), e.at"
-    f" FROM audit_entries AS e, json_each(e.reads) AS r WHERE {_BATCH}"
-)
 _ENTRY_COLUMNS = ", ".join((*ENTRY_FIELDS, "hash"))
 _CHECKPOINT_COLUMNS = "writer_id, number, seq, head_hash, at, key_id, final, signature"
-#: A whole batch on PostgreSQL: the entries, their search-index rows and the checkpoints in ONE
-#: statement of fixed text (so the driver prepares it once), sent outside any explicit
-#: transaction. A single statement is atomic on its own, so this is one round trip where
-#: BEGIN, three INSERTs and COMMIT were five; data-modifying CTEs always run to completion,
-#: whether or not the final SELECT reads them. The rows arrive as two JSON arrays whose keys
-#: are the column names.
-_BATCH_POSTGRESQL = text(
-    f"""WITH entries AS (
+#: A whole batch on PostgreSQL: the entries and the checkpoints in ONE statement of fixed text,
+#: prepared once per connection, sent outside any explicit transaction. A single statement is
+#: atomic on its own, so this is one round trip where BEGIN, the INSERTs and COMMIT were
+#: several; data-modifying CTEs always run to completion, whether or not the final SELECT
+#: reads them. The rows arrive as two JSON arrays ($1 the entries, $2 the checkpoints) whose
+#: keys are the column names. The entries' search-index rows follow in a statement of their
+#: own (:mod:`audit.indexer`).
+_BATCH_POSTGRESQL = f"""WITH entries AS (
   INSERT INTO audit_entries ({_ENTRY_COLUMNS})
-  SELECT {_ENTRY_COLUMNS} FROM json_populate_recordset(NULL::audit_entries, CAST(:entries AS json))
-  RETURNING id, at, person_ids, reads
-), people AS (
-  INSERT INTO audit_person_reads (entry_id, person_id, at)
-  SELECT e.id, p.value, e.at FROM entries AS e
-  CROSS JOIN LATERAL json_array_elements_text(e.person_ids) AS p(value)
-), fields AS (
-  INSERT INTO audit_field_reads (entry_id, resource_type, field, decision, at)
-  SELECT e.id, r.value ->> 'type', r.value ->> 'field', r.value ->> 'decision', e.at
-  FROM entries AS e CROSS JOIN LATERAL json_array_elements(e.reads) AS r(value)
+  SELECT {_ENTRY_COLUMNS} FROM json_populate_recordset(NULL::audit_entries, CAST($1 AS json))
+  RETURNING id
 ), checkpoints AS (
   INSERT INTO audit_checkpoints ({_CHECKPOINT_COLUMNS})
   SELECT {_CHECKPOINT_COLUMNS}
-  FROM json_populate_recordset(NULL::audit_checkpoints, CAST(:checkpoints AS json))
+  FROM json_populate_recordset(NULL::audit_checkpoints, CAST($2 AS json))
   RETURNING id
 )
 SELECT (SELECT count(*) FROM entries), (SELECT count(*) FROM checkpoints)"""
-)
+
+
+def _connection_lost(error: BaseException) -> bool:
+    """Whether ``error`` says the connection itself is gone, so that a new one may succeed."""
+    if isinstance(error, DBAPIError):
+        return bool(error.connection_invalidated)
+    # InternalClientError: the driver found its protocol in a state it did not expect, as
+    # when the server's notice that it ended the connection arrived while it was idle.
+    return isinstance(
+        error,
+        asyncpg.ConnectionDoesNotExistError
+        | asyncpg.InterfaceError
+        | asyncpg.InternalClientError
+        | ConnectionError,
+    )
+
 
 Clock = Callable[[], datetime]
 
@@ -231,10 +229,14 @@ class AuditWriter:
         self._closing = False
         self._unsigned_since: float | None = None  # monotonic time of the oldest unsigned entry
         self._retry_at = 0.0
-        #: PostgreSQL: the connection batches are written on, with the engine it came from.
+        #: PostgreSQL: the connection batches are written on, with the engine it came from,
+        #: and the batch statement prepared on its driver connection.
         self._held: tuple[AsyncEngine, AsyncConnection] | None = None
+        self._statement: tuple[Any, asyncpg.PreparedStatement] | None = None
         self._database = database
         self.observer = observer
+        self._index = SearchIndexer(engine, self.writer_id)
+        self._registered = False  # PostgreSQL: the chain's index mark is made
 
     @property
     def queue_depth(self) -> int:
@@ -257,6 +259,7 @@ class AuditWriter:
             raise RuntimeError("the audit writer is already started")
         self._task = asyncio.create_task(self._run(), name=f"audit-writer-{self.writer_id}")
         self._task.add_done_callback(self._stopped)
+        self._index.start()
 
     async def record(self, record: AuditRecord) -> Receipt:
         """Append ``record`` to the log; return once its transaction has committed.
@@ -317,6 +320,13 @@ class AuditWriter:
         except asyncio.CancelledError:
             if not self._task.cancelled():
                 raise  # the caller was cancelled, not the flusher
+        finally:
+            await self._index.close()
+
+    async def indexed(self) -> None:
+        """Return once every entry committed so far has its search-index rows (see
+        :mod:`audit.indexer`); bound the wait with :func:`asyncio.timeout`."""
+        await self._index.settled()
 
     # The flusher.
 
@@ -345,6 +355,7 @@ class AuditWriter:
     async def _release_connection(self) -> None:
         """Give the held connection back to the pool (it is healthy if it is still held)."""
         held, self._held = self._held, None
+        self._statement = None
         if held is not None:
             with contextlib.suppress(Exception):
                 await held[1].close()
@@ -402,7 +413,7 @@ class AuditWriter:
                 "at": at,
                 "prev_hash": head,
             }
-            head = values["hash"] = entry_hash(values)
+            head = values["hash"] = entry_hash(values, built=True)
             batch.entries.append(values)
             if seq - signed >= self._every:
                 number += 1
@@ -454,6 +465,7 @@ class AuditWriter:
             self._database.succeeded()
         had_unsigned = self._chain.signed_seq < self._chain.seq
         self._chain = batch.chain
+        self._index.committed(self._chain.seq)
         self.stats.transactions += bool(batch.entries or batch.checkpoints)
         self.stats.entries += len(batch.entries)
         self.stats.checkpoints += len(batch.checkpoints)
@@ -473,17 +485,9 @@ class AuditWriter:
             return
         async with self._engine.begin() as connection:
             if batch.entries:
-                # The search-index rows are derived in the database from the entries just
-                # written (their JSON lists), one statement per table for the whole batch: a
-                # page of 1,000 people would otherwise cost 1,000 rows of bound parameters.
-                chain = {
-                    "writer_id": self.writer_id,
-                    "first": batch.entries[0]["seq"],
-                    "last": batch.entries[-1]["seq"],
-                }
                 await connection.execute(insert(AuditEntry), batch.entries)
-                await connection.execute(_INDEX_PEOPLE_SQLITE, chain)
-                await connection.execute(_INDEX_FIELDS_SQLITE, chain)
+                first, last = batch.entries[0]["seq"], batch.entries[-1]["seq"]
+                await self._index.write_in(connection, first, last)
             if batch.checkpoints:
                 await connection.execute(insert(AuditCheckpoint), batch.checkpoints)
 
@@ -503,7 +507,7 @@ class AuditWriter:
             await self._execute_batch(await self._connection_for_batch(), batch)
         except Exception as error:
             await self._drop_connection()
-            if not (reused and isinstance(error, DBAPIError) and error.connection_invalidated):
+            if not (reused and _connection_lost(error)):
                 raise
             log.warning("The audit writer's connection was lost while idle; reconnecting")
             connection = await self._connection_for_batch()
@@ -518,18 +522,29 @@ class AuditWriter:
             await self._drop_connection()  # cancelled mid-statement: its state is unknown
             raise
 
-    @staticmethod
-    async def _execute_batch(connection: AsyncConnection, batch: _Batch) -> None:
-        result = await connection.execute(
-            _BATCH_POSTGRESQL,
-            {
-                "entries": orjson.dumps(batch.entries).decode(),
-                "checkpoints": orjson.dumps(batch.checkpoints).decode(),
-            },
+    async def _execute_batch(self, connection: AsyncConnection, batch: _Batch) -> None:
+        if not self._registered:
+            await self._index.register(connection)
+            self._registered = True
+        statement = await self._batch_statement(connection)
+        written = await statement.fetchrow(
+            orjson.dumps(batch.entries).decode(), orjson.dumps(batch.checkpoints).decode()
         )
-        written = tuple(result.one())
-        if written != (len(batch.entries), len(batch.checkpoints)):
-            raise RuntimeError(f"the audit batch wrote {written} rows, not all of them")
+        if written is None or tuple(written) != (len(batch.entries), len(batch.checkpoints)):
+            raise RuntimeError(f"the audit batch wrote {written}, not all of its rows")
+
+    async def _batch_statement(self, connection: AsyncConnection) -> asyncpg.PreparedStatement:
+        """The batch statement, prepared on the connection's asyncpg connection.
+
+        It runs there directly rather than through SQLAlchemy: on an idle hub each request
+        waits for exactly this statement, and SQLAlchemy's work around it (compiling, adapting
+        parameters and rows, switching greenlets) was a tenth of a millisecond of it. The
+        connection is in autocommit, so SQLAlchemy has no transaction there to keep track of.
+        """
+        driver = (await connection.get_raw_connection()).driver_connection
+        if self._statement is None or self._statement[0] is not driver:
+            self._statement = (driver, await driver.prepare(_BATCH_POSTGRESQL))
+        return self._statement[1]
 
     async def _committed(self, connection: AsyncConnection, batch: _Batch) -> bool:
         """Whether ``batch`` is already in the log (its statement ran before the loss)."""
@@ -566,6 +581,7 @@ class AuditWriter:
 
     async def _drop_connection(self) -> None:
         held, self._held = self._held, None
+        self._statement = None
         if held is not None:
             with contextlib.suppress(Exception):
                 await held[1].invalidate()
@@ -608,6 +624,7 @@ class AuditWriter:
                 chain.seq,
             )
         self._chain = chain
+        self._index.committed(chain.seq)
         self._uncertain = False
         if chain.signed_seq < chain.seq and self._unsigned_since is None:
             self._unsigned_since = time.monotonic()

@@ -149,9 +149,18 @@ FROM houses AS h LEFT JOIN people AS p ON p.house_code = h.code
 GROUP BY h.grid_code, h.code
 ORDER BY h.grid_code, h.code
 """
+#: Whether the newest entry in the log has its search-index rows (see ``audit.indexer``).
+NEWEST_ENTRY_INDEXED = """
+SELECT m.seq >= e.seq FROM audit_entries AS e JOIN audit_index_marks AS m USING (writer_id)
+WHERE e.id = (SELECT max(id) FROM audit_entries)
+"""
 
 console = Console()
-Timed = Callable[[], Awaitable[Any]]
+#: What a side leaves to finish after its answer (the audit log's search-index rows): awaited
+#: outside the clock, before the next side starts, so that it is timed as nobody's.
+Settle = Callable[[], Awaitable[None]]
+#: One side: sends one request and returns what to settle, if anything.
+Timed = Callable[[], Awaitable[Settle | None]]
 T = TypeVar("T")
 
 
@@ -453,15 +462,18 @@ class Stats:
 
 
 async def round_robin(sides: dict[str, Timed], warmup: int, runs: int) -> dict[str, Stats]:
-    """Time each side ``runs`` times, one of each per round, after ``warmup`` untimed rounds."""
+    """Time each side ``runs`` times, one of each per round, after ``warmup`` untimed rounds;
+    what a side leaves to finish after its answer is awaited between sides, off the clock."""
     samples: dict[str, list[float]] = {name: [] for name in sides}
     for round_number in range(warmup + runs):
         for name, call in sides.items():
             started = time.perf_counter_ns()
-            await call()
+            settle = await call()
             elapsed = (time.perf_counter_ns() - started) / 1e6
             if round_number >= warmup:
                 samples[name].append(elapsed)
+            if settle is not None:
+                await settle()
     return {name: Stats(values) for name, values in samples.items()}
 
 
@@ -506,10 +518,20 @@ async def measure(
     hub_rows, sql_rows = count_rows(hub), count_rows(sql)
     assert hub_rows == sql_rows == workload.rows, (hub_rows, sql_rows, workload.rows)
 
-    async def over_http() -> None:
+    async def over_http() -> Settle:
         answer = await client.post(graphql_url, content=payload, headers=headers)
         if answer.status_code != 200:
             raise RuntimeError(f"the hub answered {answer.status_code}: {answer.text[:500]}")
+        return server_indexed
+
+    async def server_indexed() -> None:
+        """Until the server has written the search-index rows of its newest entry (this
+        request's: nothing else writes meanwhile), which it does right after answering."""
+        deadline = time.monotonic() + 10
+        while not await connection.fetchval(NEWEST_ENTRY_INDEXED):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not write its audit search index in 10 s")
+            await asyncio.sleep(0.0005)
 
     async def run_in_process(context: RequestContext, audit: bool = False) -> None:
         started = time.perf_counter()
@@ -558,8 +580,9 @@ async def measure(
     async def hub_in_process() -> None:
         await run_in_process(RequestContext.build(settings, engine, NO_PLAN))
 
-    async def hub_audited() -> None:
+    async def hub_audited() -> Settle:
         await run_in_process(RequestContext.build(settings, engine, NO_PLAN), audit=True)
+        return in_process.audit.indexed
 
     async def hub_open() -> None:
         await run_in_process(RequestContext.build(settings, engine, OpenPlan()))

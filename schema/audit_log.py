@@ -9,6 +9,8 @@ filter takes either that global id or the bare id an export shows.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import enum
 from datetime import date, datetime
 from typing import Annotated, Any
@@ -26,6 +28,8 @@ from schema.nodes import Info
 #: The GraphQL types of this module: the audit recorder logs reads of their fields as the
 #: auditor's (ALLOW for an auditor, DENY for anyone else).
 AUDIT_TYPES = frozenset({"AuditEntry", "AuditFieldRead", "AuditCount"})
+#: How long an auditor's search waits for this process's newest entries to become searchable.
+INDEX_WAIT_SECONDS = 1.0
 #: The widest ``auditStats`` range: a dashboard's year, and a bound on what one request scans.
 MAX_STATS_DAYS = 400
 
@@ -207,6 +211,17 @@ def audit_filter(given: AuditLogFilter | None) -> AuditFilter:
     )
 
 
+async def _searchable(info: Info) -> None:
+    """Wait (briefly) until every entry this process has committed is in the search index,
+    so that an auditor finds every request this hub has answered (see :mod:`audit.indexer`)."""
+    request = info.context.request
+    writer = getattr(request.app.state, "audit_writer", None) if request is not None else None
+    if writer is not None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(INDEX_WAIT_SECONDS):
+                await writer.indexed()
+
+
 async def resolve_audit_log(
     info: Info,
     filter: AuditLogFilter | None = None,
@@ -222,6 +237,7 @@ async def resolve_audit_log(
         cursor = None if after is None else AuditCursor.decode(after)
     except ValueError:
         raise BadUserInput("`after` is not a cursor of this list") from None
+    await _searchable(info)
     rows, more = await search(await info.context.connection(), audit_filter(filter), size, cursor)
     edges = [
         AuditEntryEdge(cursor=AuditCursor.of(row).encode(), node=AuditEntry.from_row(row))
@@ -244,6 +260,7 @@ async def resolve_audit_stats(
         raise BadUserInput("`from` must be before `to`")
     if (until - since).days > MAX_STATS_DAYS:
         raise BadUserInput(f"`from` and `to` may be at most {MAX_STATS_DAYS} days apart")
+    await _searchable(info)
     counted = await stats(
         await info.context.connection(),
         since,

@@ -9,7 +9,13 @@ from hub.models.access import (
     PrincipalKind,
 )
 from hub.models.areas import CODE_LENGTH, LEVEL_OF_LENGTH, AreaLevel, Grid
-from hub.models.audit import AuditCheckpoint, AuditEntry, AuditFieldRead, AuditPersonRead
+from hub.models.audit import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditFieldRead,
+    AuditIndexMark,
+    AuditPersonRead,
+)
 from hub.models.base import Base, UTCDateTime
 from hub.models.catalog import CatalogField, CatalogResource, CatalogVersion
 from hub.models.entities import Entity, EntityStatus, EntityType
@@ -37,6 +43,7 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEntry",
     "AuditFieldRead",
+    "AuditIndexMark",
     "AuditPersonRead",
     "Base",
     "PersistedOperation",

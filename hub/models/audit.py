@@ -8,12 +8,20 @@ only store what they produce.
 
 ``audit_person_reads`` and ``audit_field_reads`` repeat parts of each entry (its ``person_ids``
 and ``reads``) as rows, so that "who read person X in the last 30 days" is an index range scan
-instead of a scan of millions of JSON documents. They are written in the same transaction as
-their entry, and ``gridhub audit verify`` checks that they still match it: otherwise deleting an
+instead of a scan of millions of JSON documents. They are derived from the entries in the
+database, and ``gridhub audit verify`` checks that they still match them: otherwise deleting an
 index row would hide an access from an auditor's search while the chain stayed intact. They
 have no foreign key to ``audit_entries``: the check would run once per row (a thousand times for
 a page of a thousand people) and proves nothing verify does not — a row whose entry is gone is
 found by no search, which joins the entries.
+
+``audit_index_marks`` says how far each chain's index rows are written. SQLite writes them in
+the entries' own transaction. PostgreSQL writes them right after the entries commit, in a
+statement of their own that no request waits for: a row per person returned (a heap tuple and
+two B-tree entries each) was the largest part of what the audit log cost a request. If a process
+stops in between, the next hub process to start writes what its chain lacks (see
+:mod:`audit.writer`); verify leaves a chain's entries past its mark out of the index check and
+says how many there are.
 """
 
 from __future__ import annotations
@@ -128,6 +136,15 @@ class AuditFieldRead(Base):
     field: Mapped[str] = mapped_column(String(FIELD_NAME_LENGTH), primary_key=True)
     decision: Mapped[str] = mapped_column(String(8), primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AuditIndexMark(Base):
+    """How far a chain's search-index rows are written: every entry up to ``seq`` has them."""
+
+    __tablename__ = "audit_index_marks"
+
+    writer_id: Mapped[str] = mapped_column(String(ENTRY_TEXT_LIMITS["writer_id"]), primary_key=True)
+    seq: Mapped[int]
 
 
 class AuditCheckpoint(Base):

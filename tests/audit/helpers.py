@@ -10,14 +10,20 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.record import AuditRecord
-from hub.models import AuditCheckpoint, AuditEntry, AuditFieldRead, AuditPersonRead
+from hub.models import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditFieldRead,
+    AuditIndexMark,
+    AuditPersonRead,
+)
 
 _request_ids = itertools.count(1)
 
 
 async def empty_audit_tables(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
-        for model in (AuditFieldRead, AuditPersonRead, AuditCheckpoint, AuditEntry):
+        for model in (AuditFieldRead, AuditPersonRead, AuditIndexMark, AuditCheckpoint, AuditEntry):
             await connection.execute(delete(model))
 
 

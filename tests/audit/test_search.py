@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -71,6 +72,9 @@ async def log(make_writer: MakeWriter) -> list[Written]:
     for i, item in enumerate(_records()):
         receipt = await writers[i % 2].record(item)
         written.append(Written(item, receipt.at))
+    async with asyncio.timeout(10):  # searchable by person and field (see audit.indexer)
+        for writer in writers:
+            await writer.indexed()
     return written
 
 

@@ -13,14 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import delete, event, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from audit.keys import AuditKeys
 from audit.verify import verify_database
 from audit.writer import AuditUnavailable, AuditWriter
 from hub.db import create_engine
-from hub.models import AuditCheckpoint, AuditEntry, AuditFieldRead, AuditPersonRead
+from hub.models import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditFieldRead,
+    AuditIndexMark,
+    AuditPersonRead,
+)
 from hub.settings import Settings
 from tests.audit.conftest import MakeWriter
 from tests.audit.helpers import record
@@ -82,11 +88,13 @@ async def test_record_returns_only_after_the_commit(
     assert stored == receipt.hash
 
 
-async def test_search_index_rows_are_written_with_their_entry(
+async def test_search_index_rows_are_written_for_every_entry(
     make_writer: MakeWriter, audit_engine: AsyncEngine
 ) -> None:
     writer = await make_writer()
     receipt = await writer.record(record(12, person_ids=["p-1", "p-2"]))
+    async with asyncio.timeout(5):
+        await writer.indexed()
     async with audit_engine.connect() as connection:
         people = (
             await connection.execute(
@@ -195,22 +203,38 @@ async def test_a_cancelled_caller_still_gets_its_entry_written(
     assert await _seqs(audit_engine) == [1]
 
 
+_REFUSE = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_entries"
+        " BEGIN SELECT RAISE(ABORT, 'the disk is full (simulated)'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql"
+        " AS $$ BEGIN RAISE EXCEPTION 'the disk is full (simulated)'; END $$",
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_entries"
+        " FOR EACH STATEMENT EXECUTE FUNCTION refuse_audit()",
+    ],
+}
+_ALLOW = {
+    "sqlite": ["DROP TRIGGER refuse_audit"],
+    "postgresql": ["DROP TRIGGER refuse_audit ON audit_entries", "DROP FUNCTION refuse_audit()"],
+}
+
+
 @asynccontextmanager
-async def _failing(engine: AsyncEngine) -> AsyncIterator[list[str]]:
-    """Make every statement that inserts into audit_entries fail while inside (on PostgreSQL
-    the whole batch is one statement that starts with WITH)."""
-    seen: list[str] = []
+async def _failing(engine: AsyncEngine) -> AsyncIterator[None]:
+    """The database refuses every insert into audit_entries while inside (a trigger)."""
 
-    def refuse(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if "INSERT INTO AUDIT_ENTRIES" in statement.upper():
-            seen.append(statement)
-            raise OSError("the disk is full (simulated)")
+    async def run(statements: list[str]) -> None:
+        async with engine.begin() as connection:
+            for statement in statements:
+                await connection.execute(text(statement))
 
-    event.listen(engine.sync_engine, "before_cursor_execute", refuse)
+    await run(_REFUSE[engine.dialect.name])
     try:
-        yield seen
+        yield
     finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", refuse)
+        await run(_ALLOW[engine.dialect.name])
 
 
 async def test_a_failed_write_fails_every_caller_of_its_batch_and_leaves_no_gap(
@@ -219,11 +243,10 @@ async def test_a_failed_write_fails_every_caller_of_its_batch_and_leaves_no_gap(
     writer = await make_writer()
     for _ in range(4):
         await writer.record(record())
-    async with _failing(audit_engine) as seen:
+    async with _failing(audit_engine):
         results = await asyncio.gather(
             *(writer.record(record()) for _ in range(20)), return_exceptions=True
         )
-    assert seen, "the failure was not reached"
     assert all(isinstance(result, AuditUnavailable) for result in results)
     assert writer.stats.failed_transactions >= 1
     assert writer.seq == 4
@@ -304,30 +327,29 @@ async def test_callers_are_failed_not_left_waiting_when_the_flusher_is_cancelled
 
 
 class _AcknowledgementLost:
-    """An engine whose next batch commits and then reports a dropped connection.
+    """An engine whose next batch commits and is then reported failed.
 
     SQLite writes a batch in a transaction: the loss is raised after ``begin()`` committed.
-    PostgreSQL writes it as one autocommitted statement: the loss is raised once the statement
-    has run (and so committed).
+    PostgreSQL writes it as one autocommitted statement: a failure is raised once the
+    statement has run (and so committed) — a timeout that fired as its answer was on the way
+    (:meth:`watch` puts it in the writer).
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self.dialect = engine.dialect
         self.armed = False
-        event.listen(engine.sync_engine, "after_cursor_execute", self._after_statement)
 
-    def close(self) -> None:
-        event.remove(self._engine.sync_engine, "after_cursor_execute", self._after_statement)
+    def watch(self, writer: AuditWriter) -> None:
+        execute = writer._execute_batch
 
-    def _after_statement(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if (
-            self.armed
-            and self.dialect.name == "postgresql"
-            and "INSERT INTO AUDIT_ENTRIES" in statement.upper()
-        ):
-            self.armed = False
-            raise ConnectionResetError("connection lost after the batch committed (simulated)")
+        async def then_fail(connection: AsyncConnection, batch: Any) -> None:
+            await execute(connection, batch)
+            if self.armed:
+                self.armed = False
+                raise TimeoutError("no answer in time, though the batch committed (simulated)")
+
+        writer._execute_batch = then_fail  # type: ignore[method-assign]
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
@@ -345,19 +367,17 @@ async def test_a_commit_reported_as_failed_is_taken_up_not_repeated(
     make_writer: MakeWriter, audit_engine: AsyncEngine, audit_keys: AuditKeys
 ) -> None:
     flaky = _AcknowledgementLost(audit_engine)
-    try:
-        writer = await make_writer(engine=flaky)  # type: ignore[arg-type]
-        await writer.record(record())
-        flaky.armed = True
-        with pytest.raises(AuditUnavailable):
-            await writer.record(record())  # it did commit, as #2 of the chain
-        assert not flaky.armed, "the loss was not simulated"
-        receipt = await writer.record(record())
-        assert receipt.seq == 3
-        assert await _seqs(audit_engine) == [1, 2, 3]
-        await writer.close()
-    finally:
-        flaky.close()
+    writer = await make_writer(engine=flaky)  # type: ignore[arg-type]
+    flaky.watch(writer)
+    await writer.record(record())
+    flaky.armed = True
+    with pytest.raises(AuditUnavailable):
+        await writer.record(record())  # it did commit, as #2 of the chain
+    assert not flaky.armed, "the loss was not simulated"
+    receipt = await writer.record(record())
+    assert receipt.seq == 3
+    assert await _seqs(audit_engine) == [1, 2, 3]
+    await writer.close()
     await _intact(audit_engine, audit_keys)
 
 
@@ -366,35 +386,118 @@ def _postgresql_only(engine: AsyncEngine) -> None:
         pytest.skip("PostgreSQL writes a batch as one statement on a held connection")
 
 
-async def test_a_sequential_entry_costs_one_statement_and_no_pool_checkout(
-    make_writer: MakeWriter, audit_engine: AsyncEngine
+async def test_a_sequential_entry_costs_one_statement_on_the_held_connection(
+    make_writer: MakeWriter, audit_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What makes an idle hub's audit cheap: per request, one round trip — no BEGIN, no
-    COMMIT, no pool checkout with its pre-ping."""
+    """What makes an idle hub's audit cheap: per request, one round trip on the writer's own
+    connection — no BEGIN, no COMMIT, no pool checkout with its pre-ping, no index rows (they
+    follow in a statement of their own, on another connection)."""
     _postgresql_only(audit_engine)
     writer = await make_writer()
     await writer.record(record())  # opens the writer's connection
-    statements: list[str] = []
-    checkouts: list[object] = []
+    async with asyncio.timeout(5):
+        await writer.indexed()
+    assert writer._held is not None
+    held = (await writer._held[1].get_raw_connection()).dbapi_connection
+    batches: list[object] = []
+    on_held: list[str] = []
+    elsewhere: list[str] = []
+    batch_statement = writer._batch_statement
 
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
+    async def counted(connection: AsyncConnection) -> Any:
+        batches.append((await connection.get_raw_connection()).dbapi_connection)
+        return await batch_statement(connection)
 
-    def checkout(*_: Any) -> None:
-        checkouts.append(object())
+    def log(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        (on_held if conn.connection.dbapi_connection is held else elsewhere).append(statement)
 
-    event.listen(audit_engine.sync_engine, "before_cursor_execute", count)
-    event.listen(audit_engine.sync_engine.pool, "checkout", checkout)
+    monkeypatch.setattr(writer, "_batch_statement", counted)
+    event.listen(audit_engine.sync_engine, "before_cursor_execute", log)
     try:
         for _ in range(3):
             await writer.record(record(person_ids=("11", "12")))
+            async with asyncio.timeout(5):
+                await writer.indexed()
     finally:
-        event.remove(audit_engine.sync_engine, "before_cursor_execute", count)
-        event.remove(audit_engine.sync_engine.pool, "checkout", checkout)
-    assert len(statements) == 3, statements
-    assert all("INSERT INTO audit_person_reads" in statement for statement in statements)
-    assert checkouts == []
+        event.remove(audit_engine.sync_engine, "before_cursor_execute", log)
+    assert batches == [held] * 3  # the batch statement, prepared once, on the held connection
+    assert on_held == []  # and nothing else there: no BEGIN, no COMMIT, no pre-ping
+    index = [s for s in elsewhere if "INSERT INTO audit_person_reads" in s]
+    assert len(index) == 3, elsewhere
+    assert not any("INSERT INTO audit_entries" in s for s in elsewhere)
     await writer.close()
+
+
+async def test_an_answer_does_not_wait_for_its_search_index_rows(
+    make_writer: MakeWriter,
+    audit_engine: AsyncEngine,
+    audit_keys: AuditKeys,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL writes the index rows after the entry commits: while they are held up, the
+    entry is committed and its caller answered; verify counts it as not yet searchable, and
+    once the rows are written every check passes."""
+    _postgresql_only(audit_engine)
+    writer = await make_writer()
+    held_up = asyncio.Event()
+    index = writer._index
+    write = index._write
+
+    async def slow(*arguments: Any) -> None:
+        await held_up.wait()
+        await write(*arguments)
+
+    monkeypatch.setattr(index, "_write", slow)
+    receipt = await writer.record(record(person_ids=["p-9"]))
+    assert await _seqs(audit_engine, writer.writer_id) == [receipt.seq]
+    async with audit_engine.connect() as connection:
+        assert await connection.scalar(select(func.count()).select_from(AuditPersonRead)) == 0
+    report = await _intact(audit_engine, audit_keys)
+    assert [(t.first_seq, t.last_seq) for t in report.unindexed] == [(1, 1)]
+    assert any("not yet in the search index" in line for line in report.lines())
+    held_up.set()
+    async with asyncio.timeout(5):
+        await writer.indexed()
+    async with audit_engine.connect() as connection:
+        people = (await connection.execute(select(AuditPersonRead.person_id))).scalars().all()
+    assert people == ["p-9"]
+    report = await _intact(audit_engine, audit_keys)
+    assert report.unindexed == []
+    await writer.close()
+
+
+async def test_index_rows_a_stopped_process_left_unwritten_are_written_by_the_next(
+    make_writer: MakeWriter, audit_engine: AsyncEngine, audit_keys: AuditKeys
+) -> None:
+    """A chain whose mark is behind its entries — its process stopped between the entries'
+    commit and their index rows, or someone moved the mark back and removed rows — gets its
+    rows from the next writer to start; until then verify says which entries lack them."""
+    first = await make_writer()
+    for number in range(4):
+        await first.record(record(number, person_ids=[f"p-{number}"]))
+    await first.close()
+    async with audit_engine.begin() as connection:
+        ids = (
+            await connection.execute(
+                select(AuditEntry.id).where(AuditEntry.seq > 2).order_by(AuditEntry.seq)
+            )
+        ).scalars()
+        await connection.execute(
+            delete(AuditPersonRead).where(AuditPersonRead.entry_id.in_(list(ids)))
+        )
+        await connection.execute(update(AuditIndexMark).values(seq=2))
+    report = await _intact(audit_engine, audit_keys)
+    assert [(t.writer_id, t.first_seq, t.last_seq) for t in report.unindexed] == [
+        (first.writer_id, 3, 4)
+    ]
+    await make_writer()  # its indexer looks for chains left behind as it starts
+    async with asyncio.timeout(10):
+        # The state to wait for is in the database, written by another task: poll it.
+        while (await _intact(audit_engine, audit_keys)).unindexed:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    async with audit_engine.connect() as connection:
+        people = (await connection.execute(select(AuditPersonRead.person_id))).scalars().all()
+    assert sorted(people) == ["p-0", "p-1", "p-2", "p-3"]
 
 
 async def test_a_connection_lost_while_idle_costs_no_request_its_answer(
