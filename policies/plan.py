@@ -275,6 +275,19 @@ class ResourcePlan:
             for place in places
         )
 
+    def needs_purpose(self, field_name: str, type_name: str | None = None) -> bool:
+        """Whether a covered purpose is what stands between the caller and filtering on the
+        field: PURPOSE_REQUIRED somewhere visible, and ALLOW everywhere else (a filter that a
+        purpose would not unlock is FORBIDDEN, not PURPOSE_REQUIRED)."""
+        seen = {
+            self.decisions(place, type_name).get(field_name, Decision.DENY)
+            for place in self._places()
+        }
+        return Decision.PURPOSE_REQUIRED in seen and seen <= {
+            Decision.ALLOW,
+            Decision.PURPOSE_REQUIRED,
+        }
+
     def shown_rows(
         self, column: ColumnElement[str], field_name: str, type_name: str | None = None
     ) -> ColumnElement[bool]:
@@ -403,6 +416,9 @@ class AccessPlan:
 
     def filterable(self, type_name: str, field_name: str, value_tier: int | None = None) -> bool:
         return self._of_type[type_name].filterable(field_name, type_name, value_tier)
+
+    def needs_purpose(self, type_name: str, field_name: str) -> bool:
+        return self._of_type[type_name].needs_purpose(field_name, type_name)
 
     def describe(self) -> Mapping[str, ResourceDescription]:
         return MappingProxyType({name: plan.describe() for name, plan in self.resources.items()})

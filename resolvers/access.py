@@ -62,6 +62,10 @@ class Plan(Protocol):
         """Whether lists of ``type_name`` may be filtered on ``field_name`` (ALLOW everywhere;
         for a field with per-value tiers, also every value of ``value_tier`` shown)."""
 
+    def needs_purpose(self, type_name: str, field_name: str) -> bool:
+        """Whether a filter on ``field_name`` that is not :meth:`filterable` would be with a
+        declared purpose the caller's access covers (the refusal is PURPOSE_REQUIRED)."""
+
 
 def _all_allowed() -> dict[str, FieldRules]:
     return {
@@ -84,6 +88,9 @@ class OpenPlan:
     def filterable(self, type_name: str, field_name: str, value_tier: int | None = None) -> bool:
         return True
 
+    def needs_purpose(self, type_name: str, field_name: str) -> bool:
+        return False
+
 
 class NothingPlan:
     """No row, no field: what a request may see before its principal's plan is known."""
@@ -97,6 +104,9 @@ class NothingPlan:
         return self._RULES[type_name]
 
     def filterable(self, type_name: str, field_name: str, value_tier: int | None = None) -> bool:
+        return False
+
+    def needs_purpose(self, type_name: str, field_name: str) -> bool:
         return False
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, or_
 
 from catalog.fields import CARE_TAG_TIERS
-from hub.errors import BadUserInput, Forbidden
+from hub.errors import BadUserInput, Forbidden, PurposeRequired
 from hub.models import encode_care_tags
 from resolvers.access import Plan
 from resolvers.areas import under_area
@@ -218,14 +218,21 @@ FILTERED_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
 
 
 def checked(plan: Plan, resource: Resource, filter_key: Filter) -> Filter:
-    """The filter, if the plan ALLOWs every field it reads everywhere; else FORBIDDEN, before
-    any SQL runs."""
+    """The filter, if the plan ALLOWs every field it reads everywhere; else, before any SQL
+    runs, PURPOSE_REQUIRED when a covered purpose would allow it and FORBIDDEN otherwise."""
     type_name = TYPE_OF_RESOURCE.get(resource.name)
     for name, value in filter_key:
         value_tier = int(CARE_TAG_TIERS[value]) if name == "care_tag" else None
         for field_name in FILTERED_FIELDS[resource.name][name]:
-            if type_name is not None and not plan.filterable(type_name, field_name, value_tier):
-                raise Forbidden(f"Not allowed to filter on `{field_name}`", field=field_name)
+            if type_name is None or plan.filterable(type_name, field_name, value_tier):
+                continue
+            if plan.needs_purpose(type_name, field_name):
+                raise PurposeRequired(
+                    f"Filtering on `{field_name}` needs a declared purpose that your access"
+                    " covers (X-Access-Purpose)",
+                    field=field_name,
+                )
+            raise Forbidden(f"Not allowed to filter on `{field_name}`", field=field_name)
     return filter_key
 
 

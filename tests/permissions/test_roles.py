@@ -308,6 +308,21 @@ async def test_an_unknown_purpose_unlocks_nothing(gql: GraphQL, district: Distri
     assert _field_errors(body)["idNumber"] == {"PURPOSE_REQUIRED"}
 
 
+async def test_filtering_on_a_purpose_bound_field_asks_for_the_purpose(gql: GraphQL) -> None:
+    """The civil affairs app may filter on a tier-3 care tag for its purpose: without it, the
+    refusal says what is missing (PURPOSE_REQUIRED), and declaring it unlocks the filter."""
+    query = "{ people(first: 5, filter: {careTag: ELDERLY_ALONE}) { totalCount } }"
+    without = await gql(query, as_="civil-affairs-app")
+    assert error_codes(without) == ["PURPOSE_REQUIRED"]
+    assert without["data"] == {"people": None}
+    assert without["errors"][0]["extensions"]["field"] == "careTags"
+    with_purpose = await gql(query, as_="civil-affairs-app", purpose="elderly_care")
+    assert data_of(with_purpose)["people"]["totalCount"] > 0
+    # A purpose unlocks nothing for an app whose access has no purpose-bound care tags.
+    refused = await gql(query, as_="public-security-app", purpose="case_handling")
+    assert error_codes(refused) == ["FORBIDDEN"]
+
+
 @pytest.mark.parametrize("tag", ["KEY_PERSON", "COMMUNITY_CORRECTION", "SEVERE_MENTAL_DISORDER"])
 async def test_a_core_care_tag_can_not_be_found_by_filtering(gql: GraphQL, tag: str) -> None:
     """The civil affairs app reads care tags up to tier 3: it may not list the holders of a

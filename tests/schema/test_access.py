@@ -56,6 +56,9 @@ class StreetPlan:
         within = value_tier is None or reach is None or value_tier <= reach
         return rules.of(field_name) is Decision.ALLOW and within
 
+    def needs_purpose(self, type_name: str, field_name: str) -> bool:
+        return self._rules[type_name].of(field_name) is Decision.PURPOSE_REQUIRED
+
 
 @pytest.fixture(scope="module")
 def plan() -> StreetPlan:
@@ -170,11 +173,15 @@ async def test_filtering_on_a_field_not_allowed_is_refused_before_any_sql(
 ) -> None:
     with statements:
         body = await gql('{ people(filter: {bornFrom: "1950-01-01"}) { totalCount } }', plan=plan)
-    assert error_codes(body) == ["FORBIDDEN"]
+    assert error_codes(body) == ["PURPOSE_REQUIRED"]  # birthDate: a purpose would allow it
     assert statements.statements == []
-    for filter_ in ("{minAge: 70}", "{gender: FEMALE}", '{houseCode: "x"}'):
+    for filter_, code in (
+        ("{minAge: 70}", "PURPOSE_REQUIRED"),  # reads birthDate too
+        ("{gender: FEMALE}", "FORBIDDEN"),  # masked: no purpose unmasks it
+        ('{houseCode: "x"}', "FORBIDDEN"),  # denied
+    ):
         body = await gql(f"{{ people(filter: {filter_}) {{ totalCount }} }}", plan=plan)
-        assert error_codes(body) == ["FORBIDDEN"], filter_
+        assert error_codes(body) == [code], filter_
 
 
 async def test_care_tags_beyond_the_reach_are_left_out(gql: GraphQL, district: District) -> None:
