@@ -1,4 +1,5 @@
-"""``gridhub token``, ``gridhub principals``, ``gridhub client create``, ``gridhub keys rotate``.
+"""``gridhub token``, ``gridhub principals``, ``gridhub person add|remove``, ``gridhub client
+create``, ``gridhub keys rotate``.
 
 ``token`` prints the token alone on stdout, so ``TOKEN=$(gridhub token --subject S)`` works;
 everything meant for a person goes to stderr.
@@ -8,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -20,10 +22,16 @@ from hub.settings import Settings
 
 if TYPE_CHECKING:
     from hub.auth.clients import NewClient
+    from policies.store import PolicyStore
+
+T = TypeVar("T")
 
 console = Console(stderr=True)
 client_app = typer.Typer(help="OAuth clients: the department apps.", no_args_is_help=True)
 keys_app = typer.Typer(help="The hub's token-signing keys.", no_args_is_help=True)
+person_app = typer.Typer(
+    help="Person principals: grid workers, staff, officers and auditors.", no_args_is_help=True
+)
 
 MAX_TTL = 30 * 86_400
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
@@ -211,9 +219,82 @@ def principals(
     Console().print(table)
 
 
+async def _with_store(settings: Settings, work: Callable[[PolicyStore], Awaitable[T]]) -> T:
+    from hub.db import create_engine
+    from policies.store import PolicyStore
+
+    engine = create_engine(settings)
+    try:
+        return await work(PolicyStore(engine))
+    finally:
+        await engine.dispose()
+
+
+@person_app.command("add")
+def person_add(
+    subject: Annotated[str, typer.Argument(help="The subject the person's tokens name.")],
+    department: Annotated[
+        str, typer.Option("--department", "-d", help="Code of the department they act for.")
+    ],
+    area: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--area",
+            "-a",
+            help="An area (grid, community or street code) that `own` stands for; repeat for "
+            "more. The areas given replace the person's earlier ones.",
+        ),
+    ] = None,
+    role: Annotated[
+        list[str] | None,
+        typer.Option("--role", "-r", help="A role to give in the department; repeat for more."),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="A readable name.")] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Add a person, or update one: department, name and areas replaced, roles added.
+
+    \b
+    gridhub person add worker-0142 -d grid_office -a 440306001001002 -r grid_worker --name 李娜
+    """
+    from hub.auth.people import Person, PersonError, save_person
+
+    person = Person(subject, department, name, tuple(area or ()), tuple(role or ()))
+    settings = _settings(database_url=database_url)
+    try:
+        created = asyncio.run(_with_store(settings, lambda store: save_person(store, person)))
+    except PersonError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    areas = ", ".join(person.areas) or "no area"
+    console.print(f"{'Added' if created else 'Updated'} {subject}: {department}, {areas}")
+
+
+@person_app.command("remove")
+def person_remove(
+    subject: Annotated[str, typer.Argument(help="The person's subject.")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Remove a person with their areas and roles: their tokens are refused from then on.
+    Their past accesses stay in the audit log."""
+    from hub.auth.people import PersonError, remove_person
+
+    settings = _settings(database_url=database_url)
+    try:
+        removed = asyncio.run(_with_store(settings, lambda store: remove_person(store, subject)))
+    except PersonError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    if not removed:
+        console.print(f"[yellow]No person {subject!r}[/yellow]")
+        raise typer.Exit(1)
+    console.print(f"Removed {subject}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the identity commands to the ``gridhub`` command."""
     app.command("token")(token)
     app.command("principals")(principals)
+    app.add_typer(person_app, name="person")
     app.add_typer(client_app, name="client")
     app.add_typer(keys_app, name="keys")
