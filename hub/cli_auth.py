@@ -219,15 +219,24 @@ def principals(
     Console().print(table)
 
 
-async def _with_store(settings: Settings, work: Callable[[PolicyStore], Awaitable[T]]) -> T:
+def _on_people(database_url: str | None, work: Callable[[PolicyStore], Awaitable[T]]) -> T:
+    """Run ``work`` on the database's policy store; a refusal is printed, exit code 1."""
+    from hub.auth.people import PersonError
     from hub.db import create_engine
     from policies.store import PolicyStore
 
-    engine = create_engine(settings)
+    async def run() -> T:
+        engine = create_engine(_settings(database_url=database_url))
+        try:
+            return await work(PolicyStore(engine))
+        finally:
+            await engine.dispose()
+
     try:
-        return await work(PolicyStore(engine))
-    finally:
-        await engine.dispose()
+        return asyncio.run(run())
+    except PersonError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
 
 
 @person_app.command("add")
@@ -257,15 +266,10 @@ def person_add(
     \b
     gridhub person add worker-0142 -d grid_office -a 440306001001002 -r grid_worker --name 李娜
     """
-    from hub.auth.people import Person, PersonError, save_person
+    from hub.auth.people import Person, save_person
 
     person = Person(subject, department, name, tuple(area or ()), tuple(role or ()))
-    settings = _settings(database_url=database_url)
-    try:
-        created = asyncio.run(_with_store(settings, lambda store: save_person(store, person)))
-    except PersonError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(1) from None
+    created = _on_people(database_url, lambda store: save_person(store, person))
     areas = ", ".join(person.areas) or "no area"
     console.print(f"{'Added' if created else 'Updated'} {subject}: {department}, {areas}")
 
@@ -277,15 +281,9 @@ def person_remove(
 ) -> None:
     """Remove a person with their areas and roles: their tokens are refused from then on.
     Their past accesses stay in the audit log."""
-    from hub.auth.people import PersonError, remove_person
+    from hub.auth.people import remove_person
 
-    settings = _settings(database_url=database_url)
-    try:
-        removed = asyncio.run(_with_store(settings, lambda store: remove_person(store, subject)))
-    except PersonError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(1) from None
-    if not removed:
+    if not _on_people(database_url, lambda store: remove_person(store, subject)):
         console.print(f"[yellow]No person {subject!r}[/yellow]")
         raise typer.Exit(1)
     console.print(f"Removed {subject}")

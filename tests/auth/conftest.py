@@ -11,16 +11,31 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+import typer
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from hub.auth.clients import NewClient, create_client
 from hub.auth.issuers import Verifier
 from hub.auth.keys import HubKeys
+from hub.cli_auth import register
 from hub.models import OAuthClient, Principal
 from hub.settings import Settings
 
 MakeClient = Callable[..., Awaitable[NewClient]]
+
+
+@pytest.fixture(scope="session")
+def cli() -> typer.Typer:
+    """A command like ``gridhub``, with the identity commands registered as hub/cli.py does."""
+    app = typer.Typer(no_args_is_help=True)
+
+    @app.callback()
+    def main() -> None:
+        """gridhub"""
+
+    register(app)
+    return app
 
 
 @pytest.fixture(scope="session")

@@ -17,25 +17,12 @@ from hub.auth.clients import authenticate_client
 from hub.auth.issuers import Verifier
 from hub.auth.keys import HubKeys
 from hub.auth.tokens import verify_token
-from hub.cli_auth import parse_duration, register
+from hub.cli_auth import parse_duration
 from hub.db import create_engine
 from hub.models import OAuthClient, Principal
 from hub.settings import Settings
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def cli() -> typer.Typer:
-    """A command like ``gridhub``, with the identity commands registered as hub/cli.py will."""
-    app = typer.Typer(no_args_is_help=True)
-
-    @app.callback()
-    def main() -> None:
-        """gridhub"""
-
-    register(app)
-    return app
 
 
 @pytest.fixture

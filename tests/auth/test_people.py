@@ -18,7 +18,6 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from hub.app import create_app
-from hub.cli_auth import register
 from hub.demo import District
 from hub.settings import Settings
 from tests.support import data_of, error_codes, nodes
@@ -27,18 +26,6 @@ runner = CliRunner()
 GRID_A = "440306001001001"
 GRID_B = "440306001001002"
 PEOPLE = "{ people(first: 100) { totalCount edges { node { name house { gridCode } } } } }"
-
-
-@pytest.fixture(scope="module")
-def cli() -> typer.Typer:
-    app = typer.Typer(no_args_is_help=True)
-
-    @app.callback()
-    def main() -> None:
-        """gridhub"""
-
-    register(app)
-    return app
 
 
 @pytest.fixture
