@@ -103,11 +103,6 @@ class SearchIndexer:
         self._closing = False
         self._task: asyncio.Task[None] | None = None
 
-    @property
-    def indexed(self) -> int:
-        """The seq up to which this chain's entries are known to have their index rows."""
-        return self._indexed
-
     def start(self) -> None:
         """Start the task that catches up chains left behind and, on PostgreSQL, writes index
         rows after their entries commit."""

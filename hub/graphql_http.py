@@ -183,12 +183,20 @@ async def graphql_endpoint(request: Request) -> Response:
         facts.outcome, facts.error_code = Outcome.DENIED, UNAUTHENTICATED
         response = unauthenticated_response()
     except Exception as error:
-        response = failed_request(request, facts, error)  # 503 if the database is unreachable
-        if response is None:
-            log.exception("Request %s failed", facts.request_id)
-            facts.outcome, facts.error_code = Outcome.ERROR, INTERNAL
-            response = request_error("Internal server error", 500, INTERNAL)
+        response = failure_response(request, facts, error)
     return await audited(request, facts, response)
+
+
+def failure_response(request: Request, facts: Facts, error: Exception) -> Response:
+    """The answer to a request that raised ``error``: 503 ``SERVICE_UNAVAILABLE`` if the
+    database was unreachable, else a logged 500 ``INTERNAL_SERVER_ERROR`` (recorded in
+    ``facts`` for the audit entry)."""
+    response = failed_request(request, facts, error)
+    if response is None:
+        log.exception("Request %s failed", facts.request_id, exc_info=error)
+        facts.outcome, facts.error_code = Outcome.ERROR, INTERNAL
+        response = request_error("Internal server error", 500, INTERNAL)
+    return response
 
 
 async def audited(request: Request, facts: Facts, response: Response) -> Response:

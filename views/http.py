@@ -33,9 +33,7 @@ from hub.access import Access, BadPurpose, declared_purpose
 from hub.auth.principal import UNAUTHENTICATED, Unauthenticated, authenticate
 from hub.auth.principal import unauthenticated_response as _unauthenticated
 from hub.errors import BadUserInput, Forbidden, GridhubError, PurposeRequired
-from hub.execution import INTERNAL
-from hub.faults import failed_request
-from hub.graphql_http import audited, request_error
+from hub.graphql_http import audited, failure_response, request_error
 from hub.rate_limit import admit
 from resolvers.access import NOTHING
 from resolvers.context import RequestContext
@@ -88,11 +86,7 @@ async def geojson_endpoint(request: Request) -> Response:
         status = 404 if isinstance(error, _NotFound) else STATUS.get(type(error), 400)
         response = request_error(str(error), status, error.code)
     except Exception as error:
-        response = failed_request(request, facts, error)  # 503 if the database is unreachable
-        if response is None:
-            log.exception("Request %s failed", facts.request_id)
-            facts.outcome, facts.error_code = Outcome.ERROR, INTERNAL
-            response = request_error("Internal server error", 500, INTERNAL)
+        response = failure_response(request, facts, error)
     answered = await audited(request, facts, response)
     if streaming is not None and answered is not response:  # the entry failed: no data leaves
         await streaming.close()

@@ -23,7 +23,6 @@ has a bucket of token requests; over either, the answer is 429 ``RATE_LIMITED`` 
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
 from typing import Any
@@ -47,9 +46,8 @@ from audit.recorder import Facts
 from hub.auth.clients import authenticate_client
 from hub.auth.keys import HubKeys
 from hub.auth.tokens import issue_token
-from hub.execution import INTERNAL
-from hub.faults import failed_request, unavailable
-from hub.graphql_http import audited, json_response, request_error
+from hub.faults import unavailable
+from hub.graphql_http import audited, failure_response, json_response
 from hub.models import Principal
 from hub.rate_limit import RateLimits, refuse
 from hub.settings import Settings
@@ -57,7 +55,6 @@ from hub.settings import Settings
 FORM = "application/x-www-form-urlencoded"
 MAX_FORM_BYTES = 8192
 GRANT_TYPE = "client_credentials"
-log = logging.getLogger(__name__)
 #: The audit entry's operation type for a token request.
 TOKEN = "token"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -130,11 +127,7 @@ async def token_endpoint(request: Request) -> Response:
     try:
         response = await _token(request, facts)
     except Exception as error:
-        response = failed_request(request, facts, error)  # 503 if the database is unreachable
-        if response is None:
-            log.exception("Token request %s failed", facts.request_id)
-            facts.outcome, facts.error_code = Outcome.ERROR, INTERNAL
-            response = request_error("Internal server error", 500, INTERNAL)
+        response = failure_response(request, facts, error)
     return await audited(request, facts, response)
 
 
