@@ -1,6 +1,6 @@
 """The tamper-evident audit log: recorder, hash chain, signing and verification (issue 4).
 
-- :mod:`audit.recorder` — what a request's entry says, from the request, its plan and answer;
+- :mod:`hub.audit_facts` — what a request's entry says, from the request, its plan and answer;
 - :mod:`audit.record` — :class:`~audit.record.AuditRecord` (what the request layer fills in)
   and the canonical form every hash covers;
 - :mod:`audit.chain` — entry hashes and the bytes a checkpoint signs;

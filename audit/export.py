@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.record import ENTRY_FIELDS, canonical_json, entry_document, render_time
 from audit.stream import Progress, chain_events
-from hub.models.audit import AuditEntry
+from store.models.audit import AuditEntry
 
 FORMAT = "gridhub-audit-export"
 VERSION = 1

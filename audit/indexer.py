@@ -2,7 +2,7 @@
 
 ``audit_person_reads`` and ``audit_field_reads`` are derived in the database from the entries'
 own ``person_ids`` and ``reads`` (one statement per table for a run of a chain's entries), and
-``audit_index_marks`` records how far each chain has them (see :mod:`hub.models.audit`).
+``audit_index_marks`` records how far each chain has them (see :mod:`store.models.audit`).
 
 Where they are written differs by back end:
 

@@ -6,7 +6,7 @@ may mint tokens need not be able to vouch for the audit log, and a token key's r
 not touch the keys old checkpoints were signed with.
 
 On disk, in the key directory (files 0600, the directory 0700), in the same way as the token
-keys (:mod:`hub.auth.keys`, whose atomic-write and lock helpers this module uses):
+keys (:mod:`auth.keys`, whose atomic-write and lock helpers this module uses):
 
 - ``audit-signing.jwk`` — the current private key, an OKP JWK (RFC 8037);
 - ``audit-retired.json`` — the public halves of every earlier key and when each was retired.
@@ -42,7 +42,13 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from audit.chain import b64decode, b64encode
-from hub.key_files import ensure_dir, file_stamps, locked, warn_if_readable_by_others, write_private
+from auth.key_files import (
+    ensure_dir,
+    file_stamps,
+    locked,
+    warn_if_readable_by_others,
+    write_private,
+)
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from hub.models.audit import (
+from store.models.audit import (
     ENTRY_TEXT_LIMITS,
     FIELD_NAME_LENGTH,
     PERSON_ID_LENGTH,

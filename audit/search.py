@@ -26,10 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from audit.record import parse_time, render_time
-from hub.models.audit import AuditEntry, AuditFieldRead, AuditPersonRead
-from hub.settings import Settings
+from store.models.audit import AuditEntry, AuditFieldRead, AuditPersonRead
 
-DEFAULT_TIMEZONE: str = Settings.model_fields["timezone"].default
 #: The groups :func:`stats` counts by.
 GROUPS = ("department", "resource", "outcome", "day")
 
@@ -176,7 +174,7 @@ async def stats(
     until: datetime,
     group_by: Sequence[str],
     *,
-    timezone: str = DEFAULT_TIMEZONE,
+    timezone: str,
 ) -> list[dict[str, Any]]:
     """How many entries with ``since <= at < until``, per combination of ``group_by``.
 

@@ -21,7 +21,7 @@ from sqlalchemy import Select, select, union
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from audit.record import ENTRY_FIELDS
-from hub.models.audit import AuditCheckpoint, AuditEntry, AuditFieldRead, AuditPersonRead
+from store.models.audit import AuditCheckpoint, AuditEntry, AuditFieldRead, AuditPersonRead
 
 #: Rows fetched per round trip.
 YIELD_PER = 256

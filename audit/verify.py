@@ -52,7 +52,7 @@ from audit.stream import (
     person_index,
     writer_ids,
 )
-from hub.models.audit import AuditCheckpoint, AuditEntry, AuditIndexMark
+from store.models.audit import AuditCheckpoint, AuditEntry, AuditIndexMark
 
 #: How far an export is read past a gap in ``seq`` to tell a moved entry from a removed one.
 LOOKAHEAD = 256

@@ -21,7 +21,7 @@ transaction the writer reads its chain's head back from the database before the 
 commit whose acknowledgement was lost (the connection dropped after ``COMMIT``) did happen, and
 the next batch must continue after it rather than reuse its ``seq`` values.
 
-While the process's :class:`~hub.faults.DatabaseState` says the database was found
+While the process's :class:`~store.availability.DatabaseState` says the database was found
 unreachable less than a second ago, a batch fails at once without trying, so the refusals of
 an outage are answered quickly; the first batch after the database is back reads the chain's
 head and goes on. An :class:`AuditObserver` (the metrics) hears of each entry committed
@@ -56,13 +56,12 @@ from audit.chain import b64encode, checkpoint_message, entry_hash
 from audit.indexer import SearchIndexer
 from audit.keys import AuditKeys
 from audit.record import ENTRY_FIELDS, GENESIS, AuditRecord
-from hub.errors import GridhubError
-from hub.faults import ServiceUnavailable, is_unavailable
-from hub.models.audit import AuditCheckpoint, AuditEntry
-from hub.settings import Settings
+from store.availability import ServiceUnavailable, is_unavailable
+from store.errors import GridhubError
+from store.models.audit import AuditCheckpoint, AuditEntry
 
 if TYPE_CHECKING:
-    from hub.faults import DatabaseState
+    from store.availability import DatabaseState
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +191,15 @@ def _retrieve(future: asyncio.Future[Receipt]) -> None:
         future.exception()
 
 
+class CheckpointSettings(Protocol):
+    """How often the writer signs its chain's head (``hub.settings.Settings`` has both)."""
+
+    @property
+    def audit_checkpoint_entries(self) -> int: ...
+    @property
+    def audit_checkpoint_seconds(self) -> float: ...
+
+
 class AuditWriter:
     """Writes this process's chain; see the module doc for the guarantees.
 
@@ -203,7 +211,7 @@ class AuditWriter:
         self,
         engine: AsyncEngine,
         keys: AuditKeys,
-        settings: Settings,
+        settings: CheckpointSettings,
         *,
         clock: Clock | None = None,
         max_batch: int = 512,

@@ -52,24 +52,24 @@ from sqlalchemy.engine import make_url
 
 from audit.keys import AuditKeys
 from audit.record import AuditRecord
-from audit.recorder import Facts, document_facts, outcome_of, plan_reads, query_hash, redact
 from audit.writer import AuditWriter, Submitted
-from hub.access import Access
-from hub.access_watch import AccessWatch
-from hub.auth.issuers import Verifier
-from hub.auth.keys import HubKeys
-from hub.auth.principal import identity_from_claims
-from hub.auth.tokens import issue_token, verify_token
-from hub.db import create_engine, upgrade
-from hub.demo import Profile, is_empty, seed
-from hub.demo.principals import demo_principals, seed_principals
+from auth.issuers import Verifier
+from auth.keys import HubKeys
+from auth.principal import identity_from_claims
+from auth.tokens import issue_token, verify_token
+from demo import Profile, is_empty, seed
+from demo.principals import demo_principals, seed_principals
+from hub.audit_facts import Facts, document_facts, outcome_of, plan_reads, query_hash, redact
 from hub.execution import Executor
 from hub.settings import Settings, normalise_database_url
+from policies.access import Access
+from policies.access_watch import AccessWatch
+from policies.field_rules import OpenPlan
 from policies.masking import phone
-from resolvers.access import OpenPlan
 from resolvers.context import RequestContext
 from resolvers.filters import age_on
 from schema import build_schema
+from store.engine import create_engine, upgrade
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/gridhub_bench"
 RESULTS_DIR = Path(__file__).parent / "results"

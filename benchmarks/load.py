@@ -43,10 +43,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from hub.auth.keys import HubKeys
-from hub.auth.tokens import issue_token
-from hub.models import AuditEntry
+from auth.keys import HubKeys
+from auth.tokens import issue_token
 from hub.settings import Settings, normalise_database_url
+from store.models import AuditEntry
 
 DEFAULT_DATABASE = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 RESULTS_DIR = Path(__file__).parent / "results"

@@ -1,6 +1,6 @@
 """The data-resource catalogue (数据资源目录), and the access requests and grants made on it.
 
-- :mod:`catalog.fields` — the one declaration of every shared field: tier and mask.
+- :mod:`policies.fields` — the one declaration of every shared field: tier and mask.
 - :mod:`catalog.columns` — where each field a resource may list is stored (for statistics).
 - :mod:`catalog.resources` — a resource's definition and the rules every definition keeps.
 - :mod:`catalog.files` — the catalogue files (``catalog/resources/*.toml``) and their reader.

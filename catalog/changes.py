@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from catalog import store
 from catalog.resources import Definition, Origin, check
 from catalog.store import StoredResource
-from hub.errors import BadUserInput, Forbidden
+from store.errors import BadUserInput, Forbidden
 
 #: What an update may change; the code names the resource, and the owner does not change.
 CHANGEABLE = frozenset(

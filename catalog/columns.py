@@ -9,7 +9,7 @@ resource.
 
 Statistics read this map to measure completeness; the definitions read it to refuse a field
 that is not a data item. Tiers and masks are not here: they are the fields' declaration in
-:mod:`catalog.fields`.
+:mod:`policies.fields`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Column, Table
 
-from hub.models import Department, Entity, Event, Grid, House, Matter, Person, Room
+from store.models import Department, Entity, Event, Grid, House, Matter, Person, Room
 
 
 @dataclass(frozen=True, slots=True)

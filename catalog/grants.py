@@ -28,13 +28,13 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from catalog.columns import STORED
-from catalog.fields import FIELDS, RESOURCE_OF_TYPE
 from catalog.requests import GRANTS, GrantState, StoredGrant, StoredRequest
-from hub.models import CasbinRule, PrincipalKind
-from hub.models import Principal as PrincipalRow
+from policies.fields import FIELDS, RESOURCE_OF_TYPE
 from policies.grants import grant_role, is_grant_role
 from policies.rules import ANY, TYPES_OF_RESOURCE, Act, Rule
 from policies.store import PolicyStore
+from store.models import CasbinRule, PrincipalKind
+from store.models import Principal as PrincipalRow
 
 RULES = CasbinRule.__table__
 

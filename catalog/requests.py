@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.errors import BadUserInput
-from hub.models import AccessRequest, CatalogResource, Grant
 from policies.grants import grant_id_of, grant_role
+from store.errors import BadUserInput
+from store.models import AccessRequest, CatalogResource, Grant
 
 REQUESTS = AccessRequest.__table__
 GRANTS = Grant.__table__

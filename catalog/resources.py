@@ -4,7 +4,7 @@ A definition is what a data officer writes — in a catalogue file or through th
 each version records: code, name, summary, owning department, the GraphQL type, the fields
 (name and description), the sharing attribute with its condition, the update frequency. It
 never holds a tier or a mask: those are read from each field's one declaration
-(:func:`catalog.fields.declaration`), so the catalogue can not drift from what the access plans
+(:func:`policies.fields.declaration`), so the catalogue can not drift from what the access plans
 enforce.
 
 The same checks run for files and for the API, and report every problem at once (a data
@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog.columns import STORED
-from catalog.fields import FIELDS, Tier, declaration
-from hub.errors import BadUserInput
-from hub.models.catalog import CODE_LENGTH, DESCRIPTION_LENGTH, NAME_LENGTH
+from policies.fields import FIELDS, Tier, declaration
+from store.errors import BadUserInput
+from store.models.catalog import CODE_LENGTH, DESCRIPTION_LENGTH, NAME_LENGTH
 
 
 class Sharing(enum.StrEnum):

@@ -18,7 +18,6 @@ from sqlalchemy import ColumnElement, and_, delete, exists, false, insert, or_, 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog.columns import STORED
-from catalog.fields import FIELDS
 from catalog.resources import (
     Definition,
     FieldEntry,
@@ -27,8 +26,9 @@ from catalog.resources import (
     UpdateFrequency,
     field_tiers,
 )
-from hub.errors import BadUserInput
-from hub.models import CatalogField, CatalogResource, CatalogVersion, Department
+from policies.fields import FIELDS
+from store.errors import BadUserInput
+from store.models import CatalogField, CatalogResource, CatalogVersion, Department
 
 RESOURCES = CatalogResource.__table__
 FIELDS_TABLE = CatalogField.__table__

@@ -33,15 +33,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from catalog import requests, store
 from catalog.changes import Officer as Actor
-from catalog.fields import FIELDS, Mask
 from catalog.grants import app_roles, end_grant, make_grant
 from catalog.requests import REQUESTS, GrantState, RequestState, StoredGrant, StoredRequest
 from catalog.resources import Sharing
 from catalog.store import StoredResource
-from hub.errors import BadUserInput, Forbidden
-from hub.models import AreaLevel, Grid
+from policies.fields import FIELDS, Mask
 from policies.rules import PolicyError, check_purposes
 from policies.store import PolicyStore
+from store.errors import BadUserInput, Forbidden
+from store.models import AreaLevel, Grid
 
 __all__ = ["Actor", "Ask", "Narrowing", "decide", "expire", "request_access", "review", "revoke"]
 

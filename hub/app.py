@@ -19,26 +19,26 @@ from starlette.routing import Route
 from audit.http import public_key_endpoint
 from audit.keys import AuditKeys
 from audit.writer import AuditWriter
+from auth.issuers import Verifier
+from auth.keys import HubKeys
+from auth.principal import Unauthenticated, unauthenticated_handler
 from catalog.sweep import GrantSweep
-from hub.access import Access
-from hub.access_watch import AccessWatch
-from hub.auth.endpoints import jwks_endpoint, token_endpoint
-from hub.auth.issuers import Verifier
-from hub.auth.keys import HubKeys
-from hub.auth.principal import Unauthenticated, unauthenticated_handler
-from hub.db import create_engine
+from hub.endpoints.geojson import geojson_endpoint
+from hub.endpoints.graphql import REQUEST_ID, graphql_endpoint
+from hub.endpoints.token import jwks_endpoint, token_endpoint
 from hub.execution import Executor
-from hub.faults import DatabaseState
-from hub.graphql_http import REQUEST_ID, graphql_endpoint
 from hub.health import healthz, readyz
 from hub.limits import Limits
-from hub.map_page import map_routes
 from hub.metrics import InProgress, Metrics, metrics_endpoint
 from hub.rate_limit import RateLimits
 from hub.settings import Settings
+from policies.access import Access
+from policies.access_watch import AccessWatch
 from policies.plan import Clock, utc_now
 from schema import build_schema
-from views.http import geojson_endpoint
+from store.availability import DatabaseState
+from store.engine import create_engine
+from views.map_page import map_routes
 
 #: Every method an HTTP client may send to /graphql.
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

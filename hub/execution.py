@@ -30,7 +30,6 @@ from graphql import (
 )
 from graphql.pyutils import is_awaitable
 
-from hub.errors import GridhubError
 from hub.limits import (
     TOO_MANY_TOKENS,
     CostModel,
@@ -41,13 +40,14 @@ from hub.limits import (
     too_deep,
     uses_introspection,
 )
-from hub.masking import (
+from hub.production_errors import (
     mask_hub_error,
     masked_execution_message,
     masked_validation_message,
     only_written_names,
     validate_tagged,
 )
+from store.errors import GridhubError
 
 log = logging.getLogger("gridhub.graphql")
 T = TypeVar("T")
@@ -137,7 +137,7 @@ class Executor:
     documents.
 
     ``production`` rewrites every message graphql-core writes about the schema so that it names
-    nothing the caller did not write (see :mod:`hub.masking`); limit refusals keep theirs.
+    nothing the caller did not write (see :mod:`hub.production_errors`); limit refusals keep theirs.
     """
 
     def __init__(

@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from audit.writer import AuditWriter
-from hub.faults import DatabaseState, probe
-from hub.graphql_http import json_response
+from hub.endpoints.graphql import json_response
 from hub.settings import Settings
+from store.availability import DatabaseState, probe
 
 
 async def healthz(_: Request) -> Response:

@@ -23,7 +23,7 @@ from graphql import OperationDefinitionNode, parse
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hub.models import PersistedOperation, Principal
+from store.models import PersistedOperation, Principal
 
 PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 PERSISTED_QUERY_NOT_ALLOWED = "PERSISTED_QUERY_NOT_ALLOWED"

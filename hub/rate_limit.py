@@ -43,8 +43,8 @@ from hub.faults import unavailable
 from hub.settings import RateLimit, Settings
 
 if TYPE_CHECKING:
-    from audit.recorder import Facts
-    from hub.auth.principal import Identity
+    from auth.principal import Identity
+    from hub.audit_facts import Facts
 
 log = logging.getLogger(__name__)
 

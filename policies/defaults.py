@@ -14,7 +14,7 @@ governed elsewhere. Purpose codes are what callers send in ``X-Access-Purpose``.
 
 The department apps' roles hold no rule of their own: what an app sees comes from grants made
 through the catalogue workflow and linked to its role (the demo's are in
-:mod:`hub.demo.grants`).
+:mod:`demo.grants`).
 """
 
 from __future__ import annotations

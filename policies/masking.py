@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from catalog.fields import CARE_TAG_TIERS, Mask, Tier
+from policies.fields import CARE_TAG_TIERS, Mask, Tier
 
 STAR = "*"
 

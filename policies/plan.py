@@ -35,8 +35,10 @@ from types import MappingProxyType
 from sqlalchemy import ColumnElement, and_, false, not_, or_, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from catalog.fields import FIELDS, Mask, Tier
+from policies.areas import under_area
 from policies.decision import Decision
+from policies.field_rules import FieldRules
+from policies.fields import FIELDS, Mask, Tier
 from policies.grants import is_grant_role
 from policies.principal import Principal
 from policies.rules import (
@@ -51,8 +53,6 @@ from policies.rules import (
     purposes_cover,
 )
 from policies.store import PolicyStore
-from resolvers.access import FieldRules
-from resolvers.areas import under_area
 
 __all__ = [
     "AccessPlan",
@@ -237,7 +237,7 @@ class ResourcePlan:
         return self._cell(grid_code, type_name).decisions
 
     def field_rules(self, grid_code: str | None, type_name: str | None = None) -> FieldRules:
-        """:meth:`decisions` and :meth:`reach` in the form ``resolvers.access`` applies."""
+        """:meth:`decisions` and :meth:`reach` in the form ``policies.field_rules`` applies."""
         return self._cell(grid_code, type_name).rules
 
     def reach(self, grid_code: str | None, field_name: str, type_name: str | None = None) -> int:
@@ -353,7 +353,7 @@ class ResourcePlan:
 class AccessPlan:
     """Per resource, a :class:`ResourcePlan`; what the resolvers apply to every statement.
 
-    It is a ``resolvers.access.Plan``: ``rows``, ``rules`` and ``filterable``.
+    It is a ``policies.field_rules.Plan``: ``rows``, ``rules`` and ``filterable``.
     """
 
     def __init__(
@@ -411,7 +411,7 @@ class AccessPlan:
         return self._of_type[type_name].decisions(grid_code, type_name)
 
     def rules(self, type_name: str, grid_code: str | None) -> FieldRules:
-        """The field rules for a row (``resolvers.access.Plan``): one look-up per row."""
+        """The field rules for a row (``policies.field_rules.Plan``): one look-up per row."""
         return self._of_type[type_name].field_rules(grid_code, type_name)
 
     def filterable(self, type_name: str, field_name: str, value_tier: int | None = None) -> bool:

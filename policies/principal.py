@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.models import Principal as PrincipalRow
-from hub.models import PrincipalGrid
+from store.models import Principal as PrincipalRow
+from store.models import PrincipalGrid
 
 
 @dataclass(frozen=True, slots=True)

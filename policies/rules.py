@@ -9,7 +9,7 @@ an act on some fields of a resource in an area::
     night_shift   *   people   *               440306001  deny
 
 - resource: ``grids``, ``houses``, ``rooms``, ``people``, ``entities``, ``events``, ``matters``,
-  ``departments`` (the GraphQL types map onto them through ``catalog.fields.RESOURCE_OF_TYPE``),
+  ``departments`` (the GraphQL types map onto them through ``policies.fields.RESOURCE_OF_TYPE``),
   or ``*``;
 - fields: ``tier:N`` (every field declared at tier N or below), GraphQL field names joined by
   ``|`` (``idNumber|phone``, or type-qualified ``Person.idNumber``), or ``*``;
@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from functools import cache
 from types import MappingProxyType
 
-from catalog.fields import FIELDS, RESOURCE_OF_TYPE, Tier
-from hub.models import LEVEL_OF_LENGTH
+from policies.fields import FIELDS, RESOURCE_OF_TYPE, Tier
+from store.models import LEVEL_OF_LENGTH
 
 ANY = "*"
 OWN = "own"

@@ -31,9 +31,8 @@ from casbin_async_sqlalchemy_adapter import Adapter
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from catalog.fields import FIELDS, Tier
-from hub.models import CasbinRule, Grant, PolicyVersion
 from policies.decision import Decision
+from policies.fields import FIELDS, Tier
 from policies.grants import grant_role
 from policies.principal import Principal
 from policies.rules import (
@@ -52,6 +51,7 @@ from policies.rules import (
     purpose_match,
     purposes_cover,
 )
+from store.models import CasbinRule, Grant, PolicyVersion
 
 PURPOSE_CONTEXT = EnforceContext("r2", "p2", "e", "m2")
 

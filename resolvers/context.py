@@ -2,7 +2,7 @@
 
 One connection per request keeps every statement of a response on the same connection (and,
 on PostgreSQL, lets later issues run them in one snapshot); it is taken on first use and given
-back when the response is done. The plan is the principal's (see ``hub.access``).
+back when the response is done. The plan is the principal's (see ``policies.access``).
 """
 
 from __future__ import annotations
@@ -12,27 +12,46 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Executable, Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from starlette.requests import HTTPConnection
 
-from hub.settings import Settings
-from resolvers.access import FieldRules, Plan
+from auth.principal import Identity
+from policies.field_rules import FieldRules, Plan
 from resolvers.resources import Resource
+
+if TYPE_CHECKING:
+    from resolvers.loaders import Loaders
+
+
+class ContextSettings(Protocol):
+    """What resolvers read of the hub's settings (``hub.settings.Settings`` has it all)."""
+
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def default_page_size(self) -> int: ...
+    @property
+    def max_page_size(self) -> int: ...
+    @property
+    def view_max_features(self) -> int: ...
+    @property
+    def grant_max_days(self) -> int: ...
 
 
 @dataclass
 class RequestContext:
-    settings: Settings
+    settings: ContextSettings
     engine: AsyncEngine
     now: datetime
     plan: Plan
-    request: Any = None
-    #: Who asks (``hub.auth.principal.Identity``); None for in-process use without a token.
-    identity: Any = None
-    loaders: Any = field(init=False)
+    request: HTTPConnection | None = None
+    #: Who asks; None for in-process use without a token.
+    identity: Identity | None = None
+    loaders: Loaders = field(init=False)
     _connection: AsyncConnection | None = field(default=None, init=False)
     #: What the response holds, for the audit entry: objects built per type, people's ids.
     row_counts: Counter[str] = field(default_factory=Counter, init=False)
@@ -51,10 +70,10 @@ class RequestContext:
     @classmethod
     def build(
         cls,
-        settings: Settings,
+        settings: ContextSettings,
         engine: AsyncEngine,
         plan: Plan,
-        request: Any = None,
+        request: HTTPConnection | None = None,
         now: datetime | None = None,
     ) -> RequestContext:
         """The context of one request; "today" is the district's date, not the server's.

@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, or_
 
-from catalog.fields import CARE_TAG_TIERS
-from hub.errors import BadUserInput, Forbidden, PurposeRequired
-from hub.models import encode_care_tags
-from resolvers.access import Plan
-from resolvers.areas import under_area
+from policies.areas import under_area
+from policies.field_rules import Plan
+from policies.fields import CARE_TAG_TIERS
 from resolvers.resources import Resource
+from store.errors import BadUserInput, Forbidden, PurposeRequired
+from store.models import encode_care_tags
 
 #: A filter as a sorted tuple of (field, value) pairs with the unset fields left out.
 Filter = tuple[tuple[str, Any], ...]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from hub.errors import BadUserInput
+from store.errors import BadUserInput
 
 #: Node types whose key is an integer; the others are keyed by a code string.
 INTEGER_KEYED = frozenset({"Person", "Event"})

@@ -9,7 +9,7 @@ Three shapes of loader cover the API:
 - counts of children: one ``GROUP BY parent`` statement for all parents.
 
 A parent is an exact foreign key (``house_code``) or an area code at any level, matched as a
-range on ``grid_code`` (see :mod:`resolvers.areas`).
+range on ``grid_code`` (see :mod:`policies.areas`).
 """
 
 from __future__ import annotations
@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING, Any
 from aiodataloader import DataLoader
 from sqlalchemy import ColumnElement, Row, func, or_, select
 
-from hub.models import CODE_LENGTH, AreaLevel
+from policies.areas import under_area
 from resolvers import filters
-from resolvers.areas import under_area
 from resolvers.filters import Filter
 from resolvers.pagination import PageArgs, encode_cursor
 from resolvers.resources import (
@@ -37,6 +36,7 @@ from resolvers.resources import (
     ROOMS,
     Resource,
 )
+from store.models import CODE_LENGTH, AreaLevel
 
 if TYPE_CHECKING:
     from resolvers.context import RequestContext
@@ -107,7 +107,7 @@ class Loaders:
         return DataLoader(load)
 
     def _by_reference(self, table_name: str) -> DataLoader[str, Row[Any] | None]:
-        from hub.models import Base
+        from store.models import Base
 
         table = Base.metadata.tables[table_name]
 

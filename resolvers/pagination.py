@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from hub.errors import BadUserInput
 from resolvers.resources import Resource
+from store.errors import BadUserInput
 
 _VERSION = "c1"
 

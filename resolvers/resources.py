@@ -1,6 +1,6 @@
 """The shared resources as the resolvers see them: table, key column and key type.
 
-The same names are used in every layer (``people`` in ``hub.models``, ``schema``, here).
+The same names are used in every layer (``people`` in ``store.models``, ``schema``, here).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Column, Table
 
-from hub.models import Entity, Event, Grid, House, Person, Room
+from store.models import Entity, Event, Grid, House, Person, Room
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,10 +20,10 @@ from sqlalchemy import RowMapping
 from strawberry.scalars import JSON
 
 from audit.search import AuditCursor, AuditFilter, search, stats
-from hub.errors import BadUserInput
 from resolvers.ids import from_global_id, to_global_id
 from schema.duties import AUDITOR, principal_with_duty
 from schema.nodes import Info
+from store.errors import BadUserInput
 
 #: The GraphQL types of this module: the audit recorder logs reads of their fields as the
 #: auditor's (ALLOW for an auditor, DENY for anyone else).

@@ -3,7 +3,7 @@
 The catalogue is metadata — what data the district holds, who owns it, how it is shared — so
 any authenticated principal may browse it, whatever its rules on the data itself; statistics
 are counts over the whole district, never values. Tiers and masks are read from each field's
-one declaration (:mod:`catalog.fields`) and data types from this schema, when asked: nothing of
+one declaration (:mod:`policies.fields`) and data types from this schema, when asked: nothing of
 either is stored with a resource.
 """
 
@@ -18,12 +18,12 @@ from strawberry.scalars import JSON
 
 from catalog import store
 from catalog.columns import STORED
-from catalog.fields import FIELDS, RESOURCE_OF_TYPE, Mask, Tier, declaration
 from catalog.resources import Origin, Sharing, UpdateFrequency, cataloguable_types, highest_tier
 from catalog.statistics import StatisticsCache
 from catalog.store import CatalogQuery, StoredResource, StoredVersion
-from hub.errors import BadUserInput
+from policies.fields import FIELDS, RESOURCE_OF_TYPE, Mask, Tier, declaration
 from schema.nodes import Info
+from store.errors import BadUserInput
 
 strawberry.enum(
     Sharing,
@@ -42,7 +42,7 @@ strawberry.enum(
 )
 
 #: The catalogue's types: metadata any authenticated principal may read, not shared data (so
-#: they have no declaration in ``catalog.fields``; the test of declarations skips them).
+#: they have no declaration in ``policies.fields``; the test of declarations skips them).
 METADATA_TYPES = frozenset(
     {
         "DataResource",

@@ -15,10 +15,10 @@ from strawberry.utils.str_converters import to_camel_case
 
 from catalog import changes
 from catalog.resources import Definition, FieldEntry, Sharing, UpdateFrequency
-from hub.errors import BadUserInput
 from schema.catalog import DataResource, shown
 from schema.duties import DATA_OFFICER, principal_with_duty
 from schema.nodes import Info
+from store.errors import BadUserInput
 
 
 @strawberry.input(description="A field of the resource's type and what it holds, in words.")

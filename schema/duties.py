@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.errors import Forbidden
+from store.errors import Forbidden
 
 AUDITOR = "auditor"
 DATA_OFFICER = "data_officer"

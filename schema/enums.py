@@ -1,4 +1,4 @@
-"""The GraphQL enums: the domain's vocabularies from ``hub.models``, exposed as they are.
+"""The GraphQL enums: the domain's vocabularies from ``store.models``, exposed as they are.
 
 Rows carry the stored values (``"residential"``); GraphQL shows the names (``RESIDENTIAL``).
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import strawberry
 
-from hub.models import (
+from store.models import (
     AreaLevel,
     CareTag,
     EntityStatus,

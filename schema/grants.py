@@ -21,10 +21,10 @@ import strawberry
 from catalog import requests, store
 from catalog.grants import grant_rule
 from catalog.requests import GrantState, Listing, RequestState, StoredGrant, StoredRequest
-from hub.errors import BadUserInput, Forbidden
 from policies.rules import TYPES_OF_RESOURCE
 from schema.duties import AUDITOR, CHIEF_DATA_OFFICER, DATA_OFFICER, has_duty
 from schema.nodes import Info
+from store.errors import BadUserInput, Forbidden
 
 strawberry.enum(
     RequestState,
@@ -38,7 +38,7 @@ strawberry.enum(
 )
 
 #: The types of the workflow: records of who asked for what, not shared data (so they have no
-#: declaration in ``catalog.fields``; the test of declarations skips them).
+#: declaration in ``policies.fields``; the test of declarations skips them).
 GRANT_TYPES = frozenset({"AccessRequest", "Grant"})
 
 

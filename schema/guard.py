@@ -18,10 +18,10 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from catalog.fields import CARE_TAG_TIERS, FIELDS, Mask
-from hub.errors import Forbidden, GridhubError, PurposeRequired
+from policies.field_rules import Decision, FieldRules
+from policies.fields import CARE_TAG_TIERS, FIELDS, Mask
 from policies.masking import mask
-from resolvers.access import Decision, FieldRules
+from store.errors import Forbidden, GridhubError, PurposeRequired
 
 
 class _Refusal:

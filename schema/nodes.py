@@ -21,10 +21,10 @@ import orjson
 import strawberry
 from strawberry.scalars import JSON
 
-from hub.models import decode_care_tags
+from policies.field_rules import FieldRules
 from resolvers import lists
-from resolvers.access import FieldRules
 from resolvers.context import RequestContext
+from resolvers.filter_inputs import EntityFilter, EventFilter, HouseFilter, PersonFilter
 from resolvers.filters import age_on, is_overdue
 from resolvers.ids import to_global_id
 from resolvers.loaders import AREA
@@ -41,8 +41,8 @@ from schema.enums import (
     Registration,
     ResidenceKind,
 )
-from schema.filters import EntityFilter, EventFilter, HouseFilter, PersonFilter
 from schema.relay import Connection, Node
+from store.models import decode_care_tags
 
 Info = strawberry.Info[RequestContext, None]
 T = TypeVar("T")

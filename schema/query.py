@@ -7,10 +7,9 @@ from typing import Any
 import strawberry
 from sqlalchemy import ColumnElement, select
 
-from hub.models import Department as DepartmentRow
-from hub.models import Matter as MatterRow
+from policies.areas import check_area_code
 from resolvers import lists
-from resolvers.areas import check_area_code
+from resolvers.filter_inputs import EntityFilter, EventFilter, HouseFilter, PersonFilter
 from resolvers.ids import from_global_id
 from resolvers.resources import GRIDS
 from schema.audit_log import (
@@ -21,7 +20,6 @@ from schema.audit_log import (
 )
 from schema.catalog import DataResource, resolve_catalog, resolve_resource
 from schema.enums import AreaLevel
-from schema.filters import EntityFilter, EventFilter, HouseFilter, PersonFilter
 from schema.grants import AccessRequest, Grant, resolve_access_requests, resolve_grants
 from schema.me import Me, resolve_me
 from schema.nodes import (
@@ -37,6 +35,8 @@ from schema.nodes import (
 )
 from schema.relay import Connection, Node
 from schema.views import MapView, View, resolve_map_view, resolve_view, resolve_views
+from store.models import Department as DepartmentRow
+from store.models import Matter as MatterRow
 
 _LOADER_OF = {
     "Grid": "grid",

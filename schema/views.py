@@ -16,11 +16,11 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from hub.errors import BadUserInput
 from policies.store import PolicyStore
 from resolvers.context import RequestContext
 from schema.duties import DATA_OFFICER, principal_with_duty
 from schema.nodes import Info
+from store.errors import BadUserInput
 from views import changes, store
 from views.definition import AggregateBy, Layer, Source, ViewDefinition
 from views.features import LayerQuery, parse_cut
@@ -44,7 +44,7 @@ strawberry.enum(
 strawberry.enum(AggregateBy, description="What a PEOPLE layer counts people per.")
 
 #: The views' types: definitions and their maps, not shared data (so they have no declaration
-#: in ``catalog.fields``; a map's features are decided per field by the viewer's plan).
+#: in ``policies.fields``; a map's features are decided per field by the viewer's plan).
 VIEW_TYPES = frozenset(
     {
         "View",

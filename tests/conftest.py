@@ -21,23 +21,23 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from auth.clients import NewClient
+from auth.keys import HubKeys
+from auth.principal import Identity
+from auth.tokens import issue_token
 from catalog.sync import sync_packaged
-from hub.access import Access
-from hub.auth.clients import NewClient
-from hub.auth.keys import HubKeys
-from hub.auth.principal import Identity
-from hub.auth.tokens import issue_token
-from hub.db import create_engine, upgrade
-from hub.demo import District, Profile, generate, load
-from hub.demo.grants import seed_grants
-from hub.demo.principals import demo_principals, seed_principals
-from hub.demo.views import seed_views
+from demo import District, Profile, generate, load
+from demo.grants import seed_grants
+from demo.principals import demo_principals, seed_principals
+from demo.views import seed_views
 from hub.execution import Executor
 from hub.limits import Limits
 from hub.settings import Settings, normalise_database_url
-from resolvers.access import OpenPlan, Plan
+from policies.access import Access
+from policies.field_rules import OpenPlan, Plan
 from resolvers.context import RequestContext
 from schema import build_schema
+from store.engine import create_engine, upgrade
 
 SEED = 7
 #: Who the seeded catalogue's versions are recorded as made by.

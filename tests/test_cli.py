@@ -8,10 +8,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from hub.cli import app
-from hub.db import create_engine
-from hub.models import Grid, Person
+from cli.main import app
 from hub.settings import Settings
+from store.engine import create_engine
+from store.models import Grid, Person
 
 runner = CliRunner()
 SCHEMA_FILE = Path(__file__).parent.parent / "schema" / "schema.graphql"

@@ -37,9 +37,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 
+from auth.clients import NewClient
+from demo import District
 from hub.app import create_app
-from hub.auth.clients import NewClient
-from hub.demo import District
+from hub.endpoints.graphql import HTTP_CODES
 from hub.execution import (
     BAD_REQUEST,
     BAD_USER_INPUT,
@@ -48,13 +49,12 @@ from hub.execution import (
     PARSE_FAILED,
     VALIDATION_FAILED,
 )
-from hub.graphql_http import HTTP_CODES
 from hub.limits import LIMIT_CODES
-from hub.models import AccessRequest, Grant
 from hub.operations import PERSISTED_QUERY_NOT_ALLOWED, PERSISTED_QUERY_NOT_FOUND
 from hub.settings import Settings
 from resolvers.ids import to_global_id
 from schema import build_schema
+from store.models import AccessRequest, Grant
 from tests.conftest import GraphQL
 from tests.support import error_codes
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hub.demo import District
+from demo import District
 from hub.settings import Settings
 from tests.support import data_of, nodes, running
 

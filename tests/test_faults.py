@@ -17,10 +17,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.testclient import TestClient
 
-from hub.access_watch import AccessWatch
 from hub.app import create_app
-from hub.models import AuditEntry
 from hub.settings import Settings
+from policies.access_watch import AccessWatch
+from store.models import AuditEntry
 from tests.proxy import TcpProxy
 from tests.support import data_of, running
 

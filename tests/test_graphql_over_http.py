@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from hub.app import create_app
-from hub.graphql_http import GRAPHQL_RESPONSE, JSON, negotiate
+from hub.endpoints.graphql import GRAPHQL_RESPONSE, JSON, negotiate
 from hub.settings import Settings
 from tests.audit.test_request_entries import only_entry
 from tests.support import data_of, error_codes

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from demo.views import DEMO_VIEWS
 from hub.app import create_app
-from hub.demo.views import DEMO_VIEWS
-from hub.map_page import ASSETS_URL, LEAFLET_URL
 from hub.settings import Settings
+from views.map_page import ASSETS_URL, LEAFLET_URL
 
 MAP_DOCS = Path(__file__).parent.parent / "docs" / "map.md"
 #: The one absolute URL the page's script may hold: the SVG namespace, which is a name only.

@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.models import Base
+from store.models import Base
 
 
 async def test_models_and_migrations_agree(engine: AsyncEngine) -> None:

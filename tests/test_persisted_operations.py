@@ -11,8 +11,8 @@ import pytest
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
+from cli.main import app as cli
 from hub.app import create_app
-from hub.cli import app as cli
 from hub.operations import sha256_of
 from hub.settings import Settings
 from tests.audit.test_request_entries import only_entry

@@ -21,8 +21,8 @@ from graphql import (
 )
 from starlette.testclient import TestClient
 
+from demo import District
 from hub.app import create_app
-from hub.demo import District
 from hub.settings import Settings
 from schema import build_schema
 from tests.audit.test_request_entries import only_entry

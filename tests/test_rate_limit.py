@@ -17,11 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 
+from auth.clients import NewClient
 from hub.app import create_app
-from hub.auth.clients import NewClient
-from hub.models import AuditEntry
 from hub.rate_limit import MemoryLimiter, RateLimits
 from hub.settings import RateLimit, Settings
+from store.models import AuditEntry
 from tests.support import data_of, error_codes
 
 QUERY = {"query": '{ grid(code: "440306") { name } }'}

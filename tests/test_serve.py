@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.models import AuditCheckpoint, AuditEntry
 from hub.settings import Settings
+from store.models import AuditCheckpoint, AuditEntry
 from tests.support import _free_port, data_of
 from tests.test_faults import verify_log
 

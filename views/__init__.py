@@ -5,5 +5,5 @@
 - :mod:`views.changes` — a data officer's define, update and delete;
 - :mod:`views.features` — a layer's rows as GeoJSON features, cut to the viewer's plan in SQL;
 - :mod:`views.serving` — what ``mapView`` and the GeoJSON endpoint share;
-- :mod:`views.http` — ``GET /views/{code}.geojson``.
+- :mod:`hub.endpoints.geojson` — ``GET /views/{code}.geojson``.
 """

@@ -25,14 +25,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from catalog.changes import Officer, own
-from hub.errors import BadUserInput, Forbidden, GridhubError
-from hub.models import Principal as PrincipalRow
-from hub.models import PrincipalGrid
 from policies.plan import AccessPlan, compile_plan
 from policies.principal import Principal
 from policies.store import PolicyStore
 from resolvers import filters
 from resolvers.resources import RESOURCES
+from store.errors import BadUserInput, Forbidden, GridhubError
+from store.models import Principal as PrincipalRow
+from store.models import PrincipalGrid
 from views import store
 from views.definition import ViewDefinition, parse_view, view_json
 from views.store import ConcurrentChange, StoredView

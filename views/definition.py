@@ -23,11 +23,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from catalog.columns import STORED
-from hub.errors import BadUserInput
-from resolvers import filters
-from resolvers.areas import check_area_code
+from policies.areas import check_area_code
+from resolvers import filter_inputs, filters
 from resolvers.filters import Filter
 from resolvers.resources import RESOURCES
+from store.errors import BadUserInput
 
 CODE = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 CODE_LENGTH = 64
@@ -116,21 +116,18 @@ FEATURE_FIELDS: Mapping[str, Mapping[str, str | None]] = {
     for type_name, fields in _SHOWN.items()
 }
 
-#: Per filtered source: the resource its filter reads and the API's filter input (the class in
-#: ``schema.filters``, looked up when used: the schema imports this module).
-FILTERS: Mapping[Source, tuple[str, str]] = {
-    Source.HOUSES: ("houses", "HouseFilter"),
-    Source.ENTITIES: ("entities", "EntityFilter"),
-    Source.EVENTS: ("events", "EventFilter"),
-    Source.PEOPLE: ("people", "PersonFilter"),
+#: Per filtered source: the resource its filter reads and the API's filter input.
+FILTERS: Mapping[Source, tuple[str, type]] = {
+    Source.HOUSES: ("houses", filter_inputs.HouseFilter),
+    Source.ENTITIES: ("entities", filter_inputs.EntityFilter),
+    Source.EVENTS: ("events", filter_inputs.EventFilter),
+    Source.PEOPLE: ("people", filter_inputs.PersonFilter),
 }
 
 
 def input_class(source: Source) -> type:
     """The API's filter input class of a filtered source."""
-    from schema import filters as inputs
-
-    return getattr(inputs, FILTERS[source][1])  # type: ignore[no-any-return]
+    return FILTERS[source][1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,9 +30,17 @@ from typing import Any
 import orjson
 from sqlalchemy import ColumnElement, Select, Table, and_, func, or_, select
 
-from catalog.fields import FIELDS
-from hub.errors import BadUserInput
-from hub.models import (
+from policies.areas import check_area_code, under_area
+from policies.decision import Decision
+from policies.fields import FIELDS
+from policies.masking import mask
+from policies.plan import AccessPlan
+from resolvers import filters
+from resolvers.filters import FILTERED_FIELDS, TYPE_OF_RESOURCE, is_overdue
+from resolvers.ids import to_global_id
+from resolvers.resources import ENTITIES, EVENTS, GRIDS, HOUSES, PEOPLE, RESOURCES
+from store.errors import BadUserInput
+from store.models import (
     AreaLevel,
     EntityStatus,
     EntityType,
@@ -40,14 +48,6 @@ from hub.models import (
     EventStatus,
     HouseUse,
 )
-from policies.decision import Decision
-from policies.masking import mask
-from policies.plan import AccessPlan
-from resolvers import filters
-from resolvers.areas import check_area_code, under_area
-from resolvers.filters import FILTERED_FIELDS, TYPE_OF_RESOURCE, is_overdue
-from resolvers.ids import to_global_id
-from resolvers.resources import ENTITIES, EVENTS, GRIDS, HOUSES, PEOPLE, RESOURCES
 from views.definition import AREA_LEVELS, COUNT, FEATURE_FIELDS, AggregateBy, Layer, Source
 
 #: The enum of each field that holds one: stored values, shown by name as the API shows them.

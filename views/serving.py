@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.errors import Forbidden, GridhubError, PurposeRequired
-from hub.models import AreaLevel, Grid
 from policies.plan import AccessPlan
 from resolvers import filters
 from resolvers.context import RequestContext
 from resolvers.resources import RESOURCES
+from store.errors import Forbidden, GridhubError, PurposeRequired
+from store.models import AreaLevel, Grid
 from views.definition import Layer, ViewDefinition
 from views.features import LayerQuery
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.models import Department, View, ViewVersion
+from store.models import Department, View, ViewVersion
 from views.definition import ViewDefinition, layer_json, parse_layer, view_json
 
 VIEWS = View.__table__

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.keys import AuditKeys
 from audit.writer import AuditWriter
-from hub.db import create_engine
 from hub.settings import Settings
+from store.engine import create_engine
 from tests.audit.helpers import empty_audit_tables
 from tests.conftest import _fresh_database
 

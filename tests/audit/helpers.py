@@ -10,7 +10,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.record import AuditRecord
-from hub.models import (
+from store.models import (
     AuditCheckpoint,
     AuditEntry,
     AuditFieldRead,

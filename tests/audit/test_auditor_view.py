@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 
 from hub.app import create_app
-from hub.models import AuditEntry
 from hub.settings import Settings
+from store.models import AuditEntry
 from tests.audit.test_request_entries import bearer, only_entry
 from tests.support import data_of, error_codes, nodes
 

@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from audit.keys import AuditKeys
 from audit.writer import AuditWriter
-from hub.cli_audit import audit_app, parse_when
-from hub.db import create_engine
-from hub.models import AuditEntry
+from cli.audit import audit_app, parse_when
 from hub.settings import Settings
+from store.engine import create_engine
+from store.models import AuditEntry
 from tests.audit.helpers import record
 
 runner = CliRunner()

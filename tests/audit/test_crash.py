@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.models import AuditEntry
 from hub.settings import Settings
+from store.models import AuditEntry
 from tests.support import _free_port
 
 pytestmark = pytest.mark.e2e

@@ -21,7 +21,7 @@ from audit.keys import AuditKeys, load_public_keys
 from audit.record import ENTRY_FIELDS, canonical_entry, canonical_json
 from audit.verify import Kind, verify_file
 from audit.writer import AuditWriter
-from hub.models import AuditEntry
+from store.models import AuditEntry
 from tests.audit.conftest import MakeWriter
 from tests.audit.helpers import record
 

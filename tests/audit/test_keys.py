@@ -22,7 +22,7 @@ from audit.keys import (
     rotate,
     thumbprint,
 )
-from hub.auth.keys import HubKeys
+from auth.keys import HubKeys
 
 
 def test_first_start_creates_a_private_key_only_the_owner_reads(tmp_path: Path) -> None:

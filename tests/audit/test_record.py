@@ -22,7 +22,7 @@ from audit.record import (
     json_value,
     render_time,
 )
-from hub.models import AuditEntry
+from store.models import AuditEntry
 from tests.audit.conftest import MakeWriter
 from tests.audit.helpers import record
 

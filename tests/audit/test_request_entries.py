@@ -11,13 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 
+from demo import District
 from hub.app import create_app
-from hub.db import create_engine
-from hub.demo import District
-from hub.models import AuditEntry
 from hub.settings import Settings
 from resolvers.context import RequestContext
 from resolvers.ids import from_global_id
+from store.engine import create_engine
+from store.models import AuditEntry
 from tests.support import data_of, nodes
 
 WORKER = "worker-440306001001001"

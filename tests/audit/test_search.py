@@ -252,7 +252,7 @@ async def test_stats_count_by_every_combination(
             found = Counter({tuple(row[name] for name in grouping): row["count"] for row in rows})
             assert found == expected[",".join(grouping)], grouping
         with pytest.raises(ValueError, match="unknown groups"):
-            await stats(connection, since, until, ["weekday"])
+            await stats(connection, since, until, ["weekday"], timezone="Asia/Shanghai")
 
 
 @pytest.mark.parametrize(

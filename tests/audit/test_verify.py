@@ -20,7 +20,7 @@ from audit.keys import AuditKeys, rotate
 from audit.record import ENTRY_FIELDS
 from audit.verify import Kind, verify_database
 from audit.writer import AuditWriter
-from hub.models import AuditCheckpoint, AuditEntry, AuditFieldRead, AuditPersonRead
+from store.models import AuditCheckpoint, AuditEntry, AuditFieldRead, AuditPersonRead
 from tests.audit.conftest import MakeWriter
 from tests.audit.helpers import record
 

@@ -19,15 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from audit.keys import AuditKeys
 from audit.verify import verify_database
 from audit.writer import AuditUnavailable, AuditWriter
-from hub.db import create_engine
-from hub.models import (
+from hub.settings import Settings
+from store.engine import create_engine
+from store.models import (
     AuditCheckpoint,
     AuditEntry,
     AuditFieldRead,
     AuditIndexMark,
     AuditPersonRead,
 )
-from hub.settings import Settings
 from tests.audit.conftest import MakeWriter
 from tests.audit.helpers import record
 
@@ -550,7 +550,7 @@ import asyncio, sys
 from pathlib import Path
 from audit.keys import AuditKeys
 from audit.writer import AuditWriter
-from hub.db import create_engine
+from store.engine import create_engine
 from hub.settings import Settings
 from tests.audit.helpers import record
 

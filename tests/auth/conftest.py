@@ -15,12 +15,12 @@ import typer
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from hub.auth.clients import NewClient, create_client
-from hub.auth.issuers import Verifier
-from hub.auth.keys import HubKeys
-from hub.cli_auth import register
-from hub.models import OAuthClient, Principal
+from auth.clients import NewClient, create_client
+from auth.issuers import Verifier
+from auth.keys import HubKeys
+from cli.auth import register
 from hub.settings import Settings
+from store.models import OAuthClient, Principal
 
 MakeClient = Callable[..., Awaitable[NewClient]]
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc import jwt
 from joserfc.jwk import ECKey, Key
 
-from hub.auth.keys import HubKeys
+from auth.keys import HubKeys
 from hub.settings import Settings
 
 

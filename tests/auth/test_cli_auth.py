@@ -13,14 +13,14 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from typer.testing import CliRunner
 
-from hub.auth.clients import authenticate_client
-from hub.auth.issuers import Verifier
-from hub.auth.keys import HubKeys
-from hub.auth.tokens import verify_token
-from hub.cli_auth import parse_duration
-from hub.db import create_engine
-from hub.models import OAuthClient, Principal
+from auth.clients import authenticate_client
+from auth.issuers import Verifier
+from auth.keys import HubKeys
+from auth.tokens import verify_token
+from cli.auth import parse_duration
 from hub.settings import Settings
+from store.engine import create_engine
+from store.models import OAuthClient, Principal
 
 runner = CliRunner()
 

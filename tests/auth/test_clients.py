@@ -8,14 +8,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from hub.auth.clients import (
+from auth.clients import (
     ClientError,
     authenticate_client,
     check_secret,
     create_client,
     hash_secret,
 )
-from hub.models import OAuthClient, Principal
+from store.models import OAuthClient, Principal
 from tests.auth.conftest import MakeClient
 
 

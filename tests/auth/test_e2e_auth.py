@@ -16,10 +16,10 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from hub.auth.issuers import Verifier
-from hub.auth.keys import HubKeys
-from hub.auth.principal import identity_from_claims
-from hub.auth.tokens import verify_token
+from auth.issuers import Verifier
+from auth.keys import HubKeys
+from auth.principal import identity_from_claims
+from auth.tokens import verify_token
 from hub.settings import Settings, TrustedIssuer
 from tests.auth.conftest import MakeClient
 from tests.support import running

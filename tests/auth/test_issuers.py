@@ -13,10 +13,10 @@ import pytest
 from joserfc.jwk import ECKey
 from pydantic import ValidationError
 
-from hub.auth import issuers
-from hub.auth.issuers import UrlKeySource, Verifier
-from hub.auth.keys import HubKeys
-from hub.auth.tokens import InvalidTokenError, verify_token
+from auth import issuers
+from auth.issuers import UrlKeySource, Verifier
+from auth.keys import HubKeys
+from auth.tokens import InvalidTokenError, verify_token
 from hub.settings import Settings, TrustedIssuer
 from tests.auth.helpers import sign
 

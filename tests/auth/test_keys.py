@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.auth.keys import RETIRED_FILE, SIGNING_FILE, HubKeys, rotate
+from auth.keys import RETIRED_FILE, SIGNING_FILE, HubKeys, rotate
 
 PRIVATE_PARAMETERS = {"d", "p", "q", "dp", "dq", "qi", "k"}
 
@@ -129,7 +129,7 @@ def test_a_key_file_others_can_read_is_reported(
     HubKeys.load_or_create(key_dir)
     (key_dir / SIGNING_FILE).chmod(0o644)
 
-    with caplog.at_level(logging.WARNING, logger="hub.auth.keys"):
+    with caplog.at_level(logging.WARNING, logger="auth.keys"):
         HubKeys.load_or_create(key_dir)
 
     assert "readable by other users" in caplog.text

@@ -17,8 +17,8 @@ import typer
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
+from demo import District
 from hub.app import create_app
-from hub.demo import District
 from hub.settings import Settings
 from tests.support import data_of, error_codes, nodes
 

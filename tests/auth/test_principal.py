@@ -12,16 +12,16 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from hub.auth.issuers import Verifier
-from hub.auth.keys import HubKeys
-from hub.auth.principal import (
+from auth.issuers import Verifier
+from auth.keys import HubKeys
+from auth.principal import (
     UNAUTHENTICATED_BODY,
     Identity,
     Unauthenticated,
     authenticate,
     unauthenticated_handler,
 )
-from hub.auth.tokens import issue_token
+from auth.tokens import issue_token
 from hub.settings import Settings
 from tests.auth.helpers import REASONS, attacks
 

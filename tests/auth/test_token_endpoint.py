@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from auth.keys import rotate
+from auth.principal import identity_from_claims
+from auth.tokens import verify_token
 from hub.app import create_app
-from hub.auth.keys import rotate
-from hub.auth.principal import identity_from_claims
-from hub.auth.tokens import verify_token
 from hub.settings import Settings
 from tests.auth.conftest import MakeClient
 from tests.auth.helpers import unb64

@@ -15,10 +15,10 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from joserfc.jwk import ECKey, OctKey, RSAKey
 
-from hub.auth.issuers import Verifier
-from hub.auth.keys import HubKeys, rotate
-from hub.auth.principal import identity_from_claims
-from hub.auth.tokens import InvalidTokenError, issue_token, verify_token
+from auth.issuers import Verifier
+from auth.keys import HubKeys, rotate
+from auth.principal import identity_from_claims
+from auth.tokens import InvalidTokenError, issue_token, verify_token
 from hub.settings import Settings, TrustedIssuer
 from tests.auth.helpers import REASONS, attacks, b64, hmac_token, hub_claims, sign, unb64
 
@@ -411,7 +411,7 @@ class _Keys:
 async def test_a_remembered_signature_still_has_its_claims_and_key_checked(
     auth_settings: Settings,
 ) -> None:
-    from hub.auth.issuers import Issuer
+    from auth.issuers import Issuer
 
     key = ECKey.generate_key("P-256", parameters={"kid": "provider-1"})
     source = _Keys(key)

@@ -22,8 +22,8 @@ import httpx
 import pytest
 from playwright.sync_api import Locator, expect
 
-from hub.demo import District
-from hub.demo.views import DEMO_VIEWS, PATROL
+from demo import District
+from demo.views import DEMO_VIEWS, PATROL
 from tests.browser.conftest import CHROMIUM, NO_CHROMIUM, Visit
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM)]

@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 
 from hub.app import create_app
-from hub.models import AccessRequest, CasbinRule, Grant, Principal
 from hub.settings import Settings
 from policies.grants import grant_role
 from policies.store import PolicyStore
+from store.models import AccessRequest, CasbinRule, Grant, Principal
 from tests.catalog.grant_helpers import Clock, Hub
 
 

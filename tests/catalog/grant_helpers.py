@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 
-from hub.models import AccessRequest, CasbinRule, Grant, Principal, PrincipalKind
 from policies.store import PolicyStore
+from store.models import AccessRequest, CasbinRule, Grant, Principal, PrincipalKind
 
 GRID = "440306001001001"
 COMMUNITY = "440306001001"

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from catalog import fields
-from catalog.fields import FIELDS, Tier, declaration
+from policies import fields
 from catalog.files import packaged_directory, read_directory
-from hub.models import CatalogResource
+from policies.fields import FIELDS, Tier, declaration
 from schema import build_schema
+from store.models import CatalogResource
 from tests.conftest import GraphQL
 from tests.support import data_of, error_codes
 

@@ -11,7 +11,8 @@ from graphql import GraphQLObjectType
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.models import (
+from schema import build_schema
+from store.models import (
     AccessRequest,
     CasbinRule,
     CatalogField,
@@ -19,7 +20,6 @@ from hub.models import (
     CatalogVersion,
     Grant,
 )
-from schema import build_schema
 from tests.conftest import GraphQL
 from tests.support import data_of, error_codes
 

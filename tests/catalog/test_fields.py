@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from graphql import GraphQLObjectType
 
-from catalog.fields import CARE_TAG_TIERS, FIELDS, RESOURCE_OF_TYPE, Mask, Tier
-from hub.models import CareTag
+from policies.fields import CARE_TAG_TIERS, FIELDS, RESOURCE_OF_TYPE, Mask, Tier
 from schema import build_schema
 from schema.audit_log import AUDIT_TYPES
 from schema.catalog import METADATA_TYPES
 from schema.grants import GRANT_TYPES
 from schema.views import VIEW_TYPES
+from store.models import CareTag
 
 #: Types of the API's own machinery (and of the caller's own plan), not of the shared data;
 #: the catalogue's types describe the data (any principal may read them), they are not data.

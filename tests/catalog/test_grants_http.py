@@ -14,11 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 
+from demo import District
 from hub.app import create_app
-from hub.demo import District
-from hub.models import AuditEntry, CasbinRule, Grant
 from hub.settings import Settings
 from resolvers.ids import from_global_id, to_global_id
+from store.models import AuditEntry, CasbinRule, Grant
 from tests.catalog.grant_helpers import (
     COMMUNITY,
     DECIDE,

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 
 from hub.app import create_app
-from hub.models import AuditEntry, CatalogField, CatalogResource, CatalogVersion
 from hub.settings import Settings
+from store.models import AuditEntry, CatalogField, CatalogResource, CatalogVersion
 from tests.support import data_of, error_codes
 
 CODE = "TEST-HTTP-001"

@@ -8,7 +8,6 @@ import dataclasses
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, get_named_type
 
 from catalog.columns import STORED
-from catalog.fields import CARE_TAG_TIERS, FIELDS, Tier
 from catalog.resources import (
     Definition,
     FieldEntry,
@@ -19,6 +18,7 @@ from catalog.resources import (
     highest_tier,
     problems,
 )
+from policies.fields import CARE_TAG_TIERS, FIELDS, Tier
 from schema import build_schema
 
 PHONES = Definition(

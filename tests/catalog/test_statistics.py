@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.demo import District
+from demo import District
 from hub.settings import Settings
 from tests.conftest import GraphQL, StatementCounter
 from tests.support import data_of

@@ -21,11 +21,11 @@ from catalog import changes
 from catalog.files import CatalogFileError, packaged_directory, read_directory, read_file
 from catalog.resources import Definition, FieldEntry, Sharing, UpdateFrequency
 from catalog.sync import sync, sync_packaged
-from hub.cli import _sync_catalogue, app
-from hub.db import create_engine
-from hub.demo.reference import DEPARTMENTS
-from hub.models import CatalogField, CatalogResource, CatalogVersion, Department
+from cli.main import _sync_catalogue, app
+from demo.reference import DEPARTMENTS
 from hub.settings import Settings
+from store.engine import create_engine
+from store.models import CatalogField, CatalogResource, CatalogVersion, Department
 from tests.conftest import _fresh_database
 
 runner = CliRunner()

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from hub.demo import District, Profile, generate
+from demo import District, Profile, generate
 
 #: A mid-month date, so "the next 30 days" and "next month" are different windows.
 AS_OF = date(2025, 6, 15)

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.db import create_engine, upgrade
-from hub.demo import District, DistrictNotEmptyError, Profile, is_empty, load, seed
-from hub.demo.loader import TABLES
-from hub.models import Base, Event, Person
+from demo import District, DistrictNotEmptyError, Profile, is_empty, load, seed
+from demo.loader import TABLES
 from hub.settings import Settings
+from store.engine import create_engine, upgrade
+from store.models import Base, Event, Person
 
 
 @pytest.fixture

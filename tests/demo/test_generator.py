@@ -17,12 +17,12 @@ import pytest
 import shapely
 from shapely.geometry import Point, Polygon, shape
 
-from hub.demo import District, Profile, generate
-from hub.demo.checksums import is_valid_credit_code, is_valid_id_number
-from hub.demo.names import MOBILE_PREFIXES
-from hub.demo.population import age_on, shift_years
-from hub.demo.reference import DEPARTMENTS, MATTERS, STREETS
-from hub.models import (
+from demo import District, Profile, generate
+from demo.checksums import is_valid_credit_code, is_valid_id_number
+from demo.names import MOBILE_PREFIXES
+from demo.population import age_on, shift_years
+from demo.reference import DEPARTMENTS, MATTERS, STREETS
+from store.models import (
     Base,
     CareTag,
     EntityStatus,
@@ -510,7 +510,7 @@ def test_event_sources_and_reporters(demo: District) -> None:
 def test_generation_does_not_depend_on_string_hashing(small: District, as_of: date) -> None:
     """Sets of strings iterate in a per-process order; nothing generated may depend on it."""
     script = (
-        "import hashlib, sys; from datetime import date; from hub.demo import Profile, generate; "
+        "import hashlib, sys; from datetime import date; from demo import Profile, generate; "
         f"d = generate(7, Profile.small(), date.fromisoformat('{as_of.isoformat()}')); "
         "print(hashlib.sha256(repr(d).encode()).hexdigest())"
     )

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from hub.endpoints.graphql import HTTP_CODES
 from hub.execution import (
     BAD_REQUEST,
     BAD_USER_INPUT,
@@ -22,7 +23,6 @@ from hub.execution import (
     PARSE_FAILED,
     VALIDATION_FAILED,
 )
-from hub.graphql_http import HTTP_CODES
 from hub.limits import LIMIT_CODES
 from hub.operations import PERSISTED_QUERY_NOT_ALLOWED, PERSISTED_QUERY_NOT_FOUND
 from hub.settings import Settings

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.access import Access
-from hub.access_watch import AccessWatch
-from hub.auth.principal import Identity, Unauthenticated
+from auth.principal import Identity, Unauthenticated
 from hub.settings import Settings
+from policies.access import Access
+from policies.access_watch import AccessWatch
 from tests.conftest import StatementCounter
 
 SUBJECT = "watched-worker"

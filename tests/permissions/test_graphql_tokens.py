@@ -13,12 +13,12 @@ from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 
+from auth.keys import HubKeys
+from auth.principal import UNAUTHENTICATED_BODY
+from auth.tokens import issue_token
 from hub.app import create_app
-from hub.auth.keys import HubKeys
-from hub.auth.principal import UNAUTHENTICATED_BODY
-from hub.auth.tokens import issue_token
-from hub.models import Principal
 from hub.settings import Settings
+from store.models import Principal
 from tests.auth.helpers import REASONS, attacks, hub_claims, sign
 from tests.support import data_of
 

@@ -16,8 +16,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from catalog.fields import FIELDS, RESOURCE_OF_TYPE, Tier
-from hub.demo import District, Profile, generate
+from demo import District, Profile, generate
+from policies.fields import FIELDS, RESOURCE_OF_TYPE, Tier
 from policies.masking import id_number, name, phone
 from policies.plan import AccessPlan
 from policies.principal import Principal

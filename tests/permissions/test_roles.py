@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from casbin import AsyncEnforcer
 
-from hub.access import Access
-from hub.demo import District
+from demo import District
+from policies.access import Access
 from policies.masking import id_number, name, phone
 from resolvers.ids import to_global_id
 from tests.conftest import GraphQL
@@ -198,7 +198,7 @@ async def test_the_core_care_tags_stay_hidden_from_a_masked_reader(
     assert error_codes(body) == ["FORBIDDEN"]  # filtering on a masked field is refused
     body = await gql(PEOPLE.replace("birthDate ", ""), as_=f"street-{STREET}")
     shown = {tag for p in nodes(data_of(body)["people"]) for tag in p["careTags"]}
-    from catalog.fields import CARE_TAG_TIERS, Tier
+    from policies.fields import CARE_TAG_TIERS, Tier
 
     stored = {
         tag

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.models import CasbinRule, PolicyVersion
 from policies.store import PolicyStore
+from store.models import CasbinRule, PolicyVersion
 
 RULES = CasbinRule.__table__
 COLUMNS = ("ptype", "v0", "v1", "v2", "v3", "v4", "v5")

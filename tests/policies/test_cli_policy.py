@@ -10,10 +10,10 @@ import typer
 from sqlalchemy import insert
 from typer.testing import CliRunner
 
-from hub.cli_policy import policy_app
-from hub.db import create_engine, upgrade
-from hub.models import Department, Grid, Principal, PrincipalGrid
+from cli.policy import policy_app
 from hub.settings import Settings
+from store.engine import create_engine, upgrade
+from store.models import Department, Grid, Principal, PrincipalGrid
 
 runner = CliRunner()
 COMMUNITY = "440306001001"

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.models import CasbinRule
 from policies.plan import Decision, Principal, compile_plan
 from policies.rules import Act
 from policies.store import PolicyStore
+from store.models import CasbinRule
 
 STREET = "440306001"
 COMMUNITY = "440306001001"

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from catalog.fields import CARE_TAG_TIERS, Mask, Tier
 from policies import masking
+from policies.fields import CARE_TAG_TIERS, Mask, Tier
 from policies.masking import STAR
 
 digits = st.text(alphabet="0123456789X", min_size=0, max_size=24)

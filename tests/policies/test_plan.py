@@ -13,14 +13,14 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.demo import District
-from hub.models import Matter, Person
+from demo import District
 from policies import masking
 from policies.defaults import load_defaults
 from policies.grants import grant_role
 from policies.plan import AccessPlan, Decision, PlanCache, Principal, compile_plan
 from policies.rules import ANY, OWN, Act, Rule
 from policies.store import PolicyStore
+from store.models import Matter, Person
 from tests.conftest import GraphQL
 
 STREET = "440306001"

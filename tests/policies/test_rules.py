@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from catalog.fields import FIELDS
+from policies.fields import FIELDS
 from policies.rules import (
     Act,
     PolicyError,

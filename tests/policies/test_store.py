@@ -6,10 +6,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.models import CasbinRule
 from policies.defaults import RULES, load_defaults
 from policies.rules import ANY, Act, PolicyError, RoleLink, Rule
 from policies.store import PolicyStore
+from store.models import CasbinRule
 
 
 async def stored_lines(engine: AsyncEngine) -> list[tuple[str | None, ...]]:

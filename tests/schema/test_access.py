@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import ColumnElement
 
-from catalog.fields import FIELDS
-from hub.demo import District
-from resolvers.access import Decision, FieldRules
-from resolvers.areas import under_area
+from demo import District
+from policies.areas import under_area
+from policies.field_rules import Decision, FieldRules
+from policies.fields import FIELDS
 from resolvers.ids import to_global_id
 from tests.conftest import GraphQL, StatementCounter
 from tests.support import data_of, error_codes, nodes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.demo import District
+from demo import District
 from tests.conftest import GraphQL, StatementCounter
 from tests.support import data_of, nodes
 

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from hub.demo import District
+from demo import District
 from resolvers.ids import to_global_id
 from tests.conftest import GraphQL
 from tests.support import data_of, error_codes

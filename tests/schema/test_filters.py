@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.demo import District
+from demo import District
 from resolvers.filters import age_on
 from resolvers.ids import to_global_id
 from tests.conftest import GraphQL

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.demo import District
+from demo import District
 from resolvers.ids import to_global_id
 from resolvers.pagination import encode_cursor
 from resolvers.resources import EVENTS, HOUSES

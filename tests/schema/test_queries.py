@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hub.demo import District
+from demo import District
 from resolvers.ids import to_global_id
 from tests.conftest import GraphQL
 from tests.support import data_of, nodes

@@ -10,8 +10,8 @@ from shapely.geometry import shape
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.demo import District
-from hub.models import View, ViewVersion
+from demo import District
+from store.models import View, ViewVersion
 from tests.conftest import GraphQL
 
 #: Test views' codes start with this; they are removed after each test.

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.models import View, ViewVersion
+from store.models import View, ViewVersion
 from tests.conftest import GraphQL
 from tests.support import data_of, error_codes
 from tests.views.helpers import DEFINE, PREFIX, house_layer, view_input

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from hub.errors import BadUserInput
+from store.errors import BadUserInput
 from views.definition import (
     DEFAULT_MIN_COUNT,
     MIN_COUNT_FLOOR,

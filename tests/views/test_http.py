@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 
 from hub.app import create_app
-from hub.db import create_engine
-from hub.models import AuditEntry
 from hub.settings import Settings
+from store.engine import create_engine
+from store.models import AuditEntry
 from tests.conftest import GraphQL
 from tests.views.helpers import MAP, PATROL, STREET, WORKER_1, features, open_map
 from views.features import LayerQuery

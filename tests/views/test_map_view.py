@@ -13,16 +13,16 @@ import shapely
 from shapely.geometry import box, shape
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hub.access import Access
-from hub.auth.principal import Identity
-from hub.demo import District
+from auth.principal import Identity
+from demo import District
 from hub.execution import Executor
 from hub.settings import Settings
+from policies.access import Access
+from policies.field_rules import NOTHING
 from policies.masking import name as masked_name
 from policies.plan import AccessPlan
 from policies.principal import Principal
 from policies.rules import Act, Rule
-from resolvers.access import NOTHING
 from resolvers.context import RequestContext
 from resolvers.filters import FINISHED_STATUSES
 from resolvers.ids import from_global_id, to_global_id

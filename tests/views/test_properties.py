@@ -20,15 +20,15 @@ from shapely.geometry import box, shape
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from catalog.fields import FIELDS, RESOURCE_OF_TYPE, Mask, Tier
-from hub.demo import Profile, generate
-from hub.models import View, ViewVersion
+from demo import Profile, generate
+from policies.fields import FIELDS, RESOURCE_OF_TYPE, Mask, Tier
 from policies.masking import mask
 from policies.plan import AccessPlan
 from policies.principal import Principal
 from policies.rules import Act, Rule
 from policies.store import PolicyStore
 from resolvers.ids import from_global_id, to_global_id
+from store.models import View, ViewVersion
 from tests.conftest import AS_OF, SEED, GraphQL
 from tests.views.helpers import MAP, PATROL, covers, features, layers
 from views import changes

@@ -1,0 +1,328 @@
+"""``gridhub audit``: verify the log, export it for an auditor, publish and rotate its key.
+
+``verify`` exits 0 when the log (or an export) is intact, 1 when it was tampered with, and 2
+when it could not be checked at all (no database, no keys, an unreadable key document). The
+report goes to stdout, progress and errors to stderr, so ``gridhub audit verify > report.txt``
+keeps the verdict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from cli.options import DatabaseOption
+from hub.settings import Settings
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from audit.verify import Report
+
+console = Console(stderr=True)
+audit_app = typer.Typer(
+    help="The tamper-evident audit log: verify it, export it, publish and rotate its key.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+keys_app = typer.Typer(help="The audit checkpoint-signing keys.", no_args_is_help=True)
+audit_app.add_typer(keys_app, name="keys")
+
+INTACT, TAMPERED, UNCHECKED = 0, 1, 2
+
+KeyDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-dir",
+        help="Directory of the audit keys (default: GRIDHUB_AUDIT_KEY_DIR, else ./var/audit-keys).",
+        show_default=False,
+    ),
+]
+WriterOption = Annotated[
+    str | None,
+    typer.Option("--writer", help="Only this chain (a writer id, as reports print it)."),
+]
+
+
+class ExportFormat(enum.StrEnum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+def _settings(database_url: str | None = None, key_dir: Path | None = None) -> Settings:
+    values: dict[str, Any] = {}
+    if database_url is not None:
+        values["database_url"] = database_url
+    if key_dir is not None:
+        values["audit_key_dir"] = key_dir
+    return Settings(**values)
+
+
+def _unchecked(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(UNCHECKED)
+
+
+class RichProgress:
+    """The :class:`audit.stream.Progress` of the command line: a bar on stderr."""
+
+    def __init__(self, progress: Progress, description: str) -> None:
+        self._progress = progress
+        self._description = description
+        self._task: TaskID | None = None
+
+    def start(self, total: int | None, unit: str) -> None:
+        self._task = self._progress.add_task(self._description, total=total)
+
+    def advance(self, amount: int) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, amount)
+
+
+@contextmanager
+def _progress(description: str, *, show: bool, in_bytes: bool = False) -> Iterator[Any]:
+    if not show:
+        yield None
+        return
+    counter = DownloadColumn() if in_bytes else MofNCompleteColumn()
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        counter,
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        yield RichProgress(progress, description)
+
+
+def _public_keys(public_key: Path | None, key_dir: Path) -> Mapping[str, Ed25519PublicKey]:
+    from audit.keys import AuditKeys, read_public_key_file
+
+    if public_key is not None:
+        try:
+            return read_public_key_file(public_key)
+        except (OSError, ValueError, KeyError) as error:
+            message = f"can not read the public key document {public_key}: {error}"
+            raise _unchecked(message) from None
+    try:
+        return AuditKeys.load(key_dir).public_keys
+    except (OSError, ValueError, KeyError) as error:
+        raise _unchecked(
+            f"no audit keys in {key_dir} ({error}); give --key-dir, or --public-key with the "
+            "document GET /audit/public-key serves"
+        ) from None
+
+
+def _print_report(report: Report) -> None:
+    for number, line in enumerate(report.lines()):
+        if number == 0:
+            typer.secho(line, fg=typer.colors.GREEN if report.ok else typer.colors.RED)
+        else:
+            typer.echo(line)
+
+
+@audit_app.command()
+def verify(
+    from_seq: Annotated[
+        int | None,
+        typer.Option(
+            "--from",
+            min=1,
+            help="Check each chain from its newest signed checkpoint before this seq on.",
+        ),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="Verify this export (jsonl or csv) instead, offline."),
+    ] = None,
+    public_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--public-key",
+            help="The public key document (what GET /audit/public-key serves); needed with "
+            "--file, else the keys in --key-dir are used.",
+        ),
+    ] = None,
+    writer: WriterOption = None,
+    database_url: DatabaseOption = None,
+    key_dir: KeyDirOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Check every entry and checkpoint; exit 0 if intact, 1 if tampered with, 2 if unchecked.
+
+    \b
+    gridhub audit verify
+    gridhub audit verify --from 250000
+    gridhub audit verify --file audit-2026-11.jsonl --public-key audit-public-key.json
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from audit.verify import verify_database, verify_file
+
+    settings = _settings(database_url, key_dir)
+    show = not quiet
+    if file is not None:
+        if public_key is None:
+            raise _unchecked("--file needs --public-key: an export is verified with it alone")
+        if from_seq is not None or writer is not None:
+            raise _unchecked("--from and --writer apply to the database, not to --file")
+        if not file.is_file():
+            raise _unchecked(f"{file} is not a file")
+        keys = _public_keys(public_key, settings.audit_key_dir)
+        with _progress("verifying", show=show, in_bytes=True) as progress:
+            report = verify_file(file, keys, progress)
+    else:
+        keys = _public_keys(public_key, settings.audit_key_dir)
+
+        async def main() -> Report:
+            from store.engine import create_engine
+
+            engine = create_engine(settings)
+            try:
+                with _progress("verifying", show=show) as progress:
+                    return await verify_database(
+                        engine, keys, from_seq=from_seq, writer_id=writer, progress=progress
+                    )
+            finally:
+                await engine.dispose()
+
+        try:
+            report = asyncio.run(main())
+        except (SQLAlchemyError, OSError) as error:
+            raise _unchecked(f"can not read the audit log: {error}") from None
+    _print_report(report)
+    raise typer.Exit(INTACT if report.ok else TAMPERED)
+
+
+def parse_when(text: str, timezone: str) -> datetime:
+    """A date (midnight) or date and time; without an offset it is the district's local time."""
+    try:
+        if len(text) == 10:
+            at = datetime.combine(date.fromisoformat(text), time())
+        else:
+            at = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r}: give a date (2026-11-01) or a time (2026-11-01T08:00, +08:00 or Z)"
+        ) from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=ZoneInfo(timezone))
+
+
+@audit_app.command()
+def export(
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="First day or time (district time unless it says).", show_default=False
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--to", help="Up to, not including, this day or time.", show_default=False),
+    ] = None,
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="jsonl or csv.")] = (
+        ExportFormat.jsonl
+    ),
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write here (default: standard output)."),
+    ] = None,
+    writer: WriterOption = None,
+    database_url: DatabaseOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Write the entries (with their hashes) and checkpoints of a time range, for an auditor.
+
+    \b
+    gridhub audit export --from 2026-11-01 --to 2026-12-01 -o audit-2026-11.jsonl
+    gridhub audit export --from 2026-11-01 --format csv -o audit.csv
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from audit.export import export as export_log
+
+    settings = _settings(database_url)
+    start = parse_when(since, settings.timezone) if since else None
+    end = parse_when(until, settings.timezone) if until else None
+    if start is not None and end is not None and end <= start:
+        raise typer.BadParameter("--to must come after --from")
+
+    async def main(out: Any) -> Any:
+        from store.engine import create_engine
+
+        engine = create_engine(settings)
+        try:
+            with _progress("exporting", show=not quiet and output is not None) as progress:
+                return await export_log(
+                    engine,
+                    out,
+                    since=start,
+                    until=end,
+                    fmt=fmt.value,
+                    writer_id=writer,
+                    progress=progress,
+                )
+        finally:
+            await engine.dispose()
+
+    try:
+        if output is None:
+            summary = asyncio.run(main(sys.stdout))
+        else:
+            with output.open("w", encoding="utf-8", newline="") as out:
+                summary = asyncio.run(main(out))
+    except (SQLAlchemyError, OSError) as error:
+        raise _unchecked(f"can not export the audit log: {error}") from None
+    chains = "chain" if summary.chains == 1 else "chains"
+    console.print(
+        f"exported {summary.entries} entries and {summary.checkpoints} checkpoints "
+        f"of {summary.chains} {chains}" + (f" to {output}" if output else "")
+    )
+
+
+@audit_app.command("public-key")
+def public_key(key_dir: KeyDirOption = None) -> None:
+    """Print the public key document (as GET /audit/public-key serves it), for auditors.
+
+    \b
+    gridhub audit public-key > audit-public-key.json
+    """
+    from audit.keys import AuditKeys
+
+    keys = AuditKeys.load_or_create(_settings(key_dir=key_dir).audit_key_dir)
+    typer.echo(json.dumps(keys.document(), indent=2))
+
+
+@keys_app.command("rotate")
+def rotate(key_dir: KeyDirOption = None) -> None:
+    """Sign new checkpoints with a new key; every earlier key stays in the public document.
+
+    Running hubs switch at their next checkpoint. Publish the new document to auditors.
+    """
+    from audit.keys import rotate as rotate_keys
+
+    kid = rotate_keys(_settings(key_dir=key_dir).audit_key_dir)
+    typer.echo(kid)
+    console.print("Rotated: new checkpoints are signed with this key.")

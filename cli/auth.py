@@ -1,0 +1,298 @@
+"""``gridhub token``, ``gridhub principals``, ``gridhub person add|remove``, ``gridhub client
+create``, ``gridhub keys rotate``.
+
+``token`` prints the token alone on stdout, so ``TOKEN=$(gridhub token --subject S)`` works;
+everything meant for a person goes to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+from rich.console import Console
+
+from cli.options import DatabaseOption
+from hub.settings import Settings
+
+if TYPE_CHECKING:
+    from auth.clients import NewClient
+    from policies.store import PolicyStore
+
+T = TypeVar("T")
+
+console = Console(stderr=True)
+client_app = typer.Typer(help="OAuth clients: the department apps.", no_args_is_help=True)
+keys_app = typer.Typer(help="The hub's token-signing keys.", no_args_is_help=True)
+person_app = typer.Typer(
+    help="Person principals: grid workers, staff, officers and auditors.", no_args_is_help=True
+)
+
+MAX_TTL = 30 * 86_400
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+KeyDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-dir",
+        help="Directory of the signing keys (default: GRIDHUB_KEY_DIR, else ./var/keys).",
+        show_default=False,
+    ),
+]
+
+
+def parse_duration(text: str, maximum: int = MAX_TTL) -> int:
+    """Seconds in ``3600``, ``90s``, ``30m``, ``8h``, ``1d`` or ``1h30m``, up to ``maximum``."""
+    text = text.strip().lower()
+    if text.isdigit():
+        seconds = int(text)
+    else:
+        match = _DURATION.fullmatch(text)
+        if not text or match is None:
+            raise typer.BadParameter("give seconds, or a duration such as 90s, 30m, 8h, 1d, 1h30m")
+        days, hours, minutes, secs = (int(part or 0) for part in match.groups())
+        seconds = ((days * 24 + hours) * 60 + minutes) * 60 + secs
+    if not 0 < seconds <= maximum:
+        raise typer.BadParameter(f"between 1 second and {maximum // 86_400} days")
+    return seconds
+
+
+def _settings(**overrides: object) -> Settings:
+    values = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def token(
+    subject: Annotated[str, typer.Option(help="The person principal the token names.")],
+    ttl: Annotated[
+        str, typer.Option(help="Lifetime: seconds, or a duration such as 30m, 8h, 1d.")
+    ] = "8h",
+    key_dir: KeyDirOption = None,
+) -> None:
+    """Print a token for a person, signed by the hub's own key (for the demo and tests)."""
+    from auth.keys import SIGNING_FILE, HubKeys
+    from auth.tokens import issue_token
+
+    seconds = parse_duration(ttl)
+    settings = _settings(key_dir=key_dir)
+    if not (settings.key_dir / SIGNING_FILE).exists():
+        # A new key would sign a token no running hub accepts: say where to run instead.
+        console.print(
+            f"[red]No signing key in {settings.key_dir}[/red]: run this in the hub's directory "
+            "(after its first start), or give --key-dir or GRIDHUB_KEY_DIR."
+        )
+        raise typer.Exit(1)
+    keys = HubKeys.load_or_create(settings.key_dir)
+    try:
+        typer.echo(issue_token(keys, settings, subject, "person", ttl=seconds))
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--subject") from None
+
+
+async def _create_client(
+    settings: Settings, subject: str, department: str, name: str | None
+) -> NewClient:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from auth.clients import create_client
+    from store.engine import create_engine
+
+    engine = create_engine(settings)
+    try:
+        async with AsyncSession(engine) as session, session.begin():
+            return await create_client(
+                session, subject=subject, department_code=department, name=name
+            )
+    finally:
+        await engine.dispose()
+
+
+@client_app.command("create")
+def client_create(
+    subject: Annotated[str, typer.Option(help="The principal the app acts as.")],
+    department: Annotated[str, typer.Option(help="Code of the department that runs the app.")],
+    name: Annotated[
+        str | None, typer.Option(help="A readable name (default: the subject).")
+    ] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Register a department app and print its client id and secret (shown only this once)."""
+    from auth.clients import ClientError
+
+    settings = _settings(database_url=database_url)
+    try:
+        new = asyncio.run(_create_client(settings, subject, department, name))
+    except ClientError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    typer.echo(f"client_id: {new.client_id}")
+    typer.echo(f"client_secret: {new.client_secret}")
+    console.print("Store the secret now: the hub keeps only its hash and can not show it again.")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_dir: KeyDirOption = None,
+    keep_retired: Annotated[
+        str | None,
+        typer.Option(
+            help="Drop retired keys older than this (e.g. 30d); keep it above the longest "
+            "token lifetime. Default: keep them all.",
+        ),
+    ] = None,
+) -> None:
+    """Make a new signing key; the old public key stays in the JWKS. Prints the new kid."""
+    from auth.keys import rotate
+
+    keep = None
+    if keep_retired is not None:
+        keep = timedelta(seconds=parse_duration(keep_retired, maximum=3650 * 86_400))
+    settings = _settings(key_dir=key_dir)
+    typer.echo(rotate(settings.key_dir, keep_retired=keep))
+    console.print("Running hub processes pick up the new key on their own.")
+
+
+async def _principals(settings: Settings) -> list[dict[str, object]]:
+    from sqlalchemy import select
+
+    from policies.store import PolicyStore
+    from store.engine import create_engine
+    from store.models import Principal, PrincipalGrid
+
+    engine = create_engine(settings)
+    try:
+        store = PolicyStore(engine)
+        await store.refresh()
+        async with engine.connect() as connection:
+            rows = (await connection.execute(select(Principal).order_by(Principal.subject))).all()
+            areas: dict[str, list[str]] = {}
+            for subject, code in await connection.execute(
+                select(PrincipalGrid.subject, PrincipalGrid.grid_code).order_by(
+                    PrincipalGrid.subject, PrincipalGrid.grid_code
+                )
+            ):
+                areas.setdefault(subject, []).append(code)
+        return [
+            {
+                "subject": row.subject,
+                "kind": row.kind,
+                "name": row.name,
+                "department": row.department_code,
+                "roles": list(await store.roles_of(row.subject, row.department_code)),
+                "areas": areas.get(row.subject, []),
+            }
+            for row in rows
+        ]
+    finally:
+        await engine.dispose()
+
+
+def principals(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON list (for scripts) instead of a table.")
+    ] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """List the principals: subject, kind, department, roles (inherited ones too) and areas."""
+    import orjson
+    from rich.table import Table
+
+    found = asyncio.run(_principals(_settings(database_url=database_url)))
+    if as_json:
+        typer.echo(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
+        return
+    table = Table("subject", "kind", "department", "roles", "areas", "name")
+    for p in found:
+        table.add_row(
+            str(p["subject"]),
+            str(p["kind"]),
+            str(p["department"] or ""),
+            ", ".join(p["roles"]),  # type: ignore[arg-type]
+            ", ".join(p["areas"]),  # type: ignore[arg-type]
+            str(p["name"]),
+        )
+    Console().print(table)
+
+
+def _on_people(database_url: str | None, work: Callable[[PolicyStore], Awaitable[T]]) -> T:
+    """Run ``work`` on the database's policy store; a refusal is printed, exit code 1."""
+    from policies.people import PersonError
+    from policies.store import PolicyStore
+    from store.engine import create_engine
+
+    async def run() -> T:
+        engine = create_engine(_settings(database_url=database_url))
+        try:
+            return await work(PolicyStore(engine))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except PersonError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+
+
+@person_app.command("add")
+def person_add(
+    subject: Annotated[str, typer.Argument(help="The subject the person's tokens name.")],
+    department: Annotated[
+        str, typer.Option("--department", "-d", help="Code of the department they act for.")
+    ],
+    area: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--area",
+            "-a",
+            help="An area (grid, community or street code) that `own` stands for; repeat for "
+            "more. The areas given replace the person's earlier ones.",
+        ),
+    ] = None,
+    role: Annotated[
+        list[str] | None,
+        typer.Option("--role", "-r", help="A role to give in the department; repeat for more."),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="A readable name.")] = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Add a person, or update one: department, name and areas replaced, roles added.
+
+    \b
+    gridhub person add worker-0142 -d grid_office -a 440306001001002 -r grid_worker --name 李娜
+    """
+    from policies.people import Person, save_person
+
+    person = Person(subject, department, name, tuple(area or ()), tuple(role or ()))
+    created = _on_people(database_url, lambda store: save_person(store, person))
+    areas = ", ".join(person.areas) or "no area"
+    console.print(f"{'Added' if created else 'Updated'} {subject}: {department}, {areas}")
+
+
+@person_app.command("remove")
+def person_remove(
+    subject: Annotated[str, typer.Argument(help="The person's subject.")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Remove a person with their areas and roles: their tokens are refused from then on.
+    Their past accesses stay in the audit log."""
+    from policies.people import remove_person
+
+    if not _on_people(database_url, lambda store: remove_person(store, subject)):
+        console.print(f"[yellow]No person {subject!r}[/yellow]")
+        raise typer.Exit(1)
+    console.print(f"Removed {subject}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the identity commands to the ``gridhub`` command."""
+    app.command("token")(token)
+    app.command("principals")(principals)
+    app.add_typer(person_app, name="person")
+    app.add_typer(client_app, name="client")
+    app.add_typer(keys_app, name="keys")

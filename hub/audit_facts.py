@@ -1,0 +1,280 @@
+"""What a request's audit entry says, worked out from the request, its plan and its answer.
+
+The request layer (``hub.endpoints.graphql``) fills a :class:`Facts` as it goes — who asked, which
+document, which answer — and turns it into an :class:`~audit.record.AuditRecord` at the end:
+
+- the fields read come from the document (every selected field of a shared type) and the plan
+  (its decision for the field across the areas the caller sees), computed once per plan and
+  document, not per row;
+- variables keep their values except where they feed a filter on a field of tier 3 or above
+  (a birth-date range, a care tag): those are replaced by ``"[redacted]"``;
+- the people returned and the rows per type are counted by the resolvers as they build objects
+  (``RequestContext.person_ids`` / ``row_counts``), so ids are logged even when not selected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from graphql import (
+    DocumentNode,
+    GraphQLInputObjectType,
+    GraphQLSchema,
+    ObjectFieldNode,
+    OperationDefinitionNode,
+    TypeInfo,
+    TypeInfoVisitor,
+    VariableNode,
+    Visitor,
+    get_named_type,
+    print_ast,
+    visit,
+)
+from strawberry.utils.str_converters import to_camel_case
+
+from audit.record import AuditRecord, FieldRead, Outcome
+from policies.fields import FIELDS, Tier
+from policies.grants import is_grant_role
+from resolvers.filters import FILTERED_FIELDS
+from schema.audit_log import AUDIT_TYPES
+from schema.duties import AUDITOR, has_duty
+
+if TYPE_CHECKING:
+    from audit.writer import Submitted
+
+REDACTED = "[redacted]"
+#: Filter input types and the resource (and type) their fields read.
+FILTER_TYPES = {
+    "HouseFilter": ("houses", "House"),
+    "PersonFilter": ("people", "Person"),
+    "EntityFilter": ("entities", "Entity"),
+    "EventFilter": ("events", "Event"),
+}
+
+
+def _sensitive_inputs() -> dict[str, frozenset[str]]:
+    """Per filter input type, the GraphQL names of its fields that read a tier-3+ field."""
+    found: dict[str, frozenset[str]] = {}
+    for input_type, (resource, type_name) in FILTER_TYPES.items():
+        found[input_type] = frozenset(
+            to_camel_case(name)
+            for name, fields in FILTERED_FIELDS.get(resource, {}).items()
+            if any(FIELDS[type_name][f].tier >= Tier.SENSITIVE for f in fields)
+        )
+    return found
+
+
+SENSITIVE_INPUTS = _sensitive_inputs()
+
+
+def query_hash(document: DocumentNode | None, text: str | None) -> str | None:
+    """SHA-256 of the normalised query (printed from its AST: spacing and comments do not
+    change it), or of the raw text when it did not parse."""
+    if document is not None:
+        return hashlib.sha256(print_ast(document).encode("utf-8")).hexdigest()
+    if text is not None:
+        return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()
+    return None
+
+
+class _Reads(Visitor):
+    """Collects (type, field) of every selected field of a shared type, and the variables
+    that feed a sensitive filter field."""
+
+    def __init__(self, type_info: TypeInfo) -> None:
+        super().__init__()
+        self.type_info = type_info
+        self.fields: set[tuple[str, str]] = set()
+        self.sensitive_variables: set[str] = set()
+
+    def enter_field(self, node: Any, *_: Any) -> None:
+        parent = self.type_info.get_parent_type()
+        if parent is None:
+            return
+        if (
+            parent.name in FIELDS and node.name.value in FIELDS[parent.name]
+        ) or parent.name in AUDIT_TYPES:
+            self.fields.add((parent.name, node.name.value))
+
+    def enter_object_field(self, node: ObjectFieldNode, *_: Any) -> None:
+        parent = self.type_info.get_parent_input_type()
+        named = get_named_type(parent) if parent is not None else None
+        if (
+            isinstance(named, GraphQLInputObjectType)
+            and node.name.value in SENSITIVE_INPUTS.get(named.name, ())
+            and isinstance(node.value, VariableNode)
+        ):
+            self.sensitive_variables.add(node.value.name.value)
+
+
+@dataclass(frozen=True)
+class DocumentFacts:
+    """What a document reads, independent of who asks."""
+
+    fields: frozenset[tuple[str, str]]
+    sensitive_variables: frozenset[str]
+
+
+def document_facts(schema: GraphQLSchema, document: DocumentNode) -> DocumentFacts:
+    type_info = TypeInfo(schema)
+    reads = _Reads(type_info)
+    visit(document, TypeInfoVisitor(type_info, reads))
+    return DocumentFacts(frozenset(reads.fields), frozenset(reads.sensitive_variables))
+
+
+def redact(
+    variables: Mapping[str, Any] | None,
+    operation: OperationDefinitionNode | None,
+    facts: DocumentFacts | None,
+) -> dict[str, Any]:
+    """The variables with every value that feeds a tier-3+ filter field replaced; unknown
+    shapes (a document that did not validate) are redacted whole, to be safe."""
+    if not variables:
+        return {}
+    if operation is None or facts is None:
+        return dict.fromkeys(variables, REDACTED)
+    types = {
+        definition.variable.name.value: get_named_type_name(definition.type)
+        for definition in operation.variable_definitions or ()
+    }
+    result: dict[str, Any] = {}
+    for name, value in variables.items():
+        sensitive = SENSITIVE_INPUTS.get(types.get(name) or "", frozenset())
+        if name in facts.sensitive_variables or name not in types:
+            result[name] = REDACTED
+        elif sensitive and isinstance(value, Mapping):
+            result[name] = {k: (REDACTED if k in sensitive else v) for k, v in value.items()}
+        else:
+            result[name] = value
+    return result
+
+
+def get_named_type_name(node: Any) -> str | None:
+    while hasattr(node, "type"):
+        node = node.type
+    return node.name.value if hasattr(node, "name") else None
+
+
+@dataclass
+class Facts:
+    """What the request layer learns about one request, in the order it learns it."""
+
+    request_id: str
+    client_address: str | None
+    started: float
+    subject: str | None = None
+    principal_kind: str | None = None
+    department_code: str | None = None
+    roles: tuple[str, ...] = ()
+    client_id: str | None = None
+    purpose: str | None = None
+    operation_name: str | None = None
+    operation_type: str | None = None
+    query_hash: str | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+    reads: list[FieldRead] = field(default_factory=list)
+    grant_ids: tuple[str, ...] = ()
+    person_ids: tuple[str, ...] = ()
+    row_counts: dict[str, int] = field(default_factory=dict)
+    outcome: Outcome = Outcome.ERROR
+    error_code: str | None = None
+    #: The entry, once handed to the writer as the answer was complete (it is written while
+    #: the request's connection is given back); the answer leaves once it has committed.
+    submitted: Submitted | None = None
+
+    def record(self, latency_us: int) -> AuditRecord:
+        return AuditRecord(
+            request_id=self.request_id,
+            outcome=self.outcome.value,
+            latency_us=latency_us,
+            subject=self.subject,
+            principal_kind=self.principal_kind,
+            department_code=self.department_code,
+            roles=self.roles,
+            client_id=self.client_id,
+            client_address=self.client_address,
+            operation_name=self.operation_name,
+            operation_type=self.operation_type,
+            query_hash=self.query_hash,
+            variables=self.variables,
+            purpose=self.purpose,
+            reads=self.reads,
+            person_ids=self.person_ids,
+            row_counts=self.row_counts,
+            grant_ids=self.grant_ids,
+            error_code=self.error_code,
+        )
+
+
+def plan_reads(plan: Any, facts: DocumentFacts) -> tuple[list[FieldRead], tuple[str, ...]]:
+    """The decision on each field the document reads, and the rules that allowed them:
+    memoized on the plan (one per principal and policy version) by document.
+
+    Rules of the plan's principal on the resources read are named; a grant (a rule of a role
+    ``grant:<id>``) is named by its id, and only when it covers a field the document reads.
+
+    Fields of the audit log's own types are the auditor's: ALLOW for a principal with the
+    ``auditor`` role (whose grant is that role), DENY for anyone else.
+    """
+    memo: dict[DocumentFacts, tuple[list[FieldRead], tuple[str, ...]]] = plan.memo
+    found = memo.get(facts)
+    if found is None:
+        auditor = has_duty(plan, AUDITOR)
+        reads = [
+            FieldRead(type_name, field_name, _decision(plan, auditor, type_name, field_name))
+            for type_name, field_name in sorted(facts.fields)
+        ]
+        shared = {t for t, _ in facts.fields if t not in AUDIT_TYPES}
+        resources = {plan.of_type(type_name).name for type_name in shared}
+        grants = sorted(
+            {
+                _allowed_by(rule)
+                for rule in plan.compiled_from
+                if resources
+                and rule.act.value != "deny"
+                and (rule.resource in resources or rule.resource == "*")
+                and (not is_grant_role(rule.subject) or _covers(rule, facts))
+            }
+        )
+        if auditor and any(t in AUDIT_TYPES for t, _ in facts.fields):
+            grants.append(f"role:{AUDITOR}")
+        found = memo[facts] = (reads, tuple(grants))
+    return found
+
+
+def _allowed_by(rule: Any) -> str:
+    """How the entry names what allowed a read: a grant by its id (``grant:7``, the role that
+    holds its rules), any other rule by its text."""
+    if is_grant_role(rule.subject):
+        return str(rule.subject)
+    return f"{rule.subject}:{rule.resource}/{rule.fields}@{rule.area}:{rule.act.value}"
+
+
+def _covers(rule: Any, facts: DocumentFacts) -> bool:
+    """Whether the rule covers a field the document reads (a grant is named only then)."""
+    return any(rule.selector.covers(type_name, field) for type_name, field in facts.fields)
+
+
+def _decision(plan: Any, auditor: bool, type_name: str, field_name: str) -> str:
+    if type_name in AUDIT_TYPES:
+        return "ALLOW" if auditor else "DENY"
+    return str(plan.summary(type_name, field_name).upper())
+
+
+def outcome_of(body: Mapping[str, Any], reads: list[FieldRead]) -> tuple[Outcome, str | None]:
+    """ok: everything allowed; partial: data with something masked or refused; denied: no
+    data because of the plan; error: no data for another reason."""
+    codes = [str(e.get("extensions", {}).get("code")) for e in body.get("errors", [])]
+    refused = {"FORBIDDEN", "PURPOSE_REQUIRED"}
+    first = codes[0] if codes else None
+    data = body.get("data")
+    if data is None or (codes and all(value is None for value in data.values())):
+        if codes and set(codes) <= refused:
+            return Outcome.DENIED, first
+        return Outcome.ERROR, first
+    if codes or any(read.decision != "ALLOW" for read in reads):
+        return Outcome.PARTIAL, first
+    return Outcome.OK, None

@@ -1,0 +1,502 @@
+"""The GraphQL endpoint, as the GraphQL-over-HTTP specification asks: POST with JSON, GET for
+queries only, and GraphiQL in development mode.
+
+The answer's media type follows ``Accept``: ``application/graphql-response+json`` when the client
+asks for it — then a request that did not run (it does not parse, validate or pass a limit)
+answers 400 and one that ran 200 — and ``application/json`` otherwise (no ``Accept``, ``*/*``),
+where every well-formed GraphQL response is 200, as older clients expect. Nothing acceptable is
+406. Requests that are not GraphQL requests answer with their own status, each with a
+GraphQL-shaped error body and code: a body that is not a JSON object 400, a JSON array
+``BATCH_NOT_SUPPORTED`` (the hub does not batch), another content type than JSON 415 (a browser
+form can post only those others, so this also stops cross-site form posts), a body over the limit
+413, a mutation sent with GET 405.
+
+A document is refused for its limits (:mod:`hub.limits`) before any statement or resolver
+runs; a department app locked to its persisted operations (:mod:`hub.operations`) runs nothing
+else.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from graphql import OperationType
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from strawberry.http.ides import get_graphql_ide_html
+
+from audit.record import Outcome
+from audit.writer import AuditUnavailable, AuditWriter
+from auth.principal import (
+    UNAUTHENTICATED,
+    Unauthenticated,
+    authenticate,
+    unauthenticated_response,
+)
+from hub.audit_facts import (
+    DocumentFacts,
+    Facts,
+    document_facts,
+    outcome_of,
+    plan_reads,
+    query_hash,
+    redact,
+)
+from hub.execution import BAD_REQUEST, INTERNAL, INTROSPECTION_DISABLED, Executor, Prepared
+from hub.faults import SERVICE_UNAVAILABLE, failed_request, service_unavailable
+from hub.limits import oversized_variable
+from hub.operations import (
+    PERSISTED_QUERY_NOT_ALLOWED,
+    PERSISTED_QUERY_NOT_FOUND,
+    lookup,
+    normalise_hash,
+    sha256_of,
+)
+from hub.rate_limit import admit
+from hub.settings import Settings
+from policies.access import Access, BadPurpose, declared_purpose
+from policies.field_rules import NOTHING
+from resolvers.context import RequestContext
+
+JSON = "application/json"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+AUDIT = "AUDIT_UNAVAILABLE"
+BATCH_NOT_SUPPORTED = "BATCH_NOT_SUPPORTED"
+METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
+UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
+#: The codes of requests refused for their HTTP shape (each with its own status).
+HTTP_CODES = (
+    BATCH_NOT_SUPPORTED,
+    METHOD_NOT_ALLOWED,
+    NOT_ACCEPTABLE,
+    UNSUPPORTED_MEDIA_TYPE,
+    REQUEST_TOO_LARGE,
+)
+#: Refusals of the caller rather than of the document: audited as ``denied``.
+DENIALS = frozenset({PERSISTED_QUERY_NOT_ALLOWED, INTROSPECTION_DISABLED})
+#: The response header naming the request's audit entry (``request_id`` in the log).
+REQUEST_ID = "X-Request-Id"
+log = logging.getLogger(__name__)
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None, media: str = JSON
+) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=media, headers=headers)
+
+
+def request_error(
+    message: str,
+    status: int = 400,
+    code: str = BAD_REQUEST,
+    headers: dict[str, str] | None = None,
+    media: str = JSON,
+) -> Response:
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    return json_response(body, status, headers, media)
+
+
+class Refused(Exception):
+    """A request answered with one error before it ran (audited with its code)."""
+
+    def __init__(
+        self,
+        message: str,
+        status: int = 400,
+        code: str = BAD_REQUEST,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message, self.status, self.code, self.headers = message, status, code, headers
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The media type to answer in: the client's best by ``q``, ``graphql-response+json`` on a
+    tie; ``application/json`` when there is no ``Accept`` or only wildcards; None: neither."""
+    if accept is None or not accept.strip():
+        return JSON
+    best: tuple[float, bool] | None = None
+    chosen = None
+    for part in accept.split(","):
+        media, *parameters = part.split(";")
+        media = media.strip().lower()
+        quality = 1.0
+        for parameter in parameters:
+            key, _, value = parameter.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality <= 0:
+            continue
+        if media == GRAPHQL_RESPONSE:
+            candidate = GRAPHQL_RESPONSE
+        elif media in (JSON, "application/*", "*/*"):
+            candidate = JSON
+        else:
+            continue
+        rank = (quality, candidate == GRAPHQL_RESPONSE)
+        if best is None or rank > best:
+            best, chosen = rank, candidate
+    return chosen
+
+
+def _browser_page(request: Request, settings: Settings) -> bool:
+    return (
+        request.method == "GET"
+        and not settings.production
+        and settings.graphiql
+        and "query" not in request.query_params
+        and "text/html" in request.headers.get("accept", "")
+    )
+
+
+async def graphql_endpoint(request: Request) -> Response:
+    """Authenticate, read the request, run it on the principal's plan; audit every answer.
+
+    The token is checked before anything else is read, so an anonymous caller learns nothing
+    (not even whether its query parses); only the GraphiQL page itself is served without one
+    (a browser can not send a header when it opens a page; GraphiQL then sends the token).
+    Every other answer — data, refusal, bad request, failed login — is recorded in the audit
+    log, and leaves only once its entry is committed (see :func:`audited`).
+    """
+    settings: Settings = request.app.state.settings
+    if _browser_page(request, settings):
+        return HTMLResponse(get_graphql_ide_html())
+    facts = Facts(
+        request_id=uuid.uuid4().hex,
+        client_address=request.client.host if request.client else None,
+        started=time.perf_counter(),
+    )
+    try:
+        response = await _answer(request, facts)
+    except Unauthenticated as error:
+        log.debug("Unauthenticated request: %s", error)
+        facts.outcome, facts.error_code = Outcome.DENIED, UNAUTHENTICATED
+        response = unauthenticated_response()
+    except Exception as error:
+        response = failure_response(request, facts, error)
+    return await audited(request, facts, response)
+
+
+def failure_response(request: Request, facts: Facts, error: Exception) -> Response:
+    """The answer to a request that raised ``error``: 503 ``SERVICE_UNAVAILABLE`` if the
+    database was unreachable, else a logged 500 ``INTERNAL_SERVER_ERROR`` (recorded in
+    ``facts`` for the audit entry)."""
+    response = failed_request(request, facts, error)
+    if response is None:
+        log.exception("Request %s failed", facts.request_id, exc_info=error)
+        facts.outcome, facts.error_code = Outcome.ERROR, INTERNAL
+        response = request_error("Internal server error", 500, INTERNAL)
+    return response
+
+
+async def audited(request: Request, facts: Facts, response: Response) -> Response:
+    """Commit the request's audit entry, then let the response go; if the entry can not be
+    committed, answer ``AUDIT_UNAVAILABLE`` (503) instead: no data leaves unrecorded."""
+    writer = _writer(request)
+    submitted = facts.submitted or writer.submit(facts.record(_latency_us(facts)))
+    try:
+        await writer.committed(submitted)
+    except Exception as error:
+        if not isinstance(error, AuditUnavailable):
+            log.exception("Audit entry of request %s not recorded", facts.request_id)
+        if facts.error_code == SERVICE_UNAVAILABLE:  # refused already: the database is down
+            return service_unavailable({REQUEST_ID: facts.request_id})
+        return json_response(
+            {"errors": [{"message": str(AuditUnavailable()), "extensions": {"code": AUDIT}}]},
+            503,
+            headers={REQUEST_ID: facts.request_id},
+        )
+    response.headers[REQUEST_ID] = facts.request_id
+    return response
+
+
+def _writer(request: Request) -> AuditWriter:
+    writer: AuditWriter = request.app.state.audit_writer
+    return writer
+
+
+def _latency_us(facts: Facts) -> int:
+    """Microseconds from the request's arrival until its answer was ready."""
+    return int((time.perf_counter() - facts.started) * 1_000_000)
+
+
+@dataclass
+class Params:
+    """A GraphQL request's parameters, from a JSON body or a GET query string."""
+
+    query: str | None
+    variables: dict[str, Any] | None
+    operation_name: str | None
+    #: The SHA-256 of a persisted document (``extensions.persistedQuery`` or ``documentId``).
+    document_hash: str | None
+    #: How many bytes the parameters came in (a bound on the variables' size).
+    size: int = 0
+
+
+async def _answer(request: Request, facts: Facts) -> Response:
+    identity = await authenticate(request)
+    facts.subject, facts.principal_kind = identity.subject, identity.kind
+    facts.client_id = identity.client_id
+    media = negotiate(request.headers.get("accept"))
+    if (refused := await admit(request, identity, facts)) is not None:
+        return refused  # over its rate limit, or the database is known to be down
+    try:
+        if media is None:
+            raise Refused(f"Send Accept: {GRAPHQL_RESPONSE} or {JSON}", 406, NOT_ACCEPTABLE)
+        if request.method not in ("GET", "POST"):
+            raise Refused(
+                "/graphql takes GET and POST", 405, METHOD_NOT_ALLOWED, {"Allow": "GET, POST"}
+            )
+        try:
+            facts.purpose = declared_purpose(request)
+        except BadPurpose as error:
+            raise Refused(str(error)) from None
+        raw, size = await _raw(request)
+        params = _params(raw)
+        params.size = size
+    except Refused as refused:
+        facts.outcome, facts.error_code = Outcome.ERROR, refused.code
+        return request_error(
+            refused.message, refused.status, refused.code, refused.headers, media or JSON
+        )
+    return await _run(request, facts, params, identity, media)
+
+
+async def _raw(request: Request) -> tuple[Any, int]:
+    """The request's parameters as JSON values: the query string of a GET, the body of a POST.
+
+    A NUL character is refused wherever it is (no database column can hold one, and nothing
+    needs one): in a JSON body it can only be the escape ``\\u0000``.
+    """
+    settings: Settings = request.app.state.settings
+    if request.method == "GET":
+        raw: dict[str, Any] = dict(request.query_params)
+        if any("\x00" in value or "\\u0000" in value for value in raw.values()):
+            raise Refused("The request may not contain the NUL character")
+        for name in ("variables", "extensions"):
+            if name in raw:
+                try:
+                    raw[name] = orjson.loads(raw[name])
+                except orjson.JSONDecodeError:
+                    raise Refused(f"`{name}` is not valid JSON") from None
+        if "query" not in raw and "extensions" not in raw and "documentId" not in raw:
+            raise Refused("GET /graphql needs a `query` parameter")
+        return raw, len(request.url.query)
+    content_type = request.headers.get("content-type", "")
+    media_type, *parameters = content_type.split(";")
+    if media_type.strip().lower() != JSON:
+        raise Refused(f"POST /graphql takes {JSON}", 415, UNSUPPORTED_MEDIA_TYPE)
+    for parameter in parameters:
+        key, _, value = parameter.partition("=")
+        if key.strip().lower() == "charset" and value.strip().strip('"').lower() not in (
+            "utf-8",
+            "utf8",
+        ):
+            raise Refused("The body must be UTF-8", 415, UNSUPPORTED_MEDIA_TYPE)
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > settings.max_body_bytes:
+        raise Refused("The request body is too large", 413, REQUEST_TOO_LARGE)
+    body = await request.body()
+    if len(body) > settings.max_body_bytes:
+        raise Refused("The request body is too large", 413, REQUEST_TOO_LARGE)
+    if b"\\u0000" in body:
+        raise Refused("The request may not contain the NUL character")
+    try:
+        return orjson.loads(body), len(body)
+    except orjson.JSONDecodeError:
+        raise Refused("The body is not valid JSON (in UTF-8)") from None
+
+
+def _params(raw: Any) -> Params:
+    if isinstance(raw, list):
+        raise Refused(
+            "Send one operation per request: batches are not supported", 400, BATCH_NOT_SUPPORTED
+        )
+    if not isinstance(raw, dict):
+        raise Refused("The body must be a JSON object")
+    query, variables, operation_name = (
+        raw.get("query"),
+        raw.get("variables"),
+        raw.get("operationName"),
+    )
+    if variables is not None and not isinstance(variables, dict):
+        raise Refused("`variables` must be a JSON object")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise Refused("`operationName` must be a string")
+    document_hash = _document_hash(raw)
+    if query is None and document_hash is not None:
+        return Params(None, variables, operation_name, document_hash)
+    if not isinstance(query, str) or not query.strip():
+        raise Refused("`query` must be a non-empty string")
+    if document_hash is not None and document_hash != sha256_of(query):
+        raise Refused("The persisted query's hash is not the SHA-256 of `query`")
+    return Params(query, variables, operation_name, document_hash)
+
+
+def _document_hash(raw: dict[str, Any]) -> str | None:
+    """The persisted document's hash the request names, if any (both forms are taken)."""
+    extensions = raw.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise Refused("`extensions` must be a JSON object")
+    sent: Any = None
+    persisted = (extensions or {}).get("persistedQuery")
+    if persisted is not None:
+        if not isinstance(persisted, dict):
+            raise Refused("`extensions.persistedQuery` must be a JSON object")
+        sent = persisted.get("sha256Hash")
+    if "documentId" in raw:
+        sent = raw["documentId"]
+    if sent is None:
+        return None
+    found = normalise_hash(sent) if isinstance(sent, str) else None
+    if found is None:
+        raise Refused("A persisted document is named by its SHA-256 in hex")
+    return found
+
+
+def _graphql_response(body: dict[str, Any], media: str) -> Response:
+    """A GraphQL response: 200, but 400 for one that did not run, in graphql-response+json."""
+    status = 200 if media == JSON or "data" in body else 400
+    return json_response(body, status, media=media)
+
+
+def _refuse(facts: Facts, error: dict[str, Any], media: str) -> Response:
+    code = error["extensions"]["code"]
+    facts.error_code = code
+    facts.outcome = Outcome.DENIED if code in DENIALS else Outcome.ERROR
+    return _graphql_response({"errors": [error]}, media)
+
+
+def _error(message: str, code: str) -> dict[str, Any]:
+    return {"message": message, "extensions": {"code": code}}
+
+
+async def _run(
+    request: Request, facts: Facts, params: Params, identity: Any, media: str
+) -> Response:
+    """Find the document, check it, then compile the plan and run it."""
+    settings: Settings = request.app.state.settings
+    executor: Executor = request.app.state.executor
+    context = RequestContext.build(
+        settings, request.app.state.engine, NOTHING, request, request.app.state.clock()
+    )
+    context.identity = identity
+    try:
+        oversized = oversized_variable(params.variables, params.size)
+        if oversized is not None:
+            return _refuse(facts, dict(oversized.formatted), media)
+        query = params.query
+        if query is None:
+            assert params.document_hash is not None
+            query = await lookup(await context.connection(), identity.subject, params.document_hash)
+            if query is None:
+                facts.query_hash = params.document_hash
+                message = "No persisted document has this hash for your app"
+                return _refuse(facts, _error(message, PERSISTED_QUERY_NOT_FOUND), media)
+        prepared = executor.prepare(query)
+        operation = prepared.operation(params.operation_name)
+        document = _document_facts(executor, prepared)
+        facts.operation_name = params.operation_name or (
+            operation.name.value if operation is not None and operation.name else None
+        )
+        facts.operation_type = operation.operation.value if operation is not None else None
+        facts.query_hash = (
+            prepared.memoized("query_hash", lambda: query_hash(prepared.document, query))
+            if prepared.document is not None
+            else query_hash(None, query)
+        )
+        facts.variables = redact(params.variables, operation, document)
+        if request.method == "GET" and prepared.operation_type(params.operation_name) not in (
+            None,
+            OperationType.QUERY,
+        ):
+            facts.outcome, facts.error_code = Outcome.ERROR, METHOD_NOT_ALLOWED
+            return request_error(
+                "Only queries may be sent with GET; use POST",
+                405,
+                METHOD_NOT_ALLOWED,
+                {"Allow": "POST"},
+                media,
+            )
+        if prepared.document is None:  # it does not parse, pass a limit or validate
+            facts.outcome, facts.error_code = (
+                Outcome.ERROR,
+                prepared.errors[0]["extensions"]["code"],
+            )
+            return _graphql_response({"errors": list(prepared.errors)}, media)
+        costly = prepared.cost_refusal(params.operation_name, params.variables)
+        if costly is not None:
+            return _refuse(facts, costly, media)
+        introspection_roles = set(settings.introspection_roles)
+        if prepared.introspects and settings.production and not introspection_roles:
+            return _refuse(facts, _introspection_disabled(), media)
+        if identity.subject in settings.persisted_only and params.query is not None:
+            sha = sha256_of(params.query)
+            if await lookup(await context.connection(), identity.subject, sha) is None:
+                message = "Your app may run only its persisted operations"
+                return _refuse(facts, _error(message, PERSISTED_QUERY_NOT_ALLOWED), media)
+
+        access: Access = request.app.state.access
+        plan = await access.plan_for(identity, facts.purpose, await context.connection())
+        context.plan = plan
+        facts.department_code = plan.principal.department
+        facts.roles = plan.roles
+        if (
+            prepared.introspects
+            and settings.production
+            and not introspection_roles.intersection(plan.roles)
+        ):
+            return _refuse(facts, _introspection_disabled(), media)
+        if document is not None:
+            facts.reads, facts.grant_ids = plan_reads(plan, document)
+        result = await executor.run(prepared, params.variables, params.operation_name, context)
+        if context.field_reads and document is not None:  # a map view's layers read more
+            read = DocumentFacts(
+                document.fields | context.field_reads, document.sensitive_variables
+            )
+            facts.reads, facts.grant_ids = plan_reads(context.plan, read)
+        facts.person_ids = tuple(str(key) for key in sorted(context.person_ids))
+        facts.row_counts = dict(context.row_counts)
+        facts.outcome, facts.error_code = outcome_of(result, facts.reads)
+        response = _graphql_response(result, media)
+        # The answer is complete: its entry is written while the connection goes back.
+        facts.submitted = _writer(request).submit(facts.record(_latency_us(facts)))
+        return response
+    finally:
+        await _release(context, facts)
+
+
+async def _release(context: RequestContext, facts: Facts) -> None:
+    """Give the request's connection back. Once the answer is complete and its entry on its
+    way, a failure to do so (the database went away after the last read) is the pool's to
+    clean up, not the request's: the answer stands, as its entry says."""
+    try:
+        await context.close()
+    except Exception as error:
+        if facts.submitted is None:
+            raise
+        log.warning(
+            "Request %s: its connection was not released cleanly: %s", facts.request_id, error
+        )
+
+
+def _introspection_disabled() -> dict[str, Any]:
+    return _error("Introspection is not enabled for you", INTROSPECTION_DISABLED)
+
+
+def _document_facts(executor: Executor, prepared: Prepared) -> DocumentFacts | None:
+    """What the document reads, worked out once per cached document."""
+    document = prepared.document
+    if document is None:
+        return None
+    return prepared.memoized("audit", lambda: document_facts(executor.schema, document))

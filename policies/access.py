@@ -1,0 +1,139 @@
+"""From a verified identity to the request's principal and access plan.
+
+Per request: one statement reads the principal's row, its assigned areas and the policy version
+(on the request's own connection, which its resolvers then reuse) — on PostgreSQL, only when a
+change was heard since it was last read (:mod:`policies.access_watch`); the plan comes from the
+process's :class:`PlanCache` — a dictionary look-up unless the policy changed since the last
+request, in which case it is compiled once for the new version.
+
+A token whose subject has no principal row, or whose kind differs from the row's, is refused
+like a forged one: removing a principal revokes its live tokens at once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from starlette.requests import HTTPConnection
+
+from auth.principal import Identity, Unauthenticated
+from policies.access_watch import AccessWatch
+from policies.plan import AccessPlan, Clock, PlanCache, utc_now
+from policies.principal import Principal
+from policies.store import PolicyStore
+from store.models import PolicyVersion, PrincipalGrid
+from store.models import Principal as PrincipalRow
+
+PURPOSE_HEADER = "x-access-purpose"
+#: A purpose code: what ``X-Access-Purpose`` carries and a read rule names.
+_PURPOSE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+class BadPurpose(ValueError):
+    """The ``X-Access-Purpose`` header is not one purpose code (answered with 400)."""
+
+
+def declared_purpose(request: HTTPConnection) -> str | None:
+    """The request's ``X-Access-Purpose`` (None: none declared); a malformed one is refused
+    rather than ignored, so a caller never believes it declared a purpose it did not."""
+    values = request.headers.getlist(PURPOSE_HEADER)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise BadPurpose("Send one X-Access-Purpose header")
+    value = values[0].strip()
+    if not value:
+        return None
+    if _PURPOSE.fullmatch(value) is None:
+        raise BadPurpose(
+            "X-Access-Purpose is a purpose code: lower-case letters, digits and _ "
+            "(for example elderly_care)"
+        )
+    return value
+
+
+#: Built once: constructing the statement per request cost more than running it (0.65 ms
+#: against 0.24 ms on PostgreSQL), the compiled form is cached by SQLAlchemy either way.
+_PRINCIPAL_AND_VERSION = (
+    select(
+        PrincipalRow.kind,
+        PrincipalRow.department_code,
+        PrincipalGrid.grid_code,
+        select(PolicyVersion.version)
+        .where(PolicyVersion.id == 1)
+        .scalar_subquery()
+        .label("policy_version"),
+    )
+    .outerjoin(PrincipalGrid, PrincipalGrid.subject == PrincipalRow.subject)
+    .where(PrincipalRow.subject == bindparam("subject"))
+    .order_by(PrincipalGrid.grid_code)
+)
+
+
+async def load_principal_and_version(
+    connection: AsyncConnection, subject: str
+) -> tuple[Principal | None, int]:
+    """The principal ``subject`` and the policy version, in one statement (a row per assigned
+    area, the version alongside); ``(None, 0)`` when there is no such principal."""
+    rows = (await connection.execute(_PRINCIPAL_AND_VERSION, {"subject": subject})).all()
+    if not rows:
+        return None, 0
+    first = rows[0]
+    areas = tuple(row.grid_code for row in rows if row.grid_code is not None)
+    principal = Principal(subject, first.kind, first.department_code, (), areas)
+    return principal, int(first.policy_version or 0)
+
+
+#: Most principals whose rows a process keeps between notifications.
+KEPT_PRINCIPALS = 100_000
+
+
+@dataclass
+class Access:
+    """The process's policy store and plan cache (one each, made in the app's lifespan), and,
+    on PostgreSQL, the principals read under the :class:`AccessWatch`'s current generation."""
+
+    store: PolicyStore
+    plans: PlanCache
+    watch: AccessWatch | None = None
+    _kept: dict[str, tuple[int, Principal, int]] = field(default_factory=dict)
+
+    @classmethod
+    def create(
+        cls, engine: AsyncEngine, watch: AccessWatch | None = None, clock: Clock = utc_now
+    ) -> Access:
+        """``clock`` is what grants expire by (tests pass one they can move on)."""
+        store = PolicyStore(engine)
+        return cls(store, PlanCache(store, clock=clock), watch)
+
+    async def _principal(
+        self, connection: AsyncConnection, subject: str
+    ) -> tuple[Principal | None, int]:
+        """The principal and policy version: kept from an earlier request while no change has
+        been heard since, else read (one statement)."""
+        watch = self.watch
+        if watch is None or not watch.live:
+            return await load_principal_and_version(connection, subject)
+        generation = watch.generation
+        kept = self._kept.get(subject)
+        if kept is not None and kept[0] == generation:
+            return kept[1], kept[2]
+        principal, version = await load_principal_and_version(connection, subject)
+        if principal is not None and watch.live and watch.generation == generation:
+            if len(self._kept) >= KEPT_PRINCIPALS:
+                self._kept.clear()
+            self._kept[subject] = (generation, principal, version)
+        return principal, version
+
+    async def plan_for(
+        self, identity: Identity, purpose: str | None, connection: AsyncConnection
+    ) -> AccessPlan:
+        """The plan of the principal ``identity`` names; :class:`Unauthenticated` if there is
+        no such principal (any more) or it is of another kind than the token says."""
+        principal, version = await self._principal(connection, identity.subject)
+        if principal is None or principal.kind != identity.kind:
+            raise Unauthenticated(f"no {identity.kind} principal {identity.subject!r}")
+        return await self.plans.plan_for(principal, purpose, connection, version=version)
