@@ -2,8 +2,10 @@
 
 The back end is SQLite unless ``--db postgresql`` (or ``GRIDHUB_TEST_DB=postgresql``) is
 given; PostgreSQL gets a new database on the server named by ``GRIDHUB_TEST_POSTGRES_URL``
-(default: the local server), dropped at the end. The data is read-only for now, so the
-session shares it; tests that write will get their own transaction.
+(default: the local server), dropped at the end. Under pytest-xdist every worker is a session
+of its own, so each seeds its own databases. Tests share the seeded district and must leave it
+as they found it: a test that writes shared rows makes rows of its own (or a database of its
+own, as the audit and catalogue tests do) and cleans up after itself.
 """
 
 from __future__ import annotations
@@ -53,6 +55,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("GRIDHUB_TEST_DB", "sqlite"),
         help="The back end the suite runs against (default: sqlite, or GRIDHUB_TEST_DB).",
     )
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that bound a time run in one xdist group: never beside each other."""
+    for item in items:
+        if item.get_closest_marker("serial"):
+            item.add_marker(pytest.mark.xdist_group("serial"))
 
 
 def pytest_report_header(config: pytest.Config) -> str:

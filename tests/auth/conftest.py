@@ -27,7 +27,7 @@ MakeClient = Callable[..., Awaitable[NewClient]]
 
 @pytest.fixture(scope="session")
 def cli() -> typer.Typer:
-    """A command like ``gridhub``, with the identity commands registered as hub/cli.py does."""
+    """A command like ``gridhub``, with the identity commands registered as cli/main.py does."""
     app = typer.Typer(no_args_is_help=True)
 
     @app.callback()

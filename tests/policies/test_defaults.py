@@ -1,4 +1,4 @@
-"""The demo roles do what DOMAIN.md says each kind of user may see: people's roles through the
+"""The demo roles do what docs/permissions.md says each kind of user may see: people's roles through the
 default rules, the department apps through the demo's grants (made by the catalogue workflow
 when the session's database was seeded)."""
 

@@ -1,4 +1,5 @@
-"""House-style masks: examples from DOMAIN.md, and properties over any input."""
+"""House-style masks: the documented examples (docs/permissions.md), and properties over any
+input."""
 
 from __future__ import annotations
 

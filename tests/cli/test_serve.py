@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.settings import Settings
 from store.models import AuditCheckpoint, AuditEntry
+from tests.hub.test_faults import verify_log
 from tests.support import _free_port, data_of
-from tests.test_faults import verify_log
 
 pytestmark = pytest.mark.e2e
 

@@ -19,7 +19,7 @@ from hub.app import create_app
 from hub.settings import Settings
 from views.map_page import ASSETS_URL, LEAFLET_URL
 
-MAP_DOCS = Path(__file__).parent.parent / "docs" / "map.md"
+MAP_DOCS = Path(__file__).parents[2] / "docs" / "map.md"
 #: The one absolute URL the page's script may hold: the SVG namespace, which is a name only.
 NAMES_NOT_ADDRESSES = {"http://www.w3.org/2000/svg"}
 

@@ -12,9 +12,9 @@ import pytest
 
 from tests.conftest import DEFAULT_POSTGRES
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.serial]
 
-SCRIPT = Path(__file__).parent.parent / "benchmarks" / "load.py"
+SCRIPT = Path(__file__).parents[2] / "benchmarks" / "load.py"
 
 
 def test_a_short_load_run_passes_its_checks(backend: str, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from store.engine import create_engine
 from store.models import Grid, Person
 
 runner = CliRunner()
-SCHEMA_FILE = Path(__file__).parent.parent / "schema" / "schema.graphql"
+SCHEMA_FILE = Path(__file__).parents[2] / "schema" / "schema.graphql"
 
 
 def test_the_committed_schema_is_the_codes_schema() -> None:

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from hub.app import create_app
 from hub.settings import Settings
-from tests.test_docs import DOCS, _fences
+from tests.docs.test_docs import DOCS, _fences
 
 WORKER = "worker-440306001001001"
 
@@ -52,5 +52,5 @@ def test_the_codes_of_limits_and_outages_are_explained() -> None:
 
 
 def test_the_benchmarks_readme_names_the_load_test() -> None:
-    readme = (Path(__file__).parent.parent / "benchmarks" / "README.md").read_text("utf-8")
+    readme = (Path(__file__).parents[2] / "benchmarks" / "README.md").read_text("utf-8")
     assert "python benchmarks/load.py" in readme

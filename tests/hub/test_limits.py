@@ -191,6 +191,7 @@ def test_fragments_count_where_they_are_spread() -> None:
     assert [e["extensions"]["code"] for e in roomy.prepare(chain).errors] == ["QUERY_TOO_DEEP"]
 
 
+@pytest.mark.serial
 def test_a_spread_blow_up_is_costly_not_slow() -> None:
     """Each fragment spreads the next twice under two aliases: 2^14 grids from 28 aliases."""
     fragments = " ".join(
@@ -213,6 +214,7 @@ def test_introspection_fits_the_limits() -> None:
     assert prepared.cost_refusal(None, None) is None
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("code", sorted(HOSTILE))
 def test_a_refusal_costs_under_a_millisecond(code: str) -> None:
     """The check itself, on a document the cache has not seen: the scan before parsing for most
