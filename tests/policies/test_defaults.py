@@ -1,6 +1,6 @@
-"""The demo roles do what docs/permissions.md says each kind of user may see: people's roles through the
-default rules, the department apps through the demo's grants (made by the catalogue workflow
-when the session's database was seeded)."""
+"""The demo roles do what docs/permissions.md says each kind of user may see: people's roles
+through the default rules, the department apps through the demo's grants (made by the catalogue
+workflow when the session's database was seeded)."""
 
 from __future__ import annotations
 
