@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from policies import fields
 from catalog.files import packaged_directory, read_directory
+from policies import fields
 from policies.fields import FIELDS, Tier, declaration
 from schema import build_schema
 from store.models import CatalogResource
