@@ -1,6 +1,8 @@
 """The data-resource catalogue (数据资源目录), and the access requests and grants made on it.
 
-- :mod:`policies.fields` — the one declaration of every shared field: tier and mask.
+A resource lists fields; each field's tier and mask come from its one declaration in
+:mod:`policies.fields`, never from a copy here.
+
 - :mod:`catalog.columns` — where each field a resource may list is stored (for statistics).
 - :mod:`catalog.resources` — a resource's definition and the rules every definition keeps.
 - :mod:`catalog.files` — the catalogue files (``catalog/resources/*.toml``) and their reader.

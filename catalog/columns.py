@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Column, Table
 
-from store.models import Department, Entity, Event, Grid, House, Matter, Person, Room
+from store.models import Base, Department, Entity, Event, Grid, House, Matter, Person, Room
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +42,9 @@ class StoredType:
 
 
 def _stored(
-    model: type, items: Mapping[str, str | tuple[str, ...]], changed_at: tuple[str, ...] = ()
+    model: type[Base], items: Mapping[str, str | tuple[str, ...]], changed_at: tuple[str, ...] = ()
 ) -> StoredType:
-    table: Table = model.__table__  # type: ignore[attr-defined]
+    table = model.__table__
     return StoredType(
         table,
         MappingProxyType(

@@ -5,7 +5,7 @@ mistake in any file writes nothing. A resource whose file definition equals what
 holds is left alone (no new version); a new or changed one gets its next version, recorded as
 made by whoever ran the sync. A resource a data officer registered through the API and a file
 now defines is taken over by the file. Resources that no file defines any more are reported,
-not deleted: their history, and (later) the grants made on them, stay.
+not deleted: their history, and the grants made on them, stay.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict, TypeVar
 
 import typer
 from rich.console import Console
@@ -63,8 +63,10 @@ def parse_duration(text: str, maximum: int = MAX_TTL) -> int:
 
 
 def _settings(**overrides: object) -> Settings:
-    values = {key: value for key, value in overrides.items() if value is not None}
-    return Settings(**values)  # type: ignore[arg-type]
+    # Any: BaseSettings' __init__ takes private options (_env_file, ...) besides the fields, so
+    # a dict of objects does not fit it; pydantic checks each value against its field.
+    values: dict[str, Any] = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**values)
 
 
 def token(
@@ -157,7 +159,18 @@ def keys_rotate(
     console.print("Running hub processes pick up the new key on their own.")
 
 
-async def _principals(settings: Settings) -> list[dict[str, object]]:
+class PrincipalListing(TypedDict):
+    """One principal as ``gridhub principals`` lists it."""
+
+    subject: str
+    kind: str
+    name: str
+    department: str | None
+    roles: list[str]
+    areas: list[str]
+
+
+async def _principals(settings: Settings) -> list[PrincipalListing]:
     from sqlalchemy import select
 
     from policies.store import PolicyStore
@@ -178,14 +191,14 @@ async def _principals(settings: Settings) -> list[dict[str, object]]:
             ):
                 areas.setdefault(subject, []).append(code)
         return [
-            {
-                "subject": row.subject,
-                "kind": row.kind,
-                "name": row.name,
-                "department": row.department_code,
-                "roles": list(await store.roles_of(row.subject, row.department_code)),
-                "areas": areas.get(row.subject, []),
-            }
+            PrincipalListing(
+                subject=row.subject,
+                kind=row.kind,
+                name=row.name,
+                department=row.department_code,
+                roles=list(await store.roles_of(row.subject, row.department_code)),
+                areas=areas.get(row.subject, []),
+            )
             for row in rows
         ]
     finally:
@@ -209,12 +222,12 @@ def principals(
     table = Table("subject", "kind", "department", "roles", "areas", "name")
     for p in found:
         table.add_row(
-            str(p["subject"]),
-            str(p["kind"]),
-            str(p["department"] or ""),
-            ", ".join(p["roles"]),  # type: ignore[arg-type]
-            ", ".join(p["areas"]),  # type: ignore[arg-type]
-            str(p["name"]),
+            p["subject"],
+            p["kind"],
+            p["department"] or "",
+            ", ".join(p["roles"]),
+            ", ".join(p["areas"]),
+            p["name"],
         )
     Console().print(table)
 

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from cli.audit import audit_app
 from cli.auth import register as register_auth_commands
@@ -45,10 +53,12 @@ PortOption = Annotated[int | None, typer.Option(help="Port to listen on (default
 
 
 def _settings(database_url: str | None = None, **overrides: object) -> Settings:
-    values = {key: value for key, value in overrides.items() if value is not None}
+    # Any: BaseSettings' __init__ takes private options (_env_file, ...) besides the fields, so
+    # a dict of objects does not fit it; pydantic checks each value against its field.
+    values: dict[str, Any] = {key: value for key, value in overrides.items() if value is not None}
     if database_url is not None:
         values["database_url"] = database_url
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings(**values)
 
 
 @db_app.command("upgrade")
@@ -91,7 +101,7 @@ async def _seed(settings: Settings, seed: int, people: int | None, as_of: date) 
             task = progress.add_task("generating", total=None)
             district = await asyncio.to_thread(generate, seed, profile, as_of)
             progress.update(task, total=1, completed=1)
-            tasks: dict[str, int] = {}
+            tasks: dict[str, TaskID] = {}
 
             def report(table: str, done: int, total: int) -> None:
                 if table not in tasks:
@@ -189,27 +199,24 @@ def _serve(settings: Settings) -> None:
     """
     import uvicorn
 
-    options = {
-        "host": settings.host,
-        "port": settings.port,
-        "log_level": "info",
-        "timeout_graceful_shutdown": settings.shutdown_timeout,
-    }
+    run = functools.partial(
+        uvicorn.run,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        # uvicorn annotates this int but hands it to asyncio.timeout, which takes any seconds.
+        timeout_graceful_shutdown=settings.shutdown_timeout,  # type: ignore[arg-type]
+    )
     if settings.workers == 1:
         from hub.app import create_app
 
-        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+        run(create_app(settings))
         return
     for name in ("database_url", "host", "port", "workers"):
         os.environ[f"GRIDHUB_{name.upper()}"] = str(getattr(settings, name))
     metrics_dir = _fresh_metrics_dir()
     try:
-        uvicorn.run(
-            "hub.app:create_app_from_environment",
-            factory=True,
-            workers=settings.workers,
-            **options,  # type: ignore[arg-type]
-        )
+        run("hub.app:create_app_from_environment", factory=True, workers=settings.workers)
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -292,7 +299,7 @@ def who_is_who(settings: Settings, base_url: str) -> list[str]:
             )
         else:
             command = f"gridhub token --subject {subject}"
-        areas = ", ".join(principal["areas"]) or "no area"  # type: ignore[arg-type]
+        areas = ", ".join(principal["areas"]) or "no area"
         lines.append(f"  [cyan]{role}[/cyan] {principal['name']} · {subject} · {areas}")
         lines.append(f"      {command}")
     return lines

@@ -16,7 +16,7 @@ from typing import Any
 from faker import Faker
 from shapely.geometry import Polygon
 
-from demo import events, names, population
+from demo import entities, events, names, population
 from demo.geometry import DISTRICT_OUTLINE, random_point_in, split, to_geojson
 from demo.names import brand
 from demo.reference import DEPARTMENTS, DISTRICT_CODE, DISTRICT_NAME, MATTERS, STREETS
@@ -107,8 +107,8 @@ def generate(seed: int, profile: Profile, as_of: date) -> District:
     district.houses, dormitories = _houses(profile, places, rng, as_of)
     district.rooms = _rooms(district.houses, dormitories, rng)
     district.people = population.people(profile, district, dormitories, rng, faker, as_of)
-    district.entities = population.entities(profile, district, places, dormitories, rng, as_of)
-    population.assign_employers(district, dormitories, rng, as_of)
+    district.entities = entities.entities(profile, district, places, dormitories, rng, as_of)
+    entities.assign_employers(district, dormitories, rng, as_of)
     district.events = events.events(profile, district, places, rng, faker, as_of)
     return district
 

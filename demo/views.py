@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from catalog.changes import Officer
 from policies.store import PolicyStore
 from views import changes, store
 from views.store import StoredView
@@ -192,6 +193,6 @@ async def seed_views(
         async with engine.connect() as connection:
             if await store.get(connection, view["code"]) is not None:
                 continue
-        officer = changes.Officer(officer_subject(view["department"]), view["department"])
+        officer = Officer(officer_subject(view["department"]), view["department"])
         saved.append(await changes.define(engine, policy, officer, view, at))
     return saved

@@ -1,8 +1,8 @@
 """The per-request context: settings, one database connection, and the request's loaders.
 
-One connection per request keeps every statement of a response on the same connection (and,
-on PostgreSQL, lets later issues run them in one snapshot); it is taken on first use and given
-back when the response is done. The plan is the principal's (see ``policies.access``).
+One connection per request: a response's statements share it rather than each field taking one
+from the pool; it is taken on first use and given back when the response is done. The plan is
+the principal's (see ``policies.access``).
 """
 
 from __future__ import annotations

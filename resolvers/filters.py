@@ -30,8 +30,10 @@ def freeze(filter_input: object | None) -> Filter:
     """Freeze a filter input (a dataclass) into a hashable, order-independent key."""
     if filter_input is None:
         return NO_FILTER
+    if not dataclasses.is_dataclass(filter_input):
+        raise TypeError(f"a filter input is a dataclass, not {type(filter_input).__name__}")
     pairs = []
-    for field in dataclasses.fields(filter_input):  # type: ignore[arg-type]
+    for field in dataclasses.fields(filter_input):
         value = getattr(filter_input, field.name)
         if value is None:
             continue

@@ -6,20 +6,19 @@ The count is a thunk so that ``totalCount`` costs a statement only when a client
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 
 from resolvers import filters
 from resolvers.context import RequestContext
 from resolvers.loaders import ChildKey, CountKey, Page, page_of
-from resolvers.pagination import page_args
+from resolvers.pagination import PageArgs, page_args
 from resolvers.resources import RESOURCES
 
 CountThunk = Callable[[], Awaitable[int]]
 
 
-def _args(context: RequestContext, resource: str, first: int | None, after: str | None) -> Any:
+def _args(context: RequestContext, resource: str, first: int | None, after: str | None) -> PageArgs:
     settings = context.settings
     return page_args(
         first,
@@ -73,7 +72,11 @@ async def child_page(
 
 
 def child_count(
-    context: RequestContext, resource: str, relation: str, parent: str | int, filter_input: Any
+    context: RequestContext,
+    resource: str,
+    relation: str,
+    parent: str | int,
+    filter_input: object | None,
 ) -> Awaitable[int]:
     """How many ``resource`` rows lie under one parent, batched with its siblings' counts."""
     filter_key = filters.checked(context.plan, RESOURCES[resource], filters.freeze(filter_input))
@@ -81,7 +84,11 @@ def child_count(
 
 
 def _count(
-    context: RequestContext, resource: str, relation: str, parent: str | int, filter_key: Any
+    context: RequestContext,
+    resource: str,
+    relation: str,
+    parent: str | int,
+    filter_key: filters.Filter,
 ) -> Awaitable[int]:
     loader = context.loaders.count(resource, relation)
-    return loader.load(CountKey(parent, filter_key))  # type: ignore[no-any-return]
+    return loader.load(CountKey(parent, filter_key))

@@ -15,9 +15,9 @@ range on ``grid_code`` (see :mod:`policies.areas`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiodataloader import DataLoader
 from sqlalchemy import ColumnElement, Row, func, or_, select
@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     from resolvers.context import RequestContext
 
 AREA = "area"  # the relation name for "rows under an area code"
+
+_Key = TypeVar("_Key", "ChildKey", "CountKey")
+_Call = TypeVar("_Call", bound=Hashable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,13 +182,15 @@ class Loaders:
         return or_(*(under_area(column, code) for code in parents)), func.substr(column, 1, width)
 
     @staticmethod
-    def _group(keys: Sequence[ChildKey | CountKey], relation: str) -> dict[Hashable, list[Any]]:
-        """Split a batch into calls that one statement can answer."""
-        groups: dict[Hashable, list[Any]] = defaultdict(list)
+    def _group(
+        keys: Sequence[_Key], relation: str, call: Callable[[_Key], _Call]
+    ) -> dict[tuple[_Call, int], list[str | int]]:
+        """Split a batch into calls that one statement can answer: the keys alike in ``call``
+        and, under an area, in the parents' level (one statement takes one level)."""
+        groups: dict[tuple[_Call, int], list[str | int]] = defaultdict(list)
         for key in keys:
             width = len(str(key.parent)) if relation == AREA else 0
-            args = key.args if isinstance(key, ChildKey) else None
-            groups[(args, key.filter, width)].append(key.parent)
+            groups[(call(key), width)].append(key.parent)
         return groups
 
     async def _load_pages(
@@ -193,7 +198,8 @@ class Loaders:
     ) -> list[Page]:
         now = self._context.now
         pages: dict[ChildKey, Page] = {}
-        for (args, filter_key, _), parents in self._group(keys, relation).items():
+        calls = self._group(keys, relation, lambda key: (key.args, key.filter))
+        for ((args, filter_key), _), parents in calls.items():
             scope, parent_of = self._parent_scope(resource, relation, parents)
             where = [
                 scope,
@@ -227,7 +233,7 @@ class Loaders:
     ) -> list[int]:
         now = self._context.now
         counts: dict[CountKey, int] = {}
-        for (_, filter_key, _), parents in self._group(keys, relation).items():
+        for (filter_key, _), parents in self._group(keys, relation, lambda key: key.filter).items():
             scope, parent_of = self._parent_scope(resource, relation, parents)
             statement = (
                 select(parent_of.label("gh_parent"), func.count().label("gh_count"))

@@ -39,7 +39,7 @@ def decode_cursor(cursor: str, resource: Resource) -> str | int:
         or type(decoded[2]) is not resource.key_type
     ):
         raise BadUserInput(f"{cursor!r} is not a valid cursor for this list")
-    return decoded[2]  # type: ignore[no-any-return]
+    return decoded[2]
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Column, Table
 
-from store.models import Entity, Event, Grid, House, Person, Room
+from store.models import Base, Entity, Event, Grid, House, Person, Room
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +26,8 @@ class Resource:
         return self.table.c[column]
 
 
-def _resource(name: str, model: type, key: str, key_type: type[str] | type[int]) -> Resource:
-    table: Table = model.__table__  # type: ignore[attr-defined]
+def _resource(name: str, model: type[Base], key: str, key_type: type[str] | type[int]) -> Resource:
+    table = model.__table__
     return Resource(name, table, table.c[key], key_type)
 
 

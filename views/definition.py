@@ -378,12 +378,12 @@ def parse_layer(raw: Mapping[str, Any], position: int, problems: list[str]) -> L
         code = f"layer-{position + 1}"
     name = _text(raw.get("name"), f"{where}: name", problems)
     source_name = raw.get("source")
-    known_source = isinstance(source_name, str) and source_name in Source.__members__
-    if not known_source:
+    named = Source.__members__.get(source_name) if isinstance(source_name, str) else None
+    if named is None:
         problems.append(
             f"{where}: source must be one of {', '.join(Source.__members__)}, not {source_name!r}"
         )
-    source = Source[source_name] if known_source else Source.HOUSES
+    source = Source.HOUSES if named is None else named
     raw_filter = raw.get("filter") or {}
     if not isinstance(raw_filter, Mapping):
         problems.append(f"{where}: filter must be an object, as the list filters take")
@@ -405,7 +405,7 @@ def parse_layer(raw: Mapping[str, Any], position: int, problems: list[str]) -> L
         style=_style(raw.get("style") or {}, where, problems),
         aggregate=aggregate,
     )
-    if not known_source:  # its fields can not be checked
+    if named is None:  # its fields can not be checked
         return layer
     shown = FEATURE_FIELDS[layer.feature_type]
     unknown = [f for f in layer.fields if f not in shown]

@@ -1,4 +1,4 @@
-"""Access requests and the grants they become (issue 5, part B).
+"""Access requests and the grants they become.
 
 A department's data officer asks for some fields of a catalogue resource in an area, for a
 purpose and a time (``access_requests``); an approved request becomes a grant (``grants``), and

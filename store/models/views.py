@@ -1,4 +1,4 @@
-"""Per-department map views (issue 6): saved, versioned cuts of the shared data for a map.
+"""Per-department map views: saved, versioned cuts of the shared data for a map.
 
 ``views`` holds each view as it stands now (its layers as one JSON document: a layer is read
 and written whole, never queried by its parts); ``view_versions`` keeps the view after every
