@@ -22,7 +22,7 @@ from catalog.resources import Origin, Sharing, UpdateFrequency, cataloguable_typ
 from catalog.statistics import StatisticsCache
 from catalog.store import CatalogQuery, StoredResource, StoredVersion
 from policies.fields import FIELDS, RESOURCE_OF_TYPE, Mask, Tier, declaration
-from schema.nodes import Info
+from schema.base import Info
 from store.errors import BadUserInput
 
 strawberry.enum(

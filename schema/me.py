@@ -9,7 +9,7 @@ from typing import Any
 
 import strawberry
 
-from schema.nodes import Info
+from schema.base import Info
 
 
 @strawberry.enum(description="What the plan does with a field.")

@@ -18,8 +18,8 @@ from strawberry.scalars import JSON
 
 from policies.store import PolicyStore
 from resolvers.context import RequestContext
+from schema.base import Info
 from schema.duties import DATA_OFFICER, principal_with_duty
-from schema.nodes import Info
 from store.errors import BadUserInput
 from views import changes, store
 from views.definition import AggregateBy, Layer, Source, ViewDefinition
