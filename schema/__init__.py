@@ -6,9 +6,13 @@ from __future__ import annotations
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
+from schema.entities import Entity
+from schema.events import Event
+from schema.grids import Grid
 from schema.guard import read_field
+from schema.houses import House
 from schema.mutation import Mutation
-from schema.nodes import Entity, Event, Grid, House, Person
+from schema.people import Person
 from schema.query import Query
 
 

@@ -21,8 +21,8 @@ from strawberry.scalars import JSON
 
 from audit.search import AuditCursor, AuditFilter, search, stats
 from resolvers.ids import from_global_id, to_global_id
+from schema.base import Info
 from schema.duties import AUDITOR, principal_with_duty
-from schema.nodes import Info
 from store.errors import BadUserInput
 
 #: The GraphQL types of this module: the audit recorder logs reads of their fields as the

@@ -22,7 +22,7 @@ from catalog.resources import Origin, Sharing, UpdateFrequency, cataloguable_typ
 from catalog.statistics import StatisticsCache
 from catalog.store import CatalogQuery, StoredResource, StoredVersion
 from policies.fields import FIELDS, RESOURCE_OF_TYPE, Mask, Tier, declaration
-from schema.nodes import Info
+from schema.base import Info, described
 from store.errors import BadUserInput
 
 strawberry.enum(
@@ -75,7 +75,7 @@ class ResourceField:
     )
     _type_name: strawberry.Private[str]
 
-    @strawberry.field(description="Its GraphQL type as an app receives it: `String`, `[CareTag!]`.")
+    @described("Its GraphQL type as an app receives it: `String`, `[CareTag!]`.")
     def data_type(self, info: Info) -> str:
         graphql_type = info._raw_info.schema.get_type(self._type_name)
         return str(graphql_type.fields[self.name].type)  # type: ignore[union-attr]
@@ -141,7 +141,7 @@ class ResourceVersion:
             changed_by=stored.changed_by,
             origin=stored.origin,
             source=stored.source,
-            definition=stored.definition,
+            definition=JSON(stored.definition),
         )
 
 
@@ -219,7 +219,7 @@ class DataResource:
             _shown=shown,
         )
 
-    @strawberry.field(description="Rows, completeness and last update, counted now.")
+    @described("Rows, completeness and last update, counted now.")
     async def statistics(self) -> ResourceStatistics:
         measured = await self._shown.statistics.of(self.graphql_type)
         return ResourceStatistics(
@@ -238,7 +238,7 @@ class DataResource:
             ],
         )
 
-    @strawberry.field(description="Every version, newest first.")
+    @described("Every version, newest first.")
     async def versions(self) -> list[ResourceVersion]:
         return [ResourceVersion.of(v) for v in await self._shown.versions(self.code)]
 

@@ -15,9 +15,9 @@ from strawberry.utils.str_converters import to_camel_case
 
 from catalog import changes
 from catalog.resources import Definition, FieldEntry, Sharing, UpdateFrequency
+from schema.base import Info
 from schema.catalog import DataResource, shown
 from schema.duties import DATA_OFFICER, principal_with_duty
-from schema.nodes import Info
 from store.errors import BadUserInput
 
 

@@ -16,9 +16,9 @@ import strawberry
 from catalog import workflow
 from catalog.requests import parse_grant_key, parse_request_key
 from policies.store import PolicyStore
+from schema.base import Info
 from schema.duties import CHIEF_DATA_OFFICER, DATA_OFFICER, principal_with_duty
 from schema.grants import AccessRequest, Grant
-from schema.nodes import Info
 
 
 @strawberry.input(description="What a data officer asks for, for their own department.")

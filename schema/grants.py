@@ -22,8 +22,8 @@ from catalog import requests, store
 from catalog.grants import grant_rule
 from catalog.requests import GrantState, Listing, RequestState, StoredGrant, StoredRequest
 from policies.rules import TYPES_OF_RESOURCE
+from schema.base import Info
 from schema.duties import AUDITOR, CHIEF_DATA_OFFICER, DATA_OFFICER, has_duty
-from schema.nodes import Info
 from store.errors import BadUserInput, Forbidden
 
 strawberry.enum(

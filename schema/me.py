@@ -9,7 +9,8 @@ from typing import Any
 
 import strawberry
 
-from schema.nodes import Info
+from policies.plan import AccessPlan
+from schema.base import Info
 
 
 @strawberry.enum(description="What the plan does with a field.")
@@ -85,9 +86,9 @@ def _fields(by_area: Mapping[str, Mapping[str, Any]]) -> list[FieldAccess]:
 def resolve_me(info: Info) -> Me | None:
     """The request's principal and plan; null when the request has none (in-process use)."""
     plan = info.context.plan
-    principal = getattr(plan, "principal", None)
-    if principal is None:
+    if not isinstance(plan, AccessPlan):  # only a principal's plan has a principal
         return None
+    principal = plan.principal
     identity = info.context.identity
     return Me(
         subject=principal.subject,

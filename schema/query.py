@@ -9,7 +9,6 @@ from sqlalchemy import ColumnElement, select
 
 from policies.areas import check_area_code
 from resolvers import lists
-from resolvers.filter_inputs import EntityFilter, EventFilter, HouseFilter, PersonFilter
 from resolvers.ids import from_global_id
 from resolvers.resources import GRIDS
 from schema.audit_log import (
@@ -18,38 +17,35 @@ from schema.audit_log import (
     resolve_audit_log,
     resolve_audit_stats,
 )
+from schema.base import Info, described
 from schema.catalog import DataResource, resolve_catalog, resolve_resource
+from schema.entities import Entity
 from schema.enums import AreaLevel
+from schema.events import Department, Event, Matter
 from schema.grants import AccessRequest, Grant, resolve_access_requests, resolve_grants
+from schema.grids import Grid
+from schema.houses import House
 from schema.me import Me, resolve_me
-from schema.nodes import (
-    NODE_TYPES,
-    Department,
-    Entity,
-    Event,
-    Grid,
-    House,
-    Info,
-    Matter,
-    Person,
-)
-from schema.relay import Connection, Node
+from schema.people import Person
+from schema.relay import Connection, Node, connection
 from schema.views import MapView, View, resolve_map_view, resolve_view, resolve_views
 from store.models import Department as DepartmentRow
 from store.models import Matter as MatterRow
 
-_LOADER_OF = {
-    "Grid": "grid",
-    "House": "house",
-    "Person": "person",
-    "Entity": "entity",
-    "Event": "event",
+#: Each node type and the loader of its rows by key.
+_NODES: dict[str, tuple[Any, str]] = {
+    "Grid": (Grid, "grid"),
+    "House": (House, "house"),
+    "Person": (Person, "person"),
+    "Entity": (Entity, "entity"),
+    "Event": (Event, "event"),
 }
 
 
 async def _load(info: Info, type_name: str, key: Any) -> Any:
-    row = await getattr(info.context.loaders, _LOADER_OF[type_name]).load(key)
-    return None if row is None else NODE_TYPES[type_name].from_row(row, info.context)
+    node, loader = _NODES[type_name]
+    row = await getattr(info.context.loaders, loader).load(key)
+    return None if row is None else node.from_row(row, info.context)
 
 
 def _unplaced_scope(info: Info, resource: str) -> list[ColumnElement[bool]]:
@@ -102,16 +98,16 @@ class Query:
         "`areaCode`; null when there is no such view.",
     )
 
-    @strawberry.field(description="Any object by its global id; null when there is none.")
+    @described("Any object by its global id; null when there is none.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         type_name, key = from_global_id(id)
         return await _load(info, type_name, key)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="An area (district, street, community or grid) by its code.")
+    @described("An area (district, street, community or grid) by its code.")
     async def grid(self, info: Info, code: str) -> Grid | None:
         return await _load(info, "Grid", code)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="Areas, by level and parent, in code order.")
+    @described("Areas, by level and parent, in code order.")
     async def grids(
         self,
         info: Info,
@@ -128,67 +124,31 @@ class Query:
         page, count = await lists.root_page(info.context, "grids", None, first, after, where)
         return Connection.build(page, count, Grid.from_row, info.context)
 
-    @strawberry.field(description="A house by its building code.")
+    @described("A house by its building code.")
     async def house(self, info: Info, code: str) -> House | None:
         return await _load(info, "House", code)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="Houses, in building-code order.")
-    async def houses(
-        self,
-        info: Info,
-        filter: HouseFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-    ) -> Connection[House] | None:
-        page, count = await lists.root_page(info.context, "houses", filter, first, after)
-        return Connection.build(page, count, House.from_row, info.context)
+    houses = connection("House", "Houses, in building-code order.")
 
-    @strawberry.field(description="A person by global id.")
+    @described("A person by global id.")
     async def person(self, info: Info, id: strawberry.ID) -> Person | None:
         return await _load(info, "Person", from_global_id(id, "Person")[1])  # type: ignore[no-any-return]
 
-    @strawberry.field(description="People, in id order.")
-    async def people(
-        self,
-        info: Info,
-        filter: PersonFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-    ) -> Connection[Person] | None:
-        page, count = await lists.root_page(info.context, "people", filter, first, after)
-        return Connection.build(page, count, Person.from_row, info.context)
+    people = connection("Person", "People, in id order.")
 
-    @strawberry.field(description="A legal entity by its unified social credit code.")
+    @described("A legal entity by its unified social credit code.")
     async def entity(self, info: Info, credit_code: str) -> Entity | None:
         return await _load(info, "Entity", credit_code)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="Legal entities, in credit-code order.")
-    async def entities(
-        self,
-        info: Info,
-        filter: EntityFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-    ) -> Connection[Entity] | None:
-        page, count = await lists.root_page(info.context, "entities", filter, first, after)
-        return Connection.build(page, count, Entity.from_row, info.context)
+    entities = connection("Entity", "Legal entities, in credit-code order.")
 
-    @strawberry.field(description="An event by global id.")
+    @described("An event by global id.")
     async def event(self, info: Info, id: strawberry.ID) -> Event | None:
         return await _load(info, "Event", from_global_id(id, "Event")[1])  # type: ignore[no-any-return]
 
-    @strawberry.field(description="Events, in the order they were reported.")
-    async def events(
-        self,
-        info: Info,
-        filter: EventFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-    ) -> Connection[Event] | None:
-        page, count = await lists.root_page(info.context, "events", filter, first, after)
-        return Connection.build(page, count, Event.from_row, info.context)
+    events = connection("Event", "Events, in the order they were reported.")
 
-    @strawberry.field(description="The district's departments.")
+    @described("The district's departments.")
     async def departments(self, info: Info) -> list[Department]:
         table = DepartmentRow.__table__
         rows = await info.context.rows(
@@ -196,9 +156,7 @@ class Query:
         )
         return [Department.from_row(row, info.context) for row in rows]
 
-    @strawberry.field(
-        description="The matter list (事项清单): event categories and their handling."
-    )
+    @described("The matter list (事项清单): event categories and their handling.")
     async def matters(self, info: Info) -> list[Matter]:
         table = MatterRow.__table__
         rows = await info.context.rows(

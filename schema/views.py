@@ -16,10 +16,11 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
+from catalog.changes import Officer
 from policies.store import PolicyStore
 from resolvers.context import RequestContext
+from schema.base import Info, described
 from schema.duties import DATA_OFFICER, principal_with_duty
-from schema.nodes import Info
 from store.errors import BadUserInput
 from views import changes, store
 from views.definition import AggregateBy, Layer, Source, ViewDefinition
@@ -102,7 +103,7 @@ class ViewLayer:
             code=layer.code,
             name=layer.name,
             source=layer.source,
-            filter=dict(layer.filter),
+            filter=JSON(dict(layer.filter)),
             fields=list(layer.fields),
             aggregate=None
             if aggregate is None
@@ -128,7 +129,7 @@ class ViewVersion:
             change=version.change,
             at=version.at,
             changed_by=version.changed_by,
-            definition=version.definition,
+            definition=JSON(version.definition),
         )
 
 
@@ -165,12 +166,12 @@ class View:
             updated_by=stored.updated_by,
         )
 
-    @strawberry.field(description="Every change, oldest first.")
+    @described("Every change, oldest first.")
     async def versions(self, info: Info) -> list[ViewVersion]:
         found = await store.versions(await info.context.connection(), self.code)
         return [ViewVersion.of(version) for version in found]
 
-    @strawberry.field(description="A link to the view's map page.")
+    @described("A link to the view's map page.")
     def map_url(self) -> str:
         return f"/map/{self.code}"
 
@@ -202,24 +203,24 @@ class MapLayer:
     style: LayerStyle
     _features: strawberry.Private[_Features]
 
-    @strawberry.field(description="How many features `geojson` holds.")
+    @described("How many features `geojson` holds.")
     async def feature_count(self) -> int:
         return len((await self._features.get())[0])
 
-    @strawberry.field(
-        description="True when the layer had more features than `GRIDHUB_VIEW_MAX_FEATURES`: "
+    @described(
+        "True when the layer had more features than `GRIDHUB_VIEW_MAX_FEATURES`: "
         "narrow it with `bbox` or `areaCode`, or read it whole from `/views/{code}.geojson`."
     )
     async def truncated(self) -> bool:
         return (await self._features.get())[1]
 
-    @strawberry.field(
-        description="An RFC 7946 FeatureCollection (WGS 84 lon/lat): each feature's `id` is a "
+    @described(
+        "An RFC 7946 FeatureCollection (WGS 84 lon/lat): each feature's `id` is a "
         "global id, its `properties` the fields the viewer may see (masked where masked)."
     )
     async def geojson(self) -> JSON:
         found, _ = await self._features.get()
-        return {"type": "FeatureCollection", "features": found}
+        return JSON({"type": "FeatureCollection", "features": found})
 
 
 @strawberry.type(description="A view opened by the viewer: its layers cut to their plan.")
@@ -394,9 +395,9 @@ def _policy(info: Info) -> PolicyStore:
     return policy
 
 
-def _officer(info: Info, what: str) -> changes.Officer:
+def _officer(info: Info, what: str) -> Officer:
     principal = principal_with_duty(info.context.plan, DATA_OFFICER, what)
-    return changes.Officer(principal.subject, principal.department)
+    return Officer(principal.subject, principal.department)
 
 
 async def define_view(info: Info, input: DefineViewInput) -> ViewChange:

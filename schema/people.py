@@ -1,0 +1,97 @@
+"""People living in the district (实有人口)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import strawberry
+
+from resolvers.context import RequestContext
+from resolvers.filters import age_on
+from schema import entities, grids, guard, houses
+from schema.base import EntityRef, GridRef, HouseRef, Info, RoomRef, Rules, described, one
+from schema.enums import CareTag, Gender, Registration, ResidenceKind
+from schema.relay import Node, node_id
+from store.models import decode_care_tags
+
+
+@strawberry.type(description="A person living in the district (实有人口).")
+class Person(Node):
+    id: strawberry.ID = node_id("Person")
+    name: str | None
+    id_number: str | None = strawberry.field(description="Resident ID number (GB 11643).")
+    phone: str | None
+    gender: Gender | None
+    birth_date: date | None
+    registration: Registration | None
+    residence_kind: ResidenceKind | None
+    care_tags: list[CareTag] | None
+    grid_code: str
+    _key: strawberry.Private[int]
+    _grid: strawberry.Private[str]
+    _born: strawberry.Private[date]
+    _house_code: strawberry.Private[str | None]
+    _room_code: strawberry.Private[str | None]
+    _employer_code: strawberry.Private[str | None]
+    _rules: Rules
+
+    @classmethod
+    def from_row(cls, row: Any, context: RequestContext) -> Person:
+        rules = context.rules_for("Person", row.grid_code)
+        context.person_ids.add(row.id)
+        values = guard.apply(
+            rules,
+            {
+                "name": row.name,
+                "id_number": row.id_number,
+                "phone": row.phone,
+                "gender": row.gender,
+                "birth_date": row.birth_date,
+                "registration": row.registration,
+                "residence_kind": row.residence_kind,
+                "care_tags": guard.visible_care_tags(rules, decode_care_tags(row.care_tags)),
+                "grid_code": row.grid_code,
+            },
+        )
+        return cls(
+            **values,
+            _key=row.id,
+            _grid=row.grid_code,
+            _born=row.birth_date,
+            _house_code=row.house_code,
+            _room_code=row.room_code,
+            _employer_code=row.employer_code,
+            _rules=rules,
+        )
+
+    @described("Age in whole years, today in the district's time zone.")
+    def age(self, info: Info) -> int | None:
+        return age_on(self._born, info.context.today) if guard.allowed(self._rules, "age") else None
+
+    @strawberry.field
+    async def house(self, info: Info) -> HouseRef | None:
+        if self._house_code is None or not guard.allowed(self._rules, "house"):
+            return None
+        loader = info.context.loaders.house
+        return await one(info, houses.House.from_row, loader.load(self._house_code))
+
+    @strawberry.field
+    async def grid(self, info: Info) -> GridRef | None:
+        if not guard.allowed(self._rules, "grid"):
+            return None
+        return await one(info, grids.Grid.from_row, info.context.loaders.grid.load(self._grid))
+
+    @strawberry.field
+    async def room(self, info: Info) -> RoomRef | None:
+        if self._room_code is None or not guard.allowed(self._rules, "room"):
+            return None
+        loader = info.context.loaders.room
+        return await one(info, houses.Room.from_row, loader.load(self._room_code))
+
+    @strawberry.field
+    async def employer(self, info: Info) -> EntityRef | None:
+        if self._employer_code is None or not guard.allowed(self._rules, "employer"):
+            return None
+        loader = info.context.loaders.entity
+        return await one(info, entities.Entity.from_row, loader.load(self._employer_code))
