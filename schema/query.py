@@ -101,11 +101,11 @@ class Query:
     @described("Any object by its global id; null when there is none.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         type_name, key = from_global_id(id)
-        return await _load(info, type_name, key)  # type: ignore[no-any-return]
+        return await _load(info, type_name, key)
 
     @described("An area (district, street, community or grid) by its code.")
     async def grid(self, info: Info, code: str) -> Grid | None:
-        return await _load(info, "Grid", code)  # type: ignore[no-any-return]
+        return await _load(info, "Grid", code)
 
     @described("Areas, by level and parent, in code order.")
     async def grids(
@@ -126,25 +126,25 @@ class Query:
 
     @described("A house by its building code.")
     async def house(self, info: Info, code: str) -> House | None:
-        return await _load(info, "House", code)  # type: ignore[no-any-return]
+        return await _load(info, "House", code)
 
     houses = connection("House", "Houses, in building-code order.")
 
     @described("A person by global id.")
     async def person(self, info: Info, id: strawberry.ID) -> Person | None:
-        return await _load(info, "Person", from_global_id(id, "Person")[1])  # type: ignore[no-any-return]
+        return await _load(info, "Person", from_global_id(id, "Person")[1])
 
     people = connection("Person", "People, in id order.")
 
     @described("A legal entity by its unified social credit code.")
     async def entity(self, info: Info, credit_code: str) -> Entity | None:
-        return await _load(info, "Entity", credit_code)  # type: ignore[no-any-return]
+        return await _load(info, "Entity", credit_code)
 
     entities = connection("Entity", "Legal entities, in credit-code order.")
 
     @described("An event by global id.")
     async def event(self, info: Info, id: strawberry.ID) -> Event | None:
-        return await _load(info, "Event", from_global_id(id, "Event")[1])  # type: ignore[no-any-return]
+        return await _load(info, "Event", from_global_id(id, "Event")[1])
 
     events = connection("Event", "Events, in the order they were reported.")
 
