@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import stat
 from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -119,3 +122,44 @@ async def test_the_endpoint_serves_the_document_and_follows_a_rotation(tmp_path:
     saved = tmp_path / "published.json"
     saved.write_text(json.dumps(after), encoding="utf-8")
     assert list(read_public_key_file(saved)) == [key["kid"] for key in after["keys"]]
+
+
+# The Ed25519 JWK and RFC 7638 thumbprint as this module wrote them by hand before the key store
+# moved onto joserfc: every kid already in a chain or a published document was made this way.
+def _handmade_thumbprint(raw_public: bytes) -> str:
+    members = {"crv": "Ed25519", "kty": "OKP", "x": b64encode(raw_public)}
+    text = json.dumps(members, sort_keys=True, separators=(",", ":"))
+    return b64encode(hashlib.sha256(text.encode("ascii")).digest())
+
+
+def _handmade_public_jwk(raw_public: bytes) -> dict[str, str]:
+    return {
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": b64encode(raw_public),
+        "kid": _handmade_thumbprint(raw_public),
+        "alg": "Ed25519",
+        "use": "sig",
+    }
+
+
+@pytest.mark.parametrize(
+    "seed", [bytes(32), bytes(range(32)), b"\xff" * 32, b"gridhub-audit" * 2 + b"keys!!"]
+)
+def test_kids_and_jwks_are_the_ones_earlier_releases_published(tmp_path: Path, seed: bytes) -> None:
+    """Given a key file written by hand the old way, the store names and publishes it the same."""
+    private = Ed25519PrivateKey.from_private_bytes(seed)
+    raw_public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    old_file = {**_handmade_public_jwk(raw_public), "d": b64encode(seed)}
+    key_dir = tmp_path / "k"
+    key_dir.mkdir(mode=0o700)
+    (key_dir / SIGNING_FILE).write_text(json.dumps(old_file), encoding="utf-8")
+    (key_dir / SIGNING_FILE).chmod(0o600)
+
+    keys = AuditKeys.load(key_dir)
+
+    assert keys.key_id == _handmade_thumbprint(raw_public)
+    (published,) = keys.document()["keys"]
+    expected = {**_handmade_public_jwk(raw_public), "status": "current"}
+    assert json.dumps(published) == json.dumps(expected)  # the same members in the same order
+    assert load_public_keys(keys.document()).keys() == {keys.key_id}
