@@ -1,18 +1,17 @@
-"""The audit checkpoint-signing keys: Ed25519, created on first start, rotated on request.
+"""The audit checkpoint-signing keys: Ed25519, in the hub's one key store (:mod:`auth.keys`).
 
 They are kept apart from the token-signing keys (``Settings.audit_key_dir``, not ``key_dir``,
 and files of their own names, so even one directory for both could not mix them up): whoever
 may mint tokens need not be able to vouch for the audit log, and a token key's rotation must
 not touch the keys old checkpoints were signed with.
 
-On disk, in the key directory (files 0600, the directory 0700), in the same way as the token
-keys (:mod:`auth.keys`, whose atomic-write and lock helpers this module uses):
+On disk, in the key directory (files 0600, the directory 0700):
 
 - ``audit-signing.jwk`` — the current private key, an OKP JWK (RFC 8037);
 - ``audit-retired.json`` — the public halves of every earlier key and when each was retired.
 
 A retired key is never dropped: checkpoints are kept for as long as the log, and each must
-still verify. Each key's ``kid`` is its RFC 7638 thumbprint, so it names the key itself.
+still verify.
 
 The public key document (``GET /audit/public-key``, ``gridhub audit public-key``) is a JWK Set
 with every key, the current one first, each marked ``"status": "current"`` or ``"retired"``;
@@ -21,12 +20,8 @@ an auditor verifies an export offline with it alone (:func:`load_public_keys`).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,104 +29,39 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
-)
+from joserfc.jwk import OKPKey
 
-from audit.chain import b64decode, b64encode
-from auth.key_files import (
-    ensure_dir,
-    file_stamps,
-    locked,
-    warn_if_readable_by_others,
-    write_private,
-)
-
-log = logging.getLogger(__name__)
+from auth.keys import KeySpec, KeyStore
 
 SIGNING_FILE = "audit-signing.jwk"
 RETIRED_FILE = "audit-retired.json"
 ALGORITHM = "Ed25519"
 DOCUMENT_KIND = "gridhub audit checkpoint keys"
+# The members of a published key, in the order the document has always listed them.
+DOCUMENT_MEMBERS = ("kty", "crv", "x", "kid", "alg", "use")
+
+AUDIT_KEYS = KeySpec(
+    name="the audit signing key",
+    key_type=OKPKey,
+    curve="Ed25519",
+    algorithm=ALGORITHM,
+    signing_file=SIGNING_FILE,
+    retired_file=RETIRED_FILE,
+    retired_at_member="at",
+)
 
 
-def _raw_public(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+def _verifying_key(key: OKPKey) -> Ed25519PublicKey:
+    public = key.public_key
+    if not isinstance(public, Ed25519PublicKey):  # AUDIT_KEYS reads and makes Ed25519 keys only
+        raise ValueError("audit keys are Ed25519 keys")
+    return public
 
 
-def thumbprint(key: Ed25519PublicKey) -> str:
-    """The RFC 7638 thumbprint of the key's JWK: its ``kid``."""
-    members = {"crv": "Ed25519", "kty": "OKP", "x": b64encode(_raw_public(key))}
-    text = json.dumps(members, sort_keys=True, separators=(",", ":"))
-    return b64encode(hashlib.sha256(text.encode("ascii")).digest())
-
-
-def public_jwk(key: Ed25519PublicKey) -> dict[str, str]:
-    return {
-        "kty": "OKP",
-        "crv": "Ed25519",
-        "x": b64encode(_raw_public(key)),
-        "kid": thumbprint(key),
-        "alg": ALGORITHM,
-        "use": "sig",
-    }
-
-
-def _private_jwk(key: Ed25519PrivateKey) -> dict[str, str]:
-    raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-    return {**public_jwk(key.public_key()), "d": b64encode(raw)}
-
-
-def _public_from_jwk(jwk: Mapping[str, Any]) -> Ed25519PublicKey:
-    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
-        raise ValueError("audit keys are OKP Ed25519 keys")
-    raw = b64decode(str(jwk.get("x", "")))
-    if len(raw) != 32:
-        raise ValueError("an Ed25519 public key is 32 bytes")
-    return Ed25519PublicKey.from_public_bytes(raw)
-
-
-def _private_from_jwk(jwk: Mapping[str, Any]) -> Ed25519PrivateKey:
-    public = _public_from_jwk(jwk)
-    key = Ed25519PrivateKey.from_private_bytes(b64decode(str(jwk.get("d", ""))))
-    if _raw_public(key.public_key()) != _raw_public(public):
-        raise ValueError("the private key does not match its public half")
-    return key
-
-
-@dataclass(frozen=True)
-class PublicKeyInfo:
-    key: Ed25519PublicKey
-    kid: str
-    retired_at: datetime | None  # None: the current key
-
-
-def _read_retired(key_dir: Path) -> list[PublicKeyInfo]:
-    path = key_dir / RETIRED_FILE
-    if not path.exists():
-        return []
-    data = json.loads(path.read_text(encoding="utf-8"))
-    retired = []
-    for entry in data["keys"]:
-        key = _public_from_jwk(entry["jwk"])
-        retired.append(PublicKeyInfo(key, thumbprint(key), datetime.fromisoformat(entry["at"])))
-    return retired
-
-
-def _write_retired(key_dir: Path, retired: list[PublicKeyInfo]) -> None:
-    entries = [
-        {"jwk": public_jwk(info.key), "at": info.retired_at.isoformat()}
-        for info in retired
-        if info.retired_at is not None
-    ]
-    write_private(key_dir / RETIRED_FILE, json.dumps({"keys": entries}, indent=2), replace=True)
-
-
-def _generate() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.generate()
+def _kid(key: OKPKey) -> str:
+    kid = key.kid
+    assert kid is not None, "AUDIT_KEYS names every key by its thumbprint"
+    return kid
 
 
 class AuditKeys:
@@ -142,25 +72,15 @@ class AuditKeys:
     """
 
     def __init__(self, key_dir: Path) -> None:
-        self.key_dir = key_dir
-        self._stamp: tuple[tuple[int, int], ...] | None = None
-        self._signing: Ed25519PrivateKey | None = None
-        self._kid = ""
-        self._public: list[PublicKeyInfo] = []
+        self._store = KeyStore(AUDIT_KEYS, key_dir)
 
     @classmethod
     def load_or_create(cls, key_dir: Path) -> AuditKeys:
         """Read the keys in ``key_dir``, creating the directory and a first key if needed."""
-        ensure_dir(key_dir)
-        signing = key_dir / SIGNING_FILE
-        if not signing.exists():
-            key = _generate()
-            text = json.dumps(_private_jwk(key))
-            if write_private(signing, text, replace=False):
-                log.info(
-                    "Created the audit signing key %s in %s", thumbprint(key.public_key()), key_dir
-                )
-        return cls.load(key_dir)
+        keys = cls(key_dir)
+        keys._store.create_if_missing()
+        keys.refresh()
+        return keys
 
     @classmethod
     def load(cls, key_dir: Path) -> AuditKeys:
@@ -169,52 +89,39 @@ class AuditKeys:
         keys.refresh()
         return keys
 
-    def _file_stamp(self) -> tuple[tuple[int, int], ...]:
-        return file_stamps(self.key_dir, (SIGNING_FILE, RETIRED_FILE))
-
     def refresh(self) -> bool:
         """Reload the files if they changed (a rotation by any process); True if they did.
 
         Two ``stat`` calls when nothing changed: the writer calls it before each checkpoint.
         """
-        stamp = self._file_stamp()
-        if stamp == self._stamp:
-            return False
-        path = self.key_dir / SIGNING_FILE
-        signing = _private_from_jwk(json.loads(path.read_text(encoding="utf-8")))
-        warn_if_readable_by_others(path)
-        kid = thumbprint(signing.public_key())
-        public = [PublicKeyInfo(signing.public_key(), kid, None)]
-        for info in _read_retired(self.key_dir):
-            if all(info.kid != known.kid for known in public):
-                public.append(info)
-        self._signing, self._kid, self._public, self._stamp = signing, kid, public, stamp
-        return True
+        return self._store.refresh()
 
     @property
     def key_id(self) -> str:
         """The ``kid`` of the key new checkpoints are signed with."""
-        return self._kid
+        return self._store.kid
 
     def sign(self, message: bytes) -> bytes:
-        assert self._signing is not None, "AuditKeys.load() reads the key"
-        return self._signing.sign(message)
+        private = self._store.signing_key.private_key
+        assert isinstance(private, Ed25519PrivateKey), "AUDIT_KEYS reads Ed25519 keys only"
+        return private.sign(message)
 
     @property
     def public_keys(self) -> dict[str, Ed25519PublicKey]:
         """Every public key by ``kid``: the current one and all retired ones."""
-        return {info.kid: info.key for info in self._public}
+        return {_kid(entry.key): _verifying_key(entry.key) for entry in self._store.published}
 
     def document(self) -> dict[str, Any]:
         """The public key document: a JWK Set, current key first, no private parameter."""
         keys: list[dict[str, Any]] = []
-        for info in self._public:
-            jwk: dict[str, Any] = public_jwk(info.key)
-            if info.retired_at is None:
+        for entry in self._store.published:
+            public = entry.key.as_dict(private=False)
+            jwk: dict[str, Any] = {name: public[name] for name in DOCUMENT_MEMBERS}
+            if entry.retired_at is None:
                 jwk["status"] = "current"
             else:
                 jwk["status"] = "retired"
-                jwk["retired_at"] = info.retired_at.isoformat()
+                jwk["retired_at"] = entry.retired_at.isoformat()
             keys.append(jwk)
         return {"kind": DOCUMENT_KIND, "keys": keys}
 
@@ -224,22 +131,7 @@ def rotate(key_dir: Path) -> str:
 
     Running hubs sign their next checkpoint with the new key (:meth:`AuditKeys.refresh`).
     """
-    ensure_dir(key_dir)
-    with locked(key_dir):
-        current = AuditKeys.load_or_create(key_dir)
-        now = datetime.now(UTC)
-        retired = [
-            PublicKeyInfo(current.public_keys[current.key_id], current.key_id, now),
-            *_read_retired(key_dir),
-        ]
-        new = _generate()
-        # The retired list goes first: a reader in between sees the old key twice, never
-        # a signing key whose predecessor is missing from the published set.
-        _write_retired(key_dir, retired)
-        write_private(key_dir / SIGNING_FILE, json.dumps(_private_jwk(new)), replace=True)
-    kid = thumbprint(new.public_key())
-    log.info("Rotated the audit signing key: %s replaces %s", kid, current.key_id)
-    return kid
+    return KeyStore(AUDIT_KEYS, key_dir).rotate()
 
 
 def load_public_keys(document: Mapping[str, Any]) -> dict[str, Ed25519PublicKey]:
@@ -255,11 +147,11 @@ def load_public_keys(document: Mapping[str, Any]) -> dict[str, Ed25519PublicKey]
     for entry in entries:
         if not isinstance(entry, Mapping):
             raise ValueError("not an audit public key document: a key is not an object")
-        key = _public_from_jwk(entry)
-        kid = thumbprint(key)
+        key = AUDIT_KEYS.import_jwk(entry, private=False)
+        kid = _kid(key)
         if entry.get("kid") != kid:
             raise ValueError(f"key {entry.get('kid')!r} is not named by its thumbprint {kid}")
-        keys[kid] = key
+        keys[kid] = _verifying_key(key)
     return keys
 
 
