@@ -162,3 +162,15 @@ def test_kids_and_jwks_are_the_ones_earlier_releases_published(tmp_path: Path, s
     expected = {**_handmade_public_jwk(raw_public), "status": "current"}
     assert json.dumps(published) == json.dumps(expected)  # the same members in the same order
     assert load_public_keys(keys.document()).keys() == {keys.key_id}
+
+
+def test_a_private_key_beside_another_keys_public_half_is_refused(tmp_path: Path) -> None:
+    """Given a signing file whose ``x`` is not its ``d``'s, the key is refused, not renamed."""
+    key_dir = tmp_path / "k"
+    AuditKeys.load_or_create(key_dir)
+    other = AuditKeys.load_or_create(tmp_path / "other").document()["keys"][0]
+    path = key_dir / SIGNING_FILE
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"x": other["x"]}))
+
+    with pytest.raises(ValueError, match="does not match its public half"):
+        AuditKeys.load(key_dir)

@@ -141,3 +141,23 @@ def test_a_key_of_another_type_is_refused(key_dir: Path) -> None:
 
     with pytest.raises(ValueError, match="EC P-256"):
         HubKeys.load_or_create(key_dir)
+
+
+def test_the_jwks_lists_members_in_the_order_it_always_had(key_dir: Path) -> None:
+    """Clients may cache or compare the published JWKS byte for byte."""
+    keys = HubKeys.load_or_create(key_dir)
+
+    (published,) = keys.jwks()["keys"]
+
+    assert list(published) == ["kty", "crv", "x", "y", "alg", "use", "kid"]
+    stored = json.loads((key_dir / SIGNING_FILE).read_text())
+    assert list(stored) == ["kty", "crv", "x", "y", "d", "alg", "use", "kid"]
+
+
+def test_a_signing_file_without_its_private_key_is_refused(key_dir: Path) -> None:
+    HubKeys.load_or_create(key_dir)
+    path = key_dir / SIGNING_FILE
+    path.write_text(json.dumps({k: v for k, v in json.loads(path.read_text()).items() if k != "d"}))
+
+    with pytest.raises(ValueError, match="no private key"):
+        HubKeys.load_or_create(key_dir)
