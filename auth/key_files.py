@@ -49,6 +49,7 @@ def write_private(path: Path, text: str, *, replace: bool) -> bool:
 
 @contextlib.contextmanager
 def locked(key_dir: Path) -> Iterator[None]:
+    """Hold the folder's lock, so rotations by several processes run one after another."""
     with open(key_dir / LOCK_FILE, "a", encoding="utf-8") as lock:
         os.fchmod(lock.fileno(), 0o600)
         fcntl.flock(lock, fcntl.LOCK_EX)

@@ -64,7 +64,8 @@ def _public_der(key: ECKey | OKPKey) -> bytes:
 
 @dataclass(frozen=True)
 class KeySpec(Generic[K]):
-    """Which key set: its joserfc key type, curve and JWS ``alg``, its files, its name in logs.
+    """Which key set: its joserfc key type, curve and JWS ``alg``, its files, and its name in
+    logs and errors.
 
     ``retired_at_member`` is the retired file's name for the time a key was retired; each set
     keeps the one its files have always had.
