@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 
 import orjson
 from anyio import CancelScope
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -141,8 +141,8 @@ async def _counts(context: RequestContext, query: LayerQuery) -> dict[str, int]:
     if query.aggregated:
         statement = select(func.count(), func.coalesce(func.sum(counted.c.gh_count), 0))
     else:
-        statement = select(func.count(), 0)
-    features, people = (await context.rows(statement.select_from(counted)))[0]
+        statement = select(func.count(), literal(0))
+    features, people = tuple((await context.rows(statement.select_from(counted)))[0])
     counts = {query.type_name: int(features)}
     if query.aggregated:
         counts["Person"] = int(people)

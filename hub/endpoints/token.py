@@ -26,14 +26,15 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
-from authlib.oauth2.rfc6749.errors import (
+# authlib ships no type information (and no stubs package is installed with the hub).
+from authlib.oauth2.rfc6749.errors import (  # type: ignore[import-untyped]
     InvalidClientError,
     InvalidRequestError,
     InvalidScopeError,
     OAuth2Error,
     UnsupportedGrantTypeError,
 )
-from authlib.oauth2.rfc6749.util import extract_basic_authorization
+from authlib.oauth2.rfc6749.util import extract_basic_authorization  # type: ignore[import-untyped]
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
