@@ -154,8 +154,7 @@ class Metrics:
         """The text format, summed over every worker process when there are several."""
         if os.environ.get(MULTIPROC_DIR):
             registry = CollectorRegistry()
-            # prometheus_client leaves MultiProcessCollector's constructor unannotated.
-            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            MultiProcessCollector(registry)
             return bytes(generate_latest(registry))
         return bytes(generate_latest(self.registry))
 
