@@ -73,12 +73,8 @@ def bearer_token(connection: HTTPConnection) -> str:
     return match.group(1)
 
 
-async def authenticate(request: HTTPConnection) -> Identity:
-    """The identity of the request's bearer token; :class:`Unauthenticated` if there is none.
-
-    Reads the verifier the app built in its lifespan (``app.state.verifier``).
-    """
-    verifier: Verifier = request.app.state.verifier
+async def authenticate(request: HTTPConnection, verifier: Verifier) -> Identity:
+    """The identity of the request's bearer token; :class:`Unauthenticated` if there is none."""
     token = bearer_token(request)
     try:
         claims = await verify_token(token, verifier)

@@ -1,12 +1,12 @@
 """The app factory: one Starlette app per settings object, wired in one place.
 
 Nothing is created at import time; the engine opens, the token-signing keys load (or are
-created, the first time) and the policy store and plan cache are made in the lifespan.
+created, the first time) and the policy store and plan cache are made in the lifespan, as the
+app's :class:`~hub.services.Services`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,30 +14,24 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
-from audit.http import public_key_endpoint
-from audit.keys import AuditKeys
-from audit.writer import AuditWriter
-from auth.issuers import Verifier
-from auth.keys import HubKeys
+from audit.http import public_key_response
 from auth.principal import Unauthenticated, unauthenticated_handler
-from catalog.sweep import GrantSweep
 from hub.endpoints.geojson import geojson_endpoint
-from hub.endpoints.graphql import REQUEST_ID, graphql_endpoint
+from hub.endpoints.graphql import graphql_endpoint
 from hub.endpoints.token import jwks_endpoint, token_endpoint
 from hub.execution import Executor
 from hub.health import healthz, readyz
 from hub.limits import Limits
 from hub.metrics import InProgress, Metrics, metrics_endpoint
-from hub.rate_limit import RateLimits
+from hub.pipeline import REQUEST_ID
+from hub.services import Services, services
 from hub.settings import Settings
-from policies.access import Access
-from policies.access_watch import AccessWatch
 from policies.plan import Clock, utc_now
 from schema import build_schema
-from store.availability import DatabaseState
-from store.engine import create_engine
 from views.map_page import map_routes
 
 #: Every method an HTTP client may send to /graphql.
@@ -49,48 +43,22 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
     (tests pass one they can move on)."""
     settings = settings or Settings()
     metrics = Metrics()
+    executor = Executor(
+        build_schema(),
+        settings.document_cache_size,
+        Limits.from_settings(settings),
+        production=settings.production,
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         hide_query_strings()  # here: after the server configured its logging
-        app.state.keys = await asyncio.to_thread(HubKeys.load_or_create, settings.key_dir)
-        app.state.verifier = Verifier.from_settings(settings, app.state.keys)
-        app.state.engine = create_engine(settings)
-        app.state.database = DatabaseState()
-        app.state.database.watch(app.state.engine)
-        app.state.rate_limits = RateLimits.from_settings(
-            settings, on_redis_error=metrics.redis_errors.inc
-        )
-        watch = None
-        if app.state.engine.dialect.name == "postgresql":
-            watch = AccessWatch(settings.database_url)
-            await watch.start()
-        app.state.access = Access.create(app.state.engine, watch, clock)
-        app.state.audit_keys = await asyncio.to_thread(
-            AuditKeys.load_or_create, settings.audit_key_dir
-        )
-        app.state.audit_writer = AuditWriter(
-            app.state.engine,
-            app.state.audit_keys,
-            settings,
-            database=app.state.database,
-            observer=metrics,
-        )
-        await app.state.audit_writer.start()
-        app.state.grant_sweep = GrantSweep(
-            app.state.access.store, app.state.audit_writer, clock, settings.grant_sweep_seconds
-        )
-        app.state.grant_sweep.start()
+        started = await Services.start(settings, clock, metrics, executor)
+        app.state.services = started
         try:
             yield
         finally:
-            await app.state.grant_sweep.close()
-            await app.state.audit_writer.close()  # flushes and seals this process's chain
-            if watch is not None:
-                await watch.close()
-            await app.state.engine.dispose()
-            await app.state.verifier.aclose()
-            await app.state.rate_limits.aclose()
+            await started.close()
 
     app = Starlette(
         routes=[
@@ -102,7 +70,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
             Route("/metrics", metrics_endpoint),
             Route("/oauth/token", token_endpoint, methods=["POST"]),
             Route("/.well-known/jwks.json", jwks_endpoint, methods=["GET"]),
-            Route("/audit/public-key", public_key_endpoint, methods=["GET"]),
+            Route("/audit/public-key", audit_public_key, methods=["GET"]),
             Route("/views/{code}.geojson", geojson_endpoint, methods=["GET"]),
             *map_routes(),
         ],
@@ -110,16 +78,12 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
         middleware=[Middleware(InProgress, metrics=metrics), cors(settings)],
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.metrics = metrics
-    app.state.clock = clock
-    app.state.executor = Executor(
-        build_schema(),
-        settings.document_cache_size,
-        Limits.from_settings(settings),
-        production=settings.production,
-    )
     return app
+
+
+async def audit_public_key(request: Request) -> Response:
+    """``GET /audit/public-key`` (see :mod:`audit.http`)."""
+    return public_key_response(services(request).audit_keys)
 
 
 class _PathWithoutQuery(logging.Filter):

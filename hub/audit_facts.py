@@ -1,7 +1,8 @@
 """What a request's audit entry says, worked out from the request, its plan and its answer.
 
-The request layer (``hub.endpoints.graphql``) fills a :class:`Facts` as it goes — who asked, which
-document, which answer — and turns it into an :class:`~audit.record.AuditRecord` at the end:
+The request pipeline (:mod:`hub.pipeline`) and each endpoint fill a :class:`Facts` as they go —
+who asked, which document, which answer — and turn it into an :class:`~audit.record.AuditRecord`
+at the end:
 
 - the fields read come from the document (every selected field of a shared type) and the plan
   (its decision for the field across the areas the caller sees), computed once per plan and

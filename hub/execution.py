@@ -70,7 +70,7 @@ class Prepared:
     document: DocumentNode | None
     errors: tuple[dict[str, Any], ...] = ()
     #: Facts others derive from the document once (the audit recorder's), kept with it.
-    memo: dict[str, Any] = field(default_factory=dict, compare=False)
+    memo: dict[str | tuple[str, str | None], Any] = field(default_factory=dict, compare=False)
     #: The query text as sent (production mode echoes only names that occur in it).
     text: str = field(default="", compare=False)
     #: The cost model of a valid document (None: the document does not run).
@@ -87,7 +87,7 @@ class Prepared:
         found = self.memo.get(key)
         if found is None:
             found = self.memo[key] = work()
-        return found  # type: ignore[no-any-return]
+        return found
 
     def operation(self, operation_name: str | None) -> OperationDefinitionNode | None:
         """The operation that runs: the named one, or the first."""
@@ -119,8 +119,8 @@ class Prepared:
         else:
             key = ("cost", operation_name)
             if key not in self.memo:
-                self.memo[key] = self.cost.refusal(operation, None)  # type: ignore[index]
-            error = self.memo[key]  # type: ignore[index]
+                self.memo[key] = self.cost.refusal(operation, None)
+            error = self.memo[key]
         return None if error is None else dict(error.formatted)
 
 
@@ -197,11 +197,11 @@ class Executor:
         if refusals:
             errors = tuple(dict(e.formatted) for e in refusals)
             return Prepared(None, errors, text=query, parsed=document)
-        errors = validate_tagged(
+        invalid = validate_tagged(
             self.schema, document, MAX_VALIDATION_ERRORS, suggestions=not self.production
         )
-        if errors:
-            formatted = tuple(self._validation_error(e, query) for e in errors)
+        if invalid:
+            formatted = tuple(self._validation_error(e, query) for e in invalid)
             return Prepared(None, formatted, text=query, parsed=document)
         return Prepared(
             document,

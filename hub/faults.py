@@ -25,7 +25,6 @@ import logging
 from typing import TYPE_CHECKING
 
 import orjson
-from starlette.requests import Request
 from starlette.responses import Response
 
 from audit.record import Outcome
@@ -35,6 +34,8 @@ from store.availability import (
     ServiceUnavailable,
     is_unavailable,
 )
+
+__all__ = ["SERVICE_UNAVAILABLE", "failed_request", "refuse", "service_unavailable", "unavailable"]
 
 if TYPE_CHECKING:
     from hub.audit_facts import Facts
@@ -64,17 +65,16 @@ def refuse(facts: Facts) -> Response:
     return service_unavailable()
 
 
-def unavailable(request: Request, facts: Facts) -> Response | None:
+def unavailable(database: DatabaseState, facts: Facts) -> Response | None:
     """The refusal while the database is known to be down; None when it may be tried."""
-    state: DatabaseState = request.app.state.database
-    return refuse(facts) if state.refusing else None
+    return refuse(facts) if database.refusing else None
 
 
-def failed_request(request: Request, facts: Facts, error: BaseException) -> Response | None:
+def failed_request(database: DatabaseState, facts: Facts, error: BaseException) -> Response | None:
     """The answer to a request that raised ``error``: 503 if the database was unreachable
-    (the state learns it), else None (a fault of the hub's: the caller answers 500)."""
+    (``database`` learns it), else None (a fault of the hub's: the caller answers 500)."""
     if not is_unavailable(error):
         return None
-    request.app.state.database.failed(error)
+    database.failed(error)
     log.info("Request %s refused: the database is unavailable", facts.request_id)
     return refuse(facts)

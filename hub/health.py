@@ -13,10 +13,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from audit.writer import AuditWriter
-from hub.endpoints.graphql import json_response
-from hub.settings import Settings
-from store.availability import DatabaseState, probe
+from hub.pipeline import json_response
+from hub.services import services
+from store.availability import probe
 
 
 async def healthz(_: Request) -> Response:
@@ -24,16 +23,14 @@ async def healthz(_: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
-    writer: AuditWriter = request.app.state.audit_writer
-    database: DatabaseState = request.app.state.database
+    shared = services(request)
     reasons = []
-    problem = await probe(request.app.state.engine, settings.database_connect_timeout)
+    problem = await probe(shared.engine, shared.settings.database_connect_timeout)
     if problem is not None:
         reasons.append(problem)
-        if not database.refusing:
-            database.failed(ConnectionError(problem))
-    if not writer.running:
+        if not shared.database.refusing:
+            shared.database.failed(ConnectionError(problem))
+    if not shared.audit_writer.running:
         reasons.append("the audit writer is not running")
     if reasons:
         return json_response({"status": "unavailable", "reasons": reasons}, 503)

@@ -337,6 +337,7 @@ class _Depth:
             elif isinstance(selection, InlineFragmentNode):
                 found = self.of(selection.selection_set, level + 1)
             else:
+                assert isinstance(selection, FragmentSpreadNode)
                 name = selection.name.value
                 if name in self.memo:
                     found = self.memo[name]
@@ -456,6 +457,7 @@ class _CostWalk:
                 target = self.model.schema.get_type(condition.name.value) if condition else parent
                 total += self.of(selection.selection_set, target or parent, page)
             else:
+                assert isinstance(selection, FragmentSpreadNode)
                 fragment = self.model.fragments.get(selection.name.value)
                 if fragment is None:
                     continue
@@ -494,5 +496,5 @@ class _CostWalk:
 
 
 def _is_connection(type_: Any) -> bool:
-    fields = getattr(type_, "fields", None)
+    fields: Any = getattr(type_, "fields", None)
     return bool(fields) and "edges" in fields and "pageInfo" in fields

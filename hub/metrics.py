@@ -46,6 +46,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from audit.record import AuditRecord
+from hub.services import services
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 #: Distinct operation names a process labels before it calls the rest ``other``.
@@ -176,15 +177,15 @@ def _refused(status: int, code: str, message: str) -> Response:
 
 async def metrics_endpoint(request: Request) -> Response:
     """``GET /metrics``: the token, if one is set; else loopback clients only."""
-    token: str | None = request.app.state.settings.metrics_token
+    shared = services(request)
+    token = shared.settings.metrics_token
     if token:
         sent = request.headers.get("authorization", "")
         if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
             return _refused(401, "UNAUTHENTICATED", "Send the metrics token")
     elif not _loopback(request):
         return _refused(403, "FORBIDDEN", "Metrics are served to loopback clients only")
-    metrics: Metrics = request.app.state.metrics
-    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+    return Response(shared.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 class InProgress:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from graphql import OperationDefinitionNode, parse
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from store.models import PersistedOperation, Principal
@@ -98,7 +98,7 @@ async def add(engine: AsyncEngine, subject: str, document: str, by: str) -> Regi
                 "created_at": datetime.now(UTC),
                 "created_by": by,
             }
-            await connection.execute(PersistedOperation.__table__.insert().values(**values))
+            await connection.execute(insert(PersistedOperation).values(**values))
             return Registered(**values)  # type: ignore[arg-type]
         return _registered(row)
 
@@ -126,4 +126,4 @@ async def remove(engine: AsyncEngine, subject: str, sha256: str) -> bool:
                 PersistedOperation.subject == subject, PersistedOperation.sha256 == sha256
             )
         )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)

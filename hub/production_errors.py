@@ -17,7 +17,6 @@ does not know can not leak either.
 from __future__ import annotations
 
 import re
-from functools import cache
 from typing import Any
 
 from graphql import (
@@ -58,10 +57,18 @@ class _Reporting:
         return getattr(self._context, name)
 
 
-@cache
-def _tagged(rule: type[ASTValidationRule]) -> type[ASTValidationRule]:
-    """The rule, marking each error it reports with its own name."""
+_TAGGED: dict[type[ASTValidationRule], type[ASTValidationRule]] = {}
 
+
+def _tagged(rule: type[ASTValidationRule]) -> type[ASTValidationRule]:
+    """The rule, marking each error it reports with its own name (made once per rule)."""
+    found = _TAGGED.get(rule)
+    if found is None:
+        found = _TAGGED[rule] = _tag(rule)
+    return found
+
+
+def _tag(rule: type[ASTValidationRule]) -> type[ASTValidationRule]:
     def __init__(self: ASTValidationRule, context: Any) -> None:  # noqa: N807
         rule.__init__(self, _Reporting(context, rule.__name__))  # type: ignore[arg-type]
 

@@ -35,11 +35,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
-from starlette.requests import Request
 from starlette.responses import Response
 
 from audit.record import Outcome
-from hub.faults import unavailable
 from hub.settings import RateLimit, Settings
 
 if TYPE_CHECKING:
@@ -55,7 +53,9 @@ Clock = Callable[[], float]
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
+class Admission:
+    """A bucket's answer to one request: admitted, or refused until ``retry_after``."""
+
     allowed: bool
     retry_after: float = 0.0  # seconds until a token is there (0 when allowed)
 
@@ -66,7 +66,7 @@ class Decision:
 
 
 class Limiter(Protocol):
-    async def take(self, key: str, limit: RateLimit) -> Decision: ...
+    async def take(self, key: str, limit: RateLimit) -> Admission: ...
 
     async def aclose(self) -> None: ...
 
@@ -92,10 +92,10 @@ class MemoryLimiter:
     def __len__(self) -> int:
         return len(self._buckets)
 
-    async def take(self, key: str, limit: RateLimit) -> Decision:
+    async def take(self, key: str, limit: RateLimit) -> Admission:
         return self.take_now(key, limit)
 
-    def take_now(self, key: str, limit: RateLimit) -> Decision:
+    def take_now(self, key: str, limit: RateLimit) -> Admission:
         now = self._clock()
         self._evict(now)
         bucket = self._buckets.pop(key, None)
@@ -105,12 +105,12 @@ class MemoryLimiter:
             tokens = min(limit.burst, bucket.tokens + (now - bucket.at) * limit.rate)
         if tokens >= 1:
             tokens -= 1
-            decision = Decision(True)
+            admission = Admission(True)
         else:
-            decision = Decision(False, (1 - tokens) / limit.rate)
+            admission = Admission(False, (1 - tokens) / limit.rate)
         full_at = now + (limit.burst - tokens) / limit.rate
         self._buckets[key] = _Bucket(tokens, now, full_at)  # the most recently used go last
-        return decision
+        return admission
 
     def _evict(self, now: float) -> None:
         """Drop buckets that are full again (from the least recently used end: a few per call,
@@ -183,7 +183,7 @@ class RedisLimiter:
         self._local_until = 0.0  # monotonic time before which Redis is not asked
         self._logged_at: float | None = None  # when the fallback was last logged
 
-    async def take(self, key: str, limit: RateLimit) -> Decision:
+    async def take(self, key: str, limit: RateLimit) -> Admission:
         from redis.exceptions import RedisError
 
         if time.monotonic() < self._local_until:
@@ -201,7 +201,7 @@ class RedisLimiter:
             if self._on_error is not None:
                 self._on_error()
             return self._fallback.take_now(key, limit)
-        return Decision(bool(allowed), float(wait))
+        return Admission(bool(allowed), float(wait))
 
     async def aclose(self) -> None:
         await self._redis.aclose()
@@ -250,31 +250,31 @@ class RateLimits:
             return key, limit or self._client
         return f"person:{identity.subject}", limit or self._person
 
-    async def check(self, identity: Identity) -> Decision:
+    async def check(self, identity: Identity) -> Admission:
         if not self.enabled:
-            return Decision(True)
+            return Admission(True)
         key, limit = self.bucket_of(identity)
         return await self.limiter.take(key, limit)
 
-    async def check_token_address(self, address: str | None) -> Decision:
+    async def check_token_address(self, address: str | None) -> Admission:
         """``/oauth/token``, before anything is read: the caller's address."""
         if not self.enabled or address is None:
-            return Decision(True)
+            return Admission(True)
         return await self.limiter.take(f"token-address:{address}", self._address)
 
-    async def check_token_client(self, client_id: str) -> Decision:
+    async def check_token_client(self, client_id: str) -> Admission:
         """``/oauth/token``, before the secret is checked: the client id tried."""
         if not self.enabled:
-            return Decision(True)
+            return Admission(True)
         return await self.limiter.take(f"token-client:{client_id}", self._token)
 
     async def aclose(self) -> None:
         await self.limiter.aclose()
 
 
-def too_many_requests(decision: Decision) -> Response:
+def too_many_requests(admission: Admission) -> Response:
     """429 with ``Retry-After`` and a GraphQL-shaped error."""
-    seconds = int(decision.retry_after_header)
+    seconds = int(admission.retry_after_header)
     body = {
         "errors": [
             {
@@ -287,24 +287,11 @@ def too_many_requests(decision: Decision) -> Response:
         orjson.dumps(body),
         status_code=429,
         media_type="application/json",
-        headers={"Retry-After": decision.retry_after_header},
+        headers={"Retry-After": admission.retry_after_header},
     )
 
 
-def refuse(facts: Facts, decision: Decision) -> Response:
+def refuse(facts: Facts, admission: Admission) -> Response:
     """The refusal, and what its audit entry says."""
     facts.outcome, facts.error_code = Outcome.DENIED, RATE_LIMITED
-    return too_many_requests(decision)
-
-
-async def admit(request: Request, identity: Identity, facts: Facts) -> Response | None:
-    """The endpoint's hook, right after authentication: None to go on, else the answer.
-
-    Checks the principal's rate limit, then whether the database is known to be down (see
-    :mod:`hub.faults`): both refuse before any query is parsed or any statement is run.
-    """
-    limits: RateLimits = request.app.state.rate_limits
-    decision = await limits.check(identity)
-    if not decision.allowed:
-        return refuse(facts, decision)
-    return unavailable(request, facts)
+    return too_many_requests(admission)

@@ -12,12 +12,10 @@ like a forged one: removing a principal revokes its live tokens at once.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from starlette.requests import HTTPConnection
 
 from auth.principal import Identity, Unauthenticated
 from policies.access_watch import AccessWatch
@@ -26,34 +24,6 @@ from policies.principal import Principal
 from policies.store import PolicyStore
 from store.models import PolicyVersion, PrincipalGrid
 from store.models import Principal as PrincipalRow
-
-PURPOSE_HEADER = "x-access-purpose"
-#: A purpose code: what ``X-Access-Purpose`` carries and a read rule names.
-_PURPOSE = re.compile(r"[a-z][a-z0-9_]{0,63}")
-
-
-class BadPurpose(ValueError):
-    """The ``X-Access-Purpose`` header is not one purpose code (answered with 400)."""
-
-
-def declared_purpose(request: HTTPConnection) -> str | None:
-    """The request's ``X-Access-Purpose`` (None: none declared); a malformed one is refused
-    rather than ignored, so a caller never believes it declared a purpose it did not."""
-    values = request.headers.getlist(PURPOSE_HEADER)
-    if not values:
-        return None
-    if len(values) > 1:
-        raise BadPurpose("Send one X-Access-Purpose header")
-    value = values[0].strip()
-    if not value:
-        return None
-    if _PURPOSE.fullmatch(value) is None:
-        raise BadPurpose(
-            "X-Access-Purpose is a purpose code: lower-case letters, digits and _ "
-            "(for example elderly_care)"
-        )
-    return value
-
 
 #: Built once: constructing the statement per request cost more than running it (0.65 ms
 #: against 0.24 ms on PostgreSQL), the compiled form is cached by SQLAlchemy either way.

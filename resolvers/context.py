@@ -24,6 +24,8 @@ from policies.field_rules import FieldRules, Plan
 from resolvers.resources import Resource
 
 if TYPE_CHECKING:
+    from audit.writer import AuditWriter
+    from policies.store import PolicyStore
     from resolvers.loaders import Loaders
 
 
@@ -51,6 +53,9 @@ class RequestContext:
     request: HTTPConnection | None = None
     #: Who asks; None for in-process use without a token.
     identity: Identity | None = None
+    #: The app's policy store and audit writer (None in-process, where there is no app).
+    policy_store: PolicyStore | None = None
+    audit_writer: AuditWriter | None = None
     loaders: Loaders = field(init=False)
     _connection: AsyncConnection | None = field(default=None, init=False)
     #: What the response holds, for the audit entry: objects built per type, people's ids.
@@ -75,12 +80,29 @@ class RequestContext:
         plan: Plan,
         request: HTTPConnection | None = None,
         now: datetime | None = None,
+        *,
+        identity: Identity | None = None,
+        connection: AsyncConnection | None = None,
+        policy_store: PolicyStore | None = None,
+        audit_writer: AuditWriter | None = None,
     ) -> RequestContext:
         """The context of one request; "today" is the district's date, not the server's.
-        ``now`` is the app's clock reading (default: the present)."""
+        ``now`` is the app's clock reading (default: the present); ``connection``, one the
+        request has taken already (the context gives it back on :meth:`close`)."""
         zone = ZoneInfo(settings.timezone)
         now = datetime.now(zone) if now is None else now.astimezone(zone)
-        return cls(settings, engine, now=now, plan=plan, request=request)
+        context = cls(
+            settings,
+            engine,
+            now=now,
+            plan=plan,
+            request=request,
+            identity=identity,
+            policy_store=policy_store,
+            audit_writer=audit_writer,
+        )
+        context._connection = connection
+        return context
 
     def rules_for(self, type_name: str, grid_code: str | None) -> FieldRules:
         """The plan's field rules for a row about to become an object (and count it)."""

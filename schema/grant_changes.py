@@ -44,11 +44,9 @@ class RequestAccessInput:
 
 
 def _policy(info: Info) -> PolicyStore:
-    request = info.context.request  # None in-process (tests, benchmarks): no app to share
-    if request is None:
-        return PolicyStore(info.context.engine)
-    store: PolicyStore = request.app.state.access.store
-    return store
+    # None in-process (tests, benchmarks): no app to share a store with
+    store = info.context.policy_store
+    return PolicyStore(info.context.engine) if store is None else store
 
 
 def _actor(info: Info, role: str, what: str) -> workflow.Actor:

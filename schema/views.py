@@ -388,11 +388,9 @@ def _layer(layer: LayerInput) -> dict[str, Any]:
 
 
 def _policy(info: Info) -> PolicyStore:
-    request = info.context.request  # None in-process (tests): no app to share a store with
-    if request is None:
-        return PolicyStore(info.context.engine)
-    policy: PolicyStore = request.app.state.access.store
-    return policy
+    # None in-process (tests): no app to share a store with
+    store = info.context.policy_store
+    return PolicyStore(info.context.engine) if store is None else store
 
 
 def _officer(info: Info, what: str) -> Officer:

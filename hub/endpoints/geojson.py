@@ -16,25 +16,18 @@ shape, ``{"errors": [{"message", "extensions": {"code"}}]}``: 400 ``BAD_USER_INP
 from __future__ import annotations
 
 import logging
-import time
-import uuid
 from collections.abc import AsyncIterator
 
 import orjson
 from anyio import CancelScope
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from audit.record import Outcome
-from auth.principal import UNAUTHENTICATED, Unauthenticated, authenticate
-from auth.principal import unauthenticated_response as _unauthenticated
-from hub.audit_facts import DocumentFacts, Facts, plan_reads
-from hub.endpoints.graphql import audited, failure_response, request_error
-from hub.rate_limit import admit
-from policies.access import Access, BadPurpose, declared_purpose
-from policies.field_rules import NOTHING
+from hub.audit_facts import DocumentFacts, plan_reads
+from hub.pipeline import BadPurpose, Call, request_error, serve
 from resolvers.context import RequestContext
 from store.errors import BadUserInput, Forbidden, GridhubError, PurposeRequired
 from views import store
@@ -65,46 +58,33 @@ def _bbox(text: str | None) -> list[float] | None:
 
 async def geojson_endpoint(request: Request) -> Response:
     """Authenticate, find the view and layer, check the viewer, count, audit, then stream."""
-    facts = Facts(
-        request_id=uuid.uuid4().hex,
-        client_address=request.client.host if request.client else None,
-        started=time.perf_counter(),
-        operation_name=OPERATION,
-        operation_type="query",
-    )
-    streaming: RequestContext | None = None
+    return await serve(request, _answer, operation_name=OPERATION, operation_type="query")
+
+
+async def _answer(call: Call) -> Response:
+    """The layer's stream, or the refusal of a view, layer, cut or viewer (GraphQL-shaped)."""
     try:
-        response, streaming = await _answer(request, facts)
-    except Unauthenticated as error:
-        log.debug("Unauthenticated request: %s", error)
-        facts.outcome, facts.error_code = Outcome.DENIED, UNAUTHENTICATED
-        response = _unauthenticated()
+        return await _stream(call)
     except GridhubError as error:
+        await call.release()  # nothing will be streamed
         refused = isinstance(error, Forbidden | PurposeRequired)
-        facts.outcome = Outcome.DENIED if refused else Outcome.ERROR
-        facts.error_code = error.code
+        call.facts.outcome = Outcome.DENIED if refused else Outcome.ERROR
+        call.facts.error_code = error.code
         status = 404 if isinstance(error, _NotFound) else STATUS.get(type(error), 400)
-        response = request_error(str(error), status, error.code)
-    except Exception as error:
-        response = failure_response(request, facts, error)
-    answered = await audited(request, facts, response)
-    if streaming is not None and answered is not response:  # the entry failed: no data leaves
-        await streaming.close()
-    return answered
+        return request_error(str(error), status, error.code)
 
 
-async def _answer(request: Request, facts: Facts) -> tuple[Response, RequestContext | None]:
-    identity = await authenticate(request)
-    facts.subject, facts.principal_kind = identity.subject, identity.kind
-    facts.client_id = identity.client_id
-    if (refused := await admit(request, identity, facts)) is not None:
-        return refused, None  # over its rate limit, or the database is known to be down
+async def _stream(call: Call) -> Response:
+    identity = await call.authenticate()
+    if (refused := await call.admit(identity)) is not None:
+        return refused  # over its rate limit, or the database is known to be down
+    facts = call.facts
     try:
-        facts.purpose = declared_purpose(request)
+        purpose = call.declared_purpose()
     except BadPurpose as error:
         raise BadUserInput(str(error)) from None
-    params = request.query_params
-    code = request.path_params["code"]
+    params = call.request.query_params
+    code = call.request.path_params["code"]
     layer_code = params.get("layer") or None
     area_code = params.get("areaCode") or None
     raw_bbox = params.get("bbox") or None
@@ -118,58 +98,41 @@ async def _answer(request: Request, facts: Facts) -> tuple[Response, RequestCont
         )
         if value is not None
     }
-    access: Access = request.app.state.access
-    context = RequestContext.build(
-        request.app.state.settings,
-        request.app.state.engine,
-        NOTHING,
-        request,
-        request.app.state.clock(),
-    )
-    try:
-        context.identity = identity
-        connection = await context.connection()
-        plan = await access.plan_for(identity, facts.purpose, connection)
-        context.plan = plan
-        facts.department_code = plan.principal.department
-        facts.roles = plan.roles
-        cut = parse_cut(_bbox(raw_bbox), area_code)
-        stored = await store.get(connection, code)
-        if stored is None:
-            raise _NotFound(f"There is no view {code}", view=code)
-        view = stored.definition
-        layer = layer_or_none(view, layer_code)
-        if layer is None:
-            codes = [item.code for item in view.layers]
-            if layer_code is None:
-                raise BadUserInput(
-                    f"View {code} has several layers; name one with ?layer= ({', '.join(codes)})",
-                    layers=codes,
-                )
-            raise _NotFound(f"View {code} has no layer {layer_code} ({', '.join(codes)})")
-        check_viewer(view, plan)
-        query = LayerQuery(layer, plan, cut, context.now)
-        facts.reads, facts.grant_ids = plan_reads(plan, DocumentFacts(query.reads, frozenset()))
-        if connection.dialect.name == "postgresql":
-            # The count and the stream read one snapshot, so the entry counts what is sent.
-            await connection.commit()
-            await connection.execution_options(isolation_level="REPEATABLE READ")
-        facts.row_counts = await _counts(context, query)
-    except BaseException:
-        await context.close()
-        raise
+    plan, context = await call.plan(identity, purpose)
+    connection = await context.connection()
+    cut = parse_cut(_bbox(raw_bbox), area_code)
+    stored = await store.get(connection, code)
+    if stored is None:
+        raise _NotFound(f"There is no view {code}", view=code)
+    view = stored.definition
+    layer = layer_or_none(view, layer_code)
+    if layer is None:
+        codes = [item.code for item in view.layers]
+        if layer_code is None:
+            raise BadUserInput(
+                f"View {code} has several layers; name one with ?layer= ({', '.join(codes)})",
+                layers=codes,
+            )
+        raise _NotFound(f"View {code} has no layer {layer_code} ({', '.join(codes)})")
+    check_viewer(view, plan)
+    query = LayerQuery(layer, plan, cut, context.now)
+    facts.reads, facts.grant_ids = plan_reads(plan, DocumentFacts(query.reads, frozenset()))
+    if connection.dialect.name == "postgresql":
+        # The count and the stream read one snapshot, so the entry counts what is sent.
+        await connection.commit()
+        await connection.execution_options(isolation_level="REPEATABLE READ")
+    facts.row_counts = await _counts(context, query)
     denied = any(read.decision != "ALLOW" for read in facts.reads)
     facts.outcome = Outcome.PARTIAL if denied else Outcome.OK
     headers = {"Cache-Control": "no-store", "X-View-Version": str(stored.version)}
     # The connection goes back when the body is done; the background task is the fallback for
     # a body that never ran to its end (the client went away before it started).
-    response = StreamingResponse(
+    return StreamingResponse(
         _body(context, query),
         media_type=GEOJSON,
         headers=headers,
         background=BackgroundTask(context.close),
     )
-    return response, context
 
 
 async def _counts(context: RequestContext, query: LayerQuery) -> dict[str, int]:
@@ -178,8 +141,8 @@ async def _counts(context: RequestContext, query: LayerQuery) -> dict[str, int]:
     if query.aggregated:
         statement = select(func.count(), func.coalesce(func.sum(counted.c.gh_count), 0))
     else:
-        statement = select(func.count(), 0)
-    features, people = (await context.rows(statement.select_from(counted)))[0]
+        statement = select(func.count(), literal(0))
+    features, people = tuple((await context.rows(statement.select_from(counted)))[0])
     counts = {query.type_name: int(features)}
     if query.aggregated:
         counts["Person"] = int(people)

@@ -19,8 +19,6 @@ else.
 from __future__ import annotations
 
 import logging
-import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,13 +29,7 @@ from starlette.responses import HTMLResponse, Response
 from strawberry.http.ides import get_graphql_ide_html
 
 from audit.record import Outcome
-from audit.writer import AuditUnavailable, AuditWriter
-from auth.principal import (
-    UNAUTHENTICATED,
-    Unauthenticated,
-    authenticate,
-    unauthenticated_response,
-)
+from auth.principal import Identity
 from hub.audit_facts import (
     DocumentFacts,
     Facts,
@@ -47,8 +39,7 @@ from hub.audit_facts import (
     query_hash,
     redact,
 )
-from hub.execution import BAD_REQUEST, INTERNAL, INTROSPECTION_DISABLED, Executor, Prepared
-from hub.faults import SERVICE_UNAVAILABLE, failed_request, service_unavailable
+from hub.execution import BAD_REQUEST, INTROSPECTION_DISABLED, Executor, Prepared
 from hub.limits import oversized_variable
 from hub.operations import (
     PERSISTED_QUERY_NOT_ALLOWED,
@@ -57,15 +48,11 @@ from hub.operations import (
     normalise_hash,
     sha256_of,
 )
-from hub.rate_limit import admit
+from hub.pipeline import JSON, BadPurpose, Call, json_response, request_error, serve
+from hub.services import services
 from hub.settings import Settings
-from policies.access import Access, BadPurpose, declared_purpose
-from policies.field_rules import NOTHING
-from resolvers.context import RequestContext
 
-JSON = "application/json"
 GRAPHQL_RESPONSE = "application/graphql-response+json"
-AUDIT = "AUDIT_UNAVAILABLE"
 BATCH_NOT_SUPPORTED = "BATCH_NOT_SUPPORTED"
 METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
@@ -81,26 +68,7 @@ HTTP_CODES = (
 )
 #: Refusals of the caller rather than of the document: audited as ``denied``.
 DENIALS = frozenset({PERSISTED_QUERY_NOT_ALLOWED, INTROSPECTION_DISABLED})
-#: The response header naming the request's audit entry (``request_id`` in the log).
-REQUEST_ID = "X-Request-Id"
 log = logging.getLogger(__name__)
-
-
-def json_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None, media: str = JSON
-) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type=media, headers=headers)
-
-
-def request_error(
-    message: str,
-    status: int = 400,
-    code: str = BAD_REQUEST,
-    headers: dict[str, str] | None = None,
-    media: str = JSON,
-) -> Response:
-    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
-    return json_response(body, status, headers, media)
 
 
 class Refused(Exception):
@@ -166,68 +134,11 @@ async def graphql_endpoint(request: Request) -> Response:
     (not even whether its query parses); only the GraphiQL page itself is served without one
     (a browser can not send a header when it opens a page; GraphiQL then sends the token).
     Every other answer — data, refusal, bad request, failed login — is recorded in the audit
-    log, and leaves only once its entry is committed (see :func:`audited`).
+    log, and leaves only once its entry is committed (see :mod:`hub.pipeline`).
     """
-    settings: Settings = request.app.state.settings
-    if _browser_page(request, settings):
+    if _browser_page(request, services(request).settings):
         return HTMLResponse(get_graphql_ide_html())
-    facts = Facts(
-        request_id=uuid.uuid4().hex,
-        client_address=request.client.host if request.client else None,
-        started=time.perf_counter(),
-    )
-    try:
-        response = await _answer(request, facts)
-    except Unauthenticated as error:
-        log.debug("Unauthenticated request: %s", error)
-        facts.outcome, facts.error_code = Outcome.DENIED, UNAUTHENTICATED
-        response = unauthenticated_response()
-    except Exception as error:
-        response = failure_response(request, facts, error)
-    return await audited(request, facts, response)
-
-
-def failure_response(request: Request, facts: Facts, error: Exception) -> Response:
-    """The answer to a request that raised ``error``: 503 ``SERVICE_UNAVAILABLE`` if the
-    database was unreachable, else a logged 500 ``INTERNAL_SERVER_ERROR`` (recorded in
-    ``facts`` for the audit entry)."""
-    response = failed_request(request, facts, error)
-    if response is None:
-        log.exception("Request %s failed", facts.request_id, exc_info=error)
-        facts.outcome, facts.error_code = Outcome.ERROR, INTERNAL
-        response = request_error("Internal server error", 500, INTERNAL)
-    return response
-
-
-async def audited(request: Request, facts: Facts, response: Response) -> Response:
-    """Commit the request's audit entry, then let the response go; if the entry can not be
-    committed, answer ``AUDIT_UNAVAILABLE`` (503) instead: no data leaves unrecorded."""
-    writer = _writer(request)
-    submitted = facts.submitted or writer.submit(facts.record(_latency_us(facts)))
-    try:
-        await writer.committed(submitted)
-    except Exception as error:
-        if not isinstance(error, AuditUnavailable):
-            log.exception("Audit entry of request %s not recorded", facts.request_id)
-        if facts.error_code == SERVICE_UNAVAILABLE:  # refused already: the database is down
-            return service_unavailable({REQUEST_ID: facts.request_id})
-        return json_response(
-            {"errors": [{"message": str(AuditUnavailable()), "extensions": {"code": AUDIT}}]},
-            503,
-            headers={REQUEST_ID: facts.request_id},
-        )
-    response.headers[REQUEST_ID] = facts.request_id
-    return response
-
-
-def _writer(request: Request) -> AuditWriter:
-    writer: AuditWriter = request.app.state.audit_writer
-    return writer
-
-
-def _latency_us(facts: Facts) -> int:
-    """Microseconds from the request's arrival until its answer was ready."""
-    return int((time.perf_counter() - facts.started) * 1_000_000)
+    return await serve(request, _answer)
 
 
 @dataclass
@@ -243,42 +154,48 @@ class Params:
     size: int = 0
 
 
-async def _answer(request: Request, facts: Facts) -> Response:
-    identity = await authenticate(request)
-    facts.subject, facts.principal_kind = identity.subject, identity.kind
-    facts.client_id = identity.client_id
-    media = negotiate(request.headers.get("accept"))
-    if (refused := await admit(request, identity, facts)) is not None:
+async def _answer(call: Call) -> Response:
+    identity = await call.authenticate()
+    media = negotiate(call.request.headers.get("accept"))
+    if (refused := await call.admit(identity)) is not None:
         return refused  # over its rate limit, or the database is known to be down
     try:
-        if media is None:
-            raise Refused(f"Send Accept: {GRAPHQL_RESPONSE} or {JSON}", 406, NOT_ACCEPTABLE)
-        if request.method not in ("GET", "POST"):
-            raise Refused(
-                "/graphql takes GET and POST", 405, METHOD_NOT_ALLOWED, {"Allow": "GET, POST"}
-            )
-        try:
-            facts.purpose = declared_purpose(request)
-        except BadPurpose as error:
-            raise Refused(str(error)) from None
-        raw, size = await _raw(request)
-        params = _params(raw)
-        params.size = size
-    except Refused as refused:
-        facts.outcome, facts.error_code = Outcome.ERROR, refused.code
-        return request_error(
-            refused.message, refused.status, refused.code, refused.headers, media or JSON
+        params = await _read(call, media)
+    except Refused as error:
+        call.facts.outcome, call.facts.error_code = Outcome.ERROR, error.code
+        return request_error(error.message, error.status, error.code, error.headers, media or JSON)
+    assert media is not None  # else refused
+    try:
+        return await _run(call, identity, params, media)
+    finally:
+        await call.release()
+
+
+async def _read(call: Call, media: str | None) -> Params:
+    """The request's parameters; :class:`Refused` for a request that is not a GraphQL one."""
+    request = call.request
+    if media is None:
+        raise Refused(f"Send Accept: {GRAPHQL_RESPONSE} or {JSON}", 406, NOT_ACCEPTABLE)
+    if request.method not in ("GET", "POST"):
+        raise Refused(
+            "/graphql takes GET and POST", 405, METHOD_NOT_ALLOWED, {"Allow": "GET, POST"}
         )
-    return await _run(request, facts, params, identity, media)
+    try:
+        call.declared_purpose()
+    except BadPurpose as error:
+        raise Refused(str(error)) from None
+    raw, size = await _raw(request, call.services.settings.max_body_bytes)
+    params = _params(raw)
+    params.size = size
+    return params
 
 
-async def _raw(request: Request) -> tuple[Any, int]:
+async def _raw(request: Request, max_body_bytes: int) -> tuple[Any, int]:
     """The request's parameters as JSON values: the query string of a GET, the body of a POST.
 
     A NUL character is refused wherever it is (no database column can hold one, and nothing
     needs one): in a JSON body it can only be the escape ``\\u0000``.
     """
-    settings: Settings = request.app.state.settings
     if request.method == "GET":
         raw: dict[str, Any] = dict(request.query_params)
         if any("\x00" in value or "\\u0000" in value for value in raw.values()):
@@ -304,10 +221,10 @@ async def _raw(request: Request) -> tuple[Any, int]:
         ):
             raise Refused("The body must be UTF-8", 415, UNSUPPORTED_MEDIA_TYPE)
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > settings.max_body_bytes:
+    if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
         raise Refused("The request body is too large", 413, REQUEST_TOO_LARGE)
     body = await request.body()
-    if len(body) > settings.max_body_bytes:
+    if len(body) > max_body_bytes:
         raise Refused("The request body is too large", 413, REQUEST_TOO_LARGE)
     if b"\\u0000" in body:
         raise Refused("The request may not contain the NUL character")
@@ -381,113 +298,99 @@ def _error(message: str, code: str) -> dict[str, Any]:
     return {"message": message, "extensions": {"code": code}}
 
 
-async def _run(
-    request: Request, facts: Facts, params: Params, identity: Any, media: str
-) -> Response:
-    """Find the document, check it, then compile the plan and run it."""
-    settings: Settings = request.app.state.settings
-    executor: Executor = request.app.state.executor
-    context = RequestContext.build(
-        settings, request.app.state.engine, NOTHING, request, request.app.state.clock()
-    )
-    context.identity = identity
-    try:
-        oversized = oversized_variable(params.variables, params.size)
-        if oversized is not None:
-            return _refuse(facts, dict(oversized.formatted), media)
-        query = params.query
+async def _run(call: Call, identity: Identity, params: Params, media: str) -> Response:
+    """Find the document and check it, then compile the plan and run it."""
+    prepared = await _prepare(call, identity, params, media)
+    if isinstance(prepared, Response):
+        return prepared
+    facts, settings = call.facts, call.services.settings
+    plan, context = await call.plan(identity, facts.purpose)
+    if (
+        prepared.introspects
+        and settings.production
+        and not set(settings.introspection_roles).intersection(plan.roles)
+    ):
+        return _refuse(facts, _introspection_disabled(), media)
+    executor = call.services.executor
+    document = _document_facts(executor, prepared)
+    if document is not None:
+        facts.reads, facts.grant_ids = plan_reads(plan, document)
+    result = await executor.run(prepared, params.variables, params.operation_name, context)
+    if context.field_reads and document is not None:  # a map view's layers read more
+        read = DocumentFacts(document.fields | context.field_reads, document.sensitive_variables)
+        facts.reads, facts.grant_ids = plan_reads(plan, read)
+    facts.person_ids = tuple(str(key) for key in sorted(context.person_ids))
+    facts.row_counts = dict(context.row_counts)
+    facts.outcome, facts.error_code = outcome_of(result, facts.reads)
+    response = _graphql_response(result, media)
+    call.submit()  # the answer is complete: its entry is written while the connection goes back
+    return response
+
+
+async def _prepare(
+    call: Call, identity: Identity, params: Params, media: str
+) -> Prepared | Response:
+    """The request's document, parsed, validated and within its limits, and what the audit
+    entry says of it; else the refusal (nothing of the plan is needed to refuse it)."""
+    facts, settings, executor = call.facts, call.services.settings, call.services.executor
+    oversized = oversized_variable(params.variables, params.size)
+    if oversized is not None:
+        return _refuse(facts, dict(oversized.formatted), media)
+    query = params.query
+    if query is None:
+        assert params.document_hash is not None
+        query = await lookup(await call.connection(), identity.subject, params.document_hash)
         if query is None:
-            assert params.document_hash is not None
-            query = await lookup(await context.connection(), identity.subject, params.document_hash)
-            if query is None:
-                facts.query_hash = params.document_hash
-                message = "No persisted document has this hash for your app"
-                return _refuse(facts, _error(message, PERSISTED_QUERY_NOT_FOUND), media)
-        prepared = executor.prepare(query)
-        operation = prepared.operation(params.operation_name)
-        document = _document_facts(executor, prepared)
-        facts.operation_name = params.operation_name or (
-            operation.name.value if operation is not None and operation.name else None
+            facts.query_hash = params.document_hash
+            message = "No persisted document has this hash for your app"
+            return _refuse(facts, _error(message, PERSISTED_QUERY_NOT_FOUND), media)
+    prepared = executor.prepare(query)
+    _describe(facts, executor, prepared, params, query)
+    if call.request.method == "GET" and prepared.operation_type(params.operation_name) not in (
+        None,
+        OperationType.QUERY,
+    ):
+        facts.outcome, facts.error_code = Outcome.ERROR, METHOD_NOT_ALLOWED
+        return request_error(
+            "Only queries may be sent with GET; use POST",
+            405,
+            METHOD_NOT_ALLOWED,
+            {"Allow": "POST"},
+            media,
         )
-        facts.operation_type = operation.operation.value if operation is not None else None
-        facts.query_hash = (
-            prepared.memoized("query_hash", lambda: query_hash(prepared.document, query))
-            if prepared.document is not None
-            else query_hash(None, query)
-        )
-        facts.variables = redact(params.variables, operation, document)
-        if request.method == "GET" and prepared.operation_type(params.operation_name) not in (
-            None,
-            OperationType.QUERY,
-        ):
-            facts.outcome, facts.error_code = Outcome.ERROR, METHOD_NOT_ALLOWED
-            return request_error(
-                "Only queries may be sent with GET; use POST",
-                405,
-                METHOD_NOT_ALLOWED,
-                {"Allow": "POST"},
-                media,
-            )
-        if prepared.document is None:  # it does not parse, pass a limit or validate
-            facts.outcome, facts.error_code = (
-                Outcome.ERROR,
-                prepared.errors[0]["extensions"]["code"],
-            )
-            return _graphql_response({"errors": list(prepared.errors)}, media)
-        costly = prepared.cost_refusal(params.operation_name, params.variables)
-        if costly is not None:
-            return _refuse(facts, costly, media)
-        introspection_roles = set(settings.introspection_roles)
-        if prepared.introspects and settings.production and not introspection_roles:
-            return _refuse(facts, _introspection_disabled(), media)
-        if identity.subject in settings.persisted_only and params.query is not None:
-            sha = sha256_of(params.query)
-            if await lookup(await context.connection(), identity.subject, sha) is None:
-                message = "Your app may run only its persisted operations"
-                return _refuse(facts, _error(message, PERSISTED_QUERY_NOT_ALLOWED), media)
-
-        access: Access = request.app.state.access
-        plan = await access.plan_for(identity, facts.purpose, await context.connection())
-        context.plan = plan
-        facts.department_code = plan.principal.department
-        facts.roles = plan.roles
-        if (
-            prepared.introspects
-            and settings.production
-            and not introspection_roles.intersection(plan.roles)
-        ):
-            return _refuse(facts, _introspection_disabled(), media)
-        if document is not None:
-            facts.reads, facts.grant_ids = plan_reads(plan, document)
-        result = await executor.run(prepared, params.variables, params.operation_name, context)
-        if context.field_reads and document is not None:  # a map view's layers read more
-            read = DocumentFacts(
-                document.fields | context.field_reads, document.sensitive_variables
-            )
-            facts.reads, facts.grant_ids = plan_reads(context.plan, read)
-        facts.person_ids = tuple(str(key) for key in sorted(context.person_ids))
-        facts.row_counts = dict(context.row_counts)
-        facts.outcome, facts.error_code = outcome_of(result, facts.reads)
-        response = _graphql_response(result, media)
-        # The answer is complete: its entry is written while the connection goes back.
-        facts.submitted = _writer(request).submit(facts.record(_latency_us(facts)))
-        return response
-    finally:
-        await _release(context, facts)
+    if prepared.document is None:  # it does not parse, pass a limit or validate
+        facts.outcome, facts.error_code = Outcome.ERROR, prepared.errors[0]["extensions"]["code"]
+        return _graphql_response({"errors": list(prepared.errors)}, media)
+    costly = prepared.cost_refusal(params.operation_name, params.variables)
+    if costly is not None:
+        return _refuse(facts, costly, media)
+    if prepared.introspects and settings.production and not settings.introspection_roles:
+        return _refuse(facts, _introspection_disabled(), media)
+    if identity.subject in settings.persisted_only and params.query is not None:
+        sha = sha256_of(params.query)
+        if await lookup(await call.connection(), identity.subject, sha) is None:
+            message = "Your app may run only its persisted operations"
+            return _refuse(facts, _error(message, PERSISTED_QUERY_NOT_ALLOWED), media)
+    return prepared
 
 
-async def _release(context: RequestContext, facts: Facts) -> None:
-    """Give the request's connection back. Once the answer is complete and its entry on its
-    way, a failure to do so (the database went away after the last read) is the pool's to
-    clean up, not the request's: the answer stands, as its entry says."""
-    try:
-        await context.close()
-    except Exception as error:
-        if facts.submitted is None:
-            raise
-        log.warning(
-            "Request %s: its connection was not released cleanly: %s", facts.request_id, error
-        )
+def _describe(
+    facts: Facts, executor: Executor, prepared: Prepared, params: Params, query: str
+) -> None:
+    """What the audit entry says of the document: its operation, its hash, its variables
+    (redacted where they feed a filter on a sensitive field)."""
+    operation = prepared.operation(params.operation_name)
+    facts.operation_name = params.operation_name or (
+        operation.name.value if operation is not None and operation.name else None
+    )
+    facts.operation_type = operation.operation.value if operation is not None else None
+    facts.query_hash = (
+        prepared.memoized("query_hash", lambda: query_hash(prepared.document, query))
+        if prepared.document is not None
+        else query_hash(None, query)
+    )
+    document = _document_facts(executor, prepared)
+    facts.variables = redact(params.variables, operation, document)
 
 
 def _introspection_disabled() -> dict[str, Any]:

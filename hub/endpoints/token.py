@@ -23,19 +23,18 @@ has a bucket of token requests; over either, the answer is 429 ``RATE_LIMITED`` 
 
 from __future__ import annotations
 
-import time
-import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
-from authlib.oauth2.rfc6749.errors import (
+# authlib ships no type information (and no stubs package is installed with the hub).
+from authlib.oauth2.rfc6749.errors import (  # type: ignore[import-untyped]
     InvalidClientError,
     InvalidRequestError,
     InvalidScopeError,
     OAuth2Error,
     UnsupportedGrantTypeError,
 )
-from authlib.oauth2.rfc6749.util import extract_basic_authorization
+from authlib.oauth2.rfc6749.util import extract_basic_authorization  # type: ignore[import-untyped]
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -43,13 +42,9 @@ from starlette.responses import Response
 
 from audit.record import Outcome
 from auth.clients import authenticate_client
-from auth.keys import HubKeys
 from auth.tokens import issue_token
-from hub.audit_facts import Facts
-from hub.endpoints.graphql import audited, failure_response, json_response
-from hub.faults import unavailable
-from hub.rate_limit import RateLimits, refuse
-from hub.settings import Settings
+from hub.pipeline import Call, json_response, serve
+from hub.services import services
 from store.models import Principal
 
 FORM = "application/x-www-form-urlencoded"
@@ -118,26 +113,19 @@ def _credentials(request: Request, params: dict[str, str]) -> tuple[str, str]:
 
 async def token_endpoint(request: Request) -> Response:
     """Exchange a department app's client id and secret for an access token; audited."""
-    facts = Facts(
-        request_id=uuid.uuid4().hex,
-        client_address=request.client.host if request.client else None,
-        started=time.perf_counter(),
-        operation_type=TOKEN,
-    )
-    try:
-        response = await _token(request, facts)
-    except Exception as error:
-        response = failure_response(request, facts, error)
-    return await audited(request, facts, response)
+    return await serve(request, _exchange, operation_type=TOKEN)
 
 
-async def _token(request: Request, facts: Facts) -> Response:
-    settings: Settings = request.app.state.settings
-    limits: RateLimits = request.app.state.rate_limits
-    decision = await limits.check_token_address(facts.client_address)
-    if not decision.allowed:
-        return refuse(facts, decision)
-    if (refused := unavailable(request, facts)) is not None:
+async def _exchange(call: Call) -> Response:
+    """The client credentials grant: the caller's address is admitted before anything is read,
+    the client id tried before its secret is checked."""
+    request, facts, shared = call.request, call.facts, call.services
+    limits = shared.rate_limits
+    if (
+        refused := call.limited(await limits.check_token_address(facts.client_address))
+    ) is not None:
+        return refused
+    if (refused := call.unavailable()) is not None:
         return refused  # the database is known to be down: no secret can be checked
     try:
         params = await _form(request)
@@ -148,10 +136,9 @@ async def _token(request: Request, facts: Facts) -> Response:
             raise UnsupportedGrantTypeError(grant_type)
         client_id, secret = _credentials(request, params)
         facts.client_id = client_id
-        decision = await limits.check_token_client(client_id)
-        if not decision.allowed:
-            return refuse(facts, decision)
-        async with AsyncSession(request.app.state.engine) as session:
+        if (refused := call.limited(await limits.check_token_client(client_id))) is not None:
+            return refused
+        async with AsyncSession(shared.engine) as session:
             client = await authenticate_client(session, client_id, secret)
             if client is None:
                 raise _invalid_client()
@@ -169,18 +156,18 @@ async def _token(request: Request, facts: Facts) -> Response:
         return _oauth_error(error)
     facts.outcome = Outcome.OK
     token = issue_token(
-        request.app.state.keys, settings, client.subject, "client", client_id=client.client_id
+        shared.keys, shared.settings, client.subject, "client", client_id=client.client_id
     )
     body: dict[str, Any] = {
         "access_token": token,
         "token_type": "Bearer",
-        "expires_in": settings.token_ttl,
+        "expires_in": shared.settings.token_ttl,
     }
     return json_response(body, 200, NO_STORE)
 
 
 async def jwks_endpoint(request: Request) -> Response:
     """The hub's public keys: the current one and retired ones whose tokens may still be live."""
-    keys: HubKeys = request.app.state.keys
+    keys = services(request).keys
     keys.refresh()
     return json_response(keys.jwks(), 200, {"Cache-Control": "public, max-age=300"})

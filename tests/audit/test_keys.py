@@ -12,10 +12,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from audit.chain import b64encode
-from audit.http import public_key_endpoint
+from audit.http import public_key_response
 from audit.keys import (
     RETIRED_FILE,
     SIGNING_FILE,
@@ -105,15 +107,19 @@ def test_a_document_that_lies_about_a_kid_is_refused(tmp_path: Path) -> None:
 
 async def test_the_endpoint_serves_the_document_and_follows_a_rotation(tmp_path: Path) -> None:
     key_dir = tmp_path / "k"
-    app = Starlette(routes=[Route("/audit/public-key", public_key_endpoint)])
-    app.state.audit_keys = AuditKeys.load_or_create(key_dir)
+    keys = AuditKeys.load_or_create(key_dir)
+
+    async def public_key(_: Request) -> Response:
+        return public_key_response(keys)
+
+    app = Starlette(routes=[Route("/audit/public-key", public_key)])
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
         before = await client.get("/audit/public-key")
         assert before.status_code == 200
         assert before.headers["content-type"] == "application/json"
         assert "public" in before.headers["cache-control"]
-        assert load_public_keys(before.json()).keys() == {app.state.audit_keys.key_id}
+        assert load_public_keys(before.json()).keys() == {keys.key_id}
         new = rotate(key_dir)
         after = (await client.get("/audit/public-key")).json()
     assert [key["kid"] for key in after["keys"]][0] == new

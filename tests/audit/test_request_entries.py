@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from demo import District
 from hub.app import create_app
+from hub.services import services
 from hub.settings import Settings
 from resolvers.context import RequestContext
 from resolvers.ids import from_global_id
@@ -160,7 +161,7 @@ def test_no_data_leaves_when_the_entry_can_not_be_committed(
         headers = bearer(token_for(WORKER))
         query = {"query": "{ people(first: 3) { edges { node { name } } } }"}
         assert client.post("/graphql", json=query, headers=headers).status_code == 200
-        writer = client.app.state.audit_writer  # type: ignore[attr-defined]
+        writer = services(client.app).audit_writer
         broken = create_engine(
             settings.model_copy(
                 update={"database_url": f"sqlite+aiosqlite:///{tmp_path}/missing/audit.db"}
@@ -207,7 +208,7 @@ def test_an_answer_stands_when_its_connection_can_not_be_released_afterwards(
         assert response.status_code == 200
         people = nodes(data_of(response.json())["people"])
         assert len(people) == 3
-        engine = client.app.state.engine  # type: ignore[attr-defined]
+        engine = services(client.app).engine
         entry = client.portal.call(only_entry, engine, response)  # type: ignore[union-attr]
     assert (entry.outcome, entry.error_code) == ("ok", None)
     assert set(entry.person_ids) == {str(from_global_id(p["id"])[1]) for p in people}

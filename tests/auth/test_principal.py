@@ -26,18 +26,17 @@ from hub.settings import Settings
 from tests.auth.helpers import REASONS, attacks
 
 
-async def whoami(request: Request) -> JSONResponse:
-    return JSONResponse(asdict(await authenticate(request)))
-
-
 @pytest.fixture(scope="module")
 def http(verifier: Verifier) -> Iterator[TestClient]:
-    """A test-only app with one route that needs a token, as /graphql will."""
+    """A test-only app with one route that needs a token, as /graphql does."""
+
+    async def whoami(request: Request) -> JSONResponse:
+        return JSONResponse(asdict(await authenticate(request, verifier)))
+
     app = Starlette(
         routes=[Route("/whoami", whoami)],
         exception_handlers={Unauthenticated: unauthenticated_handler},
     )
-    app.state.verifier = verifier
     with TestClient(app) as client:
         yield client
 
@@ -138,15 +137,15 @@ async def test_authenticate_reads_a_starlette_request_directly(
     verifier: Verifier, keys: HubKeys, auth_settings: Settings
 ) -> None:
     app = Starlette()
-    app.state.verifier = verifier
     token = issue_token(keys, auth_settings, "grid-worker-9", "person")
 
     def request(authorization: bytes | None) -> Request:
         headers = [(b"authorization", authorization)] if authorization else []
         return Request({"type": "http", "app": app, "headers": headers, "method": "GET"})
 
-    assert (await authenticate(request(b"Bearer " + token.encode()))).subject == "grid-worker-9"
+    found = await authenticate(request(b"Bearer " + token.encode()), verifier)
+    assert found.subject == "grid-worker-9"
     with pytest.raises(Unauthenticated):
-        await authenticate(request(None))
+        await authenticate(request(None), verifier)
     with pytest.raises(Unauthenticated):
-        await authenticate(request(b"Bearer " + token[:-2].encode()))
+        await authenticate(request(b"Bearer " + token[:-2].encode()), verifier)

@@ -14,6 +14,7 @@ from auth.keys import rotate
 from auth.principal import identity_from_claims
 from auth.tokens import verify_token
 from hub.app import create_app
+from hub.services import services
 from hub.settings import Settings
 from tests.auth.conftest import MakeClient
 from tests.auth.helpers import unb64
@@ -53,7 +54,7 @@ async def test_a_client_gets_a_token_with_http_basic(
     assert set(body) == {"access_token", "token_type", "expires_in"}
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == auth_settings.token_ttl
-    verifier = http.app.state.verifier  # type: ignore[attr-defined]
+    verifier = services(http.app).verifier
     identity = identity_from_claims(await verify_token(body["access_token"], verifier), verifier)
     assert (identity.subject, identity.kind, identity.client_id) == (
         new.subject,
@@ -219,7 +220,7 @@ def test_the_jwks_publishes_the_signing_key_without_private_parts(http: TestClie
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     (key,) = response.json()["keys"]
-    assert key["kid"] == http.app.state.keys.kid  # type: ignore[attr-defined]
+    assert key["kid"] == services(http.app).keys.kid
     assert (key["kty"], key["crv"], key["alg"], key["use"]) == ("EC", "P-256", "ES256", "sig")
     assert "d" not in key
 
@@ -240,7 +241,7 @@ async def test_after_a_rotation_the_endpoint_signs_with_the_new_key_and_lists_bo
         after = client.post(
             "/oauth/token", data=GRANT, headers=basic(new.client_id, new.client_secret)
         ).json()["access_token"]
-        verifier = client.app.state.verifier  # type: ignore[attr-defined]
+        verifier = services(client.app).verifier
 
         assert listed == [new_kid, old_kid]
         assert _kid(before) == old_kid

@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from demo import District
 from hub.app import create_app
+from hub.services import services
 from hub.settings import Settings
 from resolvers.ids import from_global_id, to_global_id
 from store.models import AuditEntry, CasbinRule, Grant
@@ -174,7 +175,7 @@ async def test_unconditional_is_granted_at_once_and_expires_on_time(
         assert data_of(hub.call("civil-affairs-app", HOUSES))["houses"]["totalCount"] == 0
         assert len(await lines_of(engine, grant["id"])) == 3  # p, p2, g: not swept yet
 
-        ended = hub.client.portal.call(hub.client.app.state.grant_sweep.sweep)  # type: ignore[union-attr]
+        ended = hub.client.portal.call(services(hub.client.app).grant_sweep.sweep)
     finally:
         hub.clock.offset = timedelta()
     assert [g.key for g in ended] == [grant["id"]]

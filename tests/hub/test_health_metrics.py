@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 from audit.record import AuditRecord
 from hub.app import create_app
 from hub.metrics import Metrics
+from hub.services import services
 from hub.settings import Settings
 
 WORKER = "worker-440306001001001"
@@ -46,7 +47,7 @@ def test_healthz_and_readyz_when_all_is_well(client: TestClient) -> None:
 def test_readyz_is_503_once_the_audit_writer_stops(settings: Settings) -> None:
     """A process whose writer is stopped would refuse every request: it is not ready."""
     with TestClient(create_app(settings)) as client:
-        client.portal.call(client.app.state.audit_writer.close)  # type: ignore[attr-defined]
+        client.portal.call(services(client.app).audit_writer.close)
         ready = client.get("/readyz")
         alive = client.get("/healthz")
     assert ready.status_code == 503

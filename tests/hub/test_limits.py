@@ -20,6 +20,7 @@ import hub.execution
 from hub.app import create_app
 from hub.execution import Executor
 from hub.limits import LIMIT_CODES, Limits, scan
+from hub.services import services
 from hub.settings import Settings
 from schema import build_schema
 from tests.audit.test_request_entries import only_entry
@@ -100,7 +101,7 @@ def app_client(settings: Settings, token_for: Callable[[str], str]) -> Iterator[
 
 @pytest.fixture(scope="module")
 def app_statements(app_client: TestClient) -> StatementCounter:
-    return StatementCounter(app_client.app.state.engine)  # type: ignore[attr-defined]
+    return StatementCounter(services(app_client.app).engine)
 
 
 def _not_audit(statements: list[str]) -> list[str]:

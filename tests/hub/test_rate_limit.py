@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 from auth.clients import NewClient
 from hub.app import create_app
 from hub.rate_limit import MemoryLimiter, RateLimits
+from hub.services import services
 from hub.settings import RateLimit, Settings
 from store.models import AuditEntry
 from tests.support import data_of, error_codes
@@ -96,10 +97,10 @@ def test_no_caller_ever_gets_more_than_burst_plus_rate_times_time(
     start, allowed = clock.now, 0
     for gap in gaps:
         clock.now += gap
-        decision = limiter.take_now("k", limit)
-        allowed += decision.allowed
-        if not decision.allowed:
-            assert decision.retry_after > 0
+        admission = limiter.take_now("k", limit)
+        allowed += admission.allowed
+        if not admission.allowed:
+            assert admission.retry_after > 0
         assert allowed <= burst + rate * (clock.now - start) + 1e-9
 
 
@@ -131,7 +132,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def client(limited: Settings, clock: FakeClock) -> Iterator[TestClient]:
     with TestClient(create_app(limited)) as client:
-        client.app.state.rate_limits = RateLimits.from_settings(limited, clock)  # type: ignore[attr-defined]
+        services(client.app).rate_limits = RateLimits.from_settings(limited, clock)
         yield client
 
 
@@ -212,7 +213,7 @@ def test_a_principal_can_have_a_budget_of_its_own(
         update={"rate_limit_principals": {WORKER: RateLimit(rate=1, burst=6)}}
     )
     with TestClient(create_app(roomy)) as client:
-        client.app.state.rate_limits = RateLimits.from_settings(roomy, FakeClock())  # type: ignore[attr-defined]
+        services(client.app).rate_limits = RateLimits.from_settings(roomy, FakeClock())
         statuses = [ask(client, token_for(WORKER)).status_code for _ in range(7)]
         others = [ask(client, token_for(OTHER_WORKER)).status_code for _ in range(4)]
     assert statuses == [200] * 6 + [429]
@@ -324,8 +325,8 @@ def test_with_redis_down_each_process_limits_on_its_own(
     """Fail open to the process's buckets: the hub keeps answering, and still limits."""
     down = limited.model_copy(update={"redis_url": f"redis://127.0.0.1:{_closed_port()}/0"})
     with TestClient(create_app(down)) as client:
-        metrics = client.app.state.metrics  # type: ignore[attr-defined]
-        client.app.state.rate_limits = RateLimits.from_settings(  # type: ignore[attr-defined]
+        metrics = services(client.app).metrics
+        services(client.app).rate_limits = RateLimits.from_settings(
             down, FakeClock(), on_redis_error=metrics.redis_errors.inc
         )
         statuses = [ask(client, token_for(WORKER)).status_code for _ in range(4)]

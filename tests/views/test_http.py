@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 
 from hub.app import create_app
+from hub.services import services
 from hub.settings import Settings
 from store.engine import create_engine
 from store.models import AuditEntry
@@ -241,7 +242,7 @@ def test_no_feature_leaves_when_the_entry_can_not_be_committed(
         headers = bearer(token_for(WORKER_1))
         url = f"/views/{PATROL}.geojson?layer=houses"
         assert client.get(url, headers=headers).status_code == 200
-        writer = client.app.state.audit_writer  # type: ignore[attr-defined]
+        writer = services(client.app).audit_writer
         broken = create_engine(
             settings.model_copy(
                 update={"database_url": f"sqlite+aiosqlite:///{tmp_path}/missing/audit.db"}

@@ -1,0 +1,117 @@
+"""What one app shares between its requests, built in one place and read through one accessor.
+
+:meth:`Services.start` opens them in the app's lifespan (the engine, the token-signing keys,
+the policy store and plan cache, the audit writer, …) in the order they depend on each other,
+and :meth:`Services.close` shuts them down in reverse; :func:`services` is how an endpoint
+reaches them. Nothing here is created at import time, and nothing outside the lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp
+
+from audit.keys import AuditKeys
+from audit.writer import AuditWriter
+from auth.issuers import Verifier
+from auth.keys import HubKeys
+from catalog.sweep import GrantSweep
+from hub.execution import Executor
+from hub.rate_limit import RateLimits
+from hub.settings import Settings
+from policies.access import Access
+from policies.access_watch import AccessWatch
+from policies.plan import Clock
+from store.availability import DatabaseState
+from store.engine import create_engine
+
+if TYPE_CHECKING:  # hub.metrics reads the services: at run time it imports this module
+    from hub.metrics import Metrics
+
+
+@dataclass(slots=True)
+class Services:
+    """The app's settings, clock and executor, and what its lifespan opened."""
+
+    settings: Settings
+    #: The app's time: requests' "now", grants' expiry and the grant sweep's.
+    clock: Clock
+    metrics: Metrics
+    executor: Executor
+    keys: HubKeys
+    verifier: Verifier
+    engine: AsyncEngine
+    database: DatabaseState
+    #: Replaceable (tests swap in limits with a clock they move on).
+    rate_limits: RateLimits
+    access: Access
+    audit_keys: AuditKeys
+    audit_writer: AuditWriter
+    grant_sweep: GrantSweep
+    #: On PostgreSQL, the listener that tells ``access`` when policies or principals changed.
+    watch: AccessWatch | None = None
+
+    @classmethod
+    async def start(
+        cls, settings: Settings, clock: Clock, metrics: Metrics, executor: Executor
+    ) -> Services:
+        """Open everything, in dependency order; the audit writer and grant sweep run."""
+        keys = await asyncio.to_thread(HubKeys.load_or_create, settings.key_dir)
+        verifier = Verifier.from_settings(settings, keys)
+        engine = create_engine(settings)
+        database = DatabaseState()
+        database.watch(engine)
+        rate_limits = RateLimits.from_settings(settings, on_redis_error=metrics.redis_errors.inc)
+        watch = None
+        if engine.dialect.name == "postgresql":
+            watch = AccessWatch(settings.database_url)
+            await watch.start()
+        access = Access.create(engine, watch, clock)
+        audit_keys = await asyncio.to_thread(AuditKeys.load_or_create, settings.audit_key_dir)
+        writer = AuditWriter(engine, audit_keys, settings, database=database, observer=metrics)
+        await writer.start()
+        sweep = GrantSweep(access.store, writer, clock, settings.grant_sweep_seconds)
+        sweep.start()
+        return cls(
+            settings=settings,
+            clock=clock,
+            metrics=metrics,
+            executor=executor,
+            keys=keys,
+            verifier=verifier,
+            engine=engine,
+            database=database,
+            rate_limits=rate_limits,
+            access=access,
+            audit_keys=audit_keys,
+            audit_writer=writer,
+            grant_sweep=sweep,
+            watch=watch,
+        )
+
+    async def close(self) -> None:
+        """Stop the sweep, flush and seal this process's audit chain, then let go of the rest."""
+        await self.grant_sweep.close()
+        await self.audit_writer.close()
+        if self.watch is not None:
+            await self.watch.close()
+        await self.engine.dispose()
+        await self.verifier.aclose()
+        await self.rate_limits.aclose()
+
+
+def services(where: HTTPConnection | ASGIApp) -> Services:
+    """The services of the app a request belongs to (or of the app itself, as tests hold it);
+    an error before the app's lifespan has started them."""
+    app = where.app if isinstance(where, HTTPConnection) else where
+    state = app.state if isinstance(app, Starlette) else None
+    found = getattr(state, "services", None)
+    if not isinstance(found, Services):
+        raise RuntimeError("the app's services are not started (is its lifespan running?)")
+    return found
