@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 import orjson
+from asyncpg.prepared_stmt import PreparedStatement
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -70,9 +71,9 @@ class PostgresqlBatches:
         self._engine = engine
         self._index = index
         #: The connection batches are written on, with the engine it came from, and the batch
-        #: statement prepared on its driver connection (asyncpg ships no types: both are Any).
+        #: statement prepared on its driver connection (SQLAlchemy types that one as Any).
         self._held: tuple[AsyncEngine, AsyncConnection] | None = None
-        self._statement: tuple[Any, asyncpg.PreparedStatement] | None = None
+        self._statement: tuple[Any, PreparedStatement] | None = None
         self._registered = False  # the chain's index mark is made
 
     async def _write_postgresql(self, batch: Batch) -> None:
@@ -115,7 +116,7 @@ class PostgresqlBatches:
         if written is None or tuple(written) != (len(batch.entries), len(batch.checkpoints)):
             raise RuntimeError(f"the audit batch wrote {written}, not all of its rows")
 
-    async def _batch_statement(self, connection: AsyncConnection) -> asyncpg.PreparedStatement:
+    async def _batch_statement(self, connection: AsyncConnection) -> PreparedStatement:
         """The batch statement, prepared on the connection's asyncpg connection.
 
         It runs there directly rather than through SQLAlchemy: on an idle hub each request
