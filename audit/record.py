@@ -81,13 +81,19 @@ class Outcome(enum.StrEnum):
     ERROR = "error"  # failed: bad request or a server error
 
 
-class Decision(enum.StrEnum):
+class ReadDecision(enum.StrEnum):
+    """What an entry records of a field read: one word over every area the caller sees.
+
+    Not ``policies.decision.Decision``, which a plan answers per row and which has
+    PURPOSE_REQUIRED besides. The values are stored in entries and hashed: they never change.
+    """
+
     ALLOW = "ALLOW"
     MASK = "MASK"
     DENY = "DENY"
 
 
-DECISIONS = frozenset(decision.value for decision in Decision)
+DECISIONS = frozenset(decision.value for decision in ReadDecision)
 OUTCOMES = frozenset(outcome.value for outcome in Outcome)
 PRINCIPAL_KINDS = frozenset({"person", "client"})
 #: GraphQL's operation types, ``token`` for a request to ``/oauth/token``, and ``system`` for

@@ -14,7 +14,7 @@ rows — a writer appending meanwhile can not make an intact log look cut.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import Select, select, union
@@ -61,7 +61,9 @@ async def writer_ids(connection: AsyncConnection, writer_id: str | None = None) 
     return sorted((await connection.execute(query)).scalars())
 
 
-async def _stream(connection: AsyncConnection, query: Select[Any]) -> AsyncIterator[dict[str, Any]]:
+async def _stream(
+    connection: AsyncConnection, query: Select[*tuple[Any, ...]]
+) -> AsyncGenerator[dict[str, Any], None]:
     result = await connection.stream(query.execution_options(yield_per=YIELD_PER))
     try:
         # A partition per round trip: iterating an async result row by row would switch
@@ -80,7 +82,7 @@ async def chain_events(
     after_seq: int = 0,
     last_seq: int | None = None,
     after_number: int = 0,
-) -> AsyncIterator[Event]:
+) -> AsyncGenerator[Event, None]:
     """A chain's entries after ``after_seq`` (up to ``last_seq``) in order, each checkpoint
     (numbered after ``after_number``) right after the entry it covers.
 
@@ -116,7 +118,9 @@ async def chain_events(
 IndexGroup = tuple[int, list[tuple[Any, ...]]]
 
 
-async def _grouped(connection: AsyncConnection, query: Select[Any]) -> AsyncIterator[IndexGroup]:
+async def _grouped(
+    connection: AsyncConnection, query: Select[*tuple[Any, ...]]
+) -> AsyncGenerator[IndexGroup, None]:
     """(seq, rows) for each entry that has index rows, in seq order."""
     seq: int | None = None
     rows: list[tuple[Any, ...]] = []
@@ -133,7 +137,7 @@ async def _grouped(connection: AsyncConnection, query: Select[Any]) -> AsyncIter
 
 def person_index(
     connection: AsyncConnection, writer_id: str, after_seq: int = 0
-) -> AsyncIterator[IndexGroup]:
+) -> AsyncGenerator[IndexGroup, None]:
     """The chain's ``audit_person_reads`` rows as (seq, [(person_id, at), …])."""
     query = (
         select(AuditEntry.seq, AuditPersonRead.person_id, AuditPersonRead.at)
@@ -146,7 +150,7 @@ def person_index(
 
 def field_index(
     connection: AsyncConnection, writer_id: str, after_seq: int = 0
-) -> AsyncIterator[IndexGroup]:
+) -> AsyncGenerator[IndexGroup, None]:
     """The chain's ``audit_field_reads`` rows as (seq, [(type, field, decision, at), …])."""
     query = (
         select(

@@ -36,7 +36,7 @@ from graphql import (
 )
 from strawberry.utils.str_converters import to_camel_case
 
-from audit.record import AuditRecord, FieldRead, Outcome
+from audit.record import AuditRecord, FieldRead, Outcome, ReadDecision
 from policies.fields import FIELDS, Tier
 from policies.grants import is_grant_role
 from resolvers.filters import FILTERED_FIELDS
@@ -259,10 +259,10 @@ def _covers(rule: Any, facts: DocumentFacts) -> bool:
     return any(rule.selector.covers(type_name, field) for type_name, field in facts.fields)
 
 
-def _decision(plan: Any, auditor: bool, type_name: str, field_name: str) -> str:
+def _decision(plan: Any, auditor: bool, type_name: str, field_name: str) -> ReadDecision:
     if type_name in AUDIT_TYPES:
-        return "ALLOW" if auditor else "DENY"
-    return str(plan.summary(type_name, field_name).upper())
+        return ReadDecision.ALLOW if auditor else ReadDecision.DENY
+    return ReadDecision(plan.summary(type_name, field_name).upper())
 
 
 def outcome_of(body: Mapping[str, Any], reads: list[FieldRead]) -> tuple[Outcome, str | None]:
@@ -276,6 +276,6 @@ def outcome_of(body: Mapping[str, Any], reads: list[FieldRead]) -> tuple[Outcome
         if codes and set(codes) <= refused:
             return Outcome.DENIED, first
         return Outcome.ERROR, first
-    if codes or any(read.decision != "ALLOW" for read in reads):
+    if codes or any(read.decision != ReadDecision.ALLOW for read in reads):
         return Outcome.PARTIAL, first
     return Outcome.OK, None

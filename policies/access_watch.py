@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -61,7 +60,7 @@ class AccessWatch:
                 await self._task
         await self._drop()
 
-    def _changed(self, *_: Any) -> None:
+    def _changed(self, *_: object) -> None:  # asyncpg passes connection, pid, channel, payload
         self.generation += 1
 
     async def _connect(self) -> None:
@@ -76,7 +75,7 @@ class AccessWatch:
         self.generation += 1
         self._connection = connection
 
-    def _lost(self, *_: Any) -> None:
+    def _lost(self, *_: object) -> None:  # asyncpg passes the connection
         self.generation += 1
         log.warning("Lost the access-change listener; reading per request until it is back")
 

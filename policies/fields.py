@@ -4,11 +4,11 @@ The access-plan compiler, the GraphQL layer, the catalogue and the audit recorde
 table; nothing restates a tier or a mask elsewhere, and a test fails when a schema field has no
 declaration here (or a declaration names a field the schema does not have).
 
-Tiers follow the Data Security Law's levels as DOMAIN.md maps them: 1 public, 2 internal,
-3 sensitive, 4 core. A field's masking rule says what a MASK decision shows instead of the value.
-Relations (``Person.house``) and lists (``Grid.houses``) are declared too: their tier is that of
-the link itself; the rows at the other end are governed by their own resource's rules. Global
-ids are public: they reveal nothing beyond a row the caller can already see.
+Tiers follow the Data Security Law's levels (``docs/permissions.md``, "Tiers"): 1 public,
+2 internal, 3 sensitive, 4 core. A field's masking rule says what a MASK decision shows instead
+of the value. Relations (``Person.house``) and lists (``Grid.houses``) are declared too: their
+tier is that of the link itself; the rows at the other end are governed by their own resource's
+rules. Global ids are public: they reveal nothing beyond a row the caller can already see.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """House-style masks: what a MASK decision shows instead of a value.
 
-Each function keeps exactly the documented parts (DOMAIN.md, "Classification and masking") and
-replaces every other character with ``*``, one for one, so a masked value has the shape of the
+Each function keeps exactly the parts its docstring shows (``docs/permissions.md``, "Masks")
+and replaces every other character with ``*``, one for one, so a masked value has the shape of the
 original and nothing else. A value too short to keep its documented parts and still hide
 something is hidden whole: a mask never hands back more than it promises. All masks are
 idempotent (masking a masked value changes nothing), so a value masked twice on its way through

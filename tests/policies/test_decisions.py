@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from policies.plan import Decision, Principal, compile_plan
+from policies.decision import Decision
+from policies.plan import compile_plan
+from policies.principal import Principal
 from policies.rules import Act
 from policies.store import PolicyStore
 from store.models import CasbinRule

@@ -9,8 +9,10 @@ from typing import NamedTuple
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from policies.decision import Decision
 from policies.defaults import APP_ROLE_OF_DEPARTMENT, ROLES, RULES, load_defaults
-from policies.plan import Decision, Principal, compile_plan
+from policies.plan import compile_plan
+from policies.principal import Principal
 from policies.store import PolicyStore
 
 STREET, COMMUNITY, GRID = "440306001", "440306001001", "440306001001001"

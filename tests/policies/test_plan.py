@@ -15,9 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from demo import District
 from policies import masking
+from policies.decision import Decision
 from policies.defaults import load_defaults
 from policies.grants import grant_role
-from policies.plan import AccessPlan, Decision, PlanCache, Principal, compile_plan
+from policies.plan import AccessPlan, PlanCache, compile_plan
+from policies.principal import Principal
 from policies.rules import ANY, OWN, Act, Rule
 from policies.store import PolicyStore
 from store.models import Matter, Person
