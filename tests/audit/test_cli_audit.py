@@ -88,7 +88,9 @@ def test_verify_exits_1_and_names_the_entry_when_tampered(audit_settings: Settin
     assert "checked from #21" in later.stdout
 
 
+@pytest.mark.usefixtures("audit_keys")  # only the database is missing, not the keys
 def test_verify_exits_2_when_it_can_not_check(audit_settings: Settings, tmp_path: Path) -> None:
+    """Each way verify can not check exits 2."""
     no_keys = runner.invoke(
         audit_app,
         ["verify", "--database-url", audit_settings.database_url, "--key-dir", str(tmp_path)],

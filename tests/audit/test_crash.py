@@ -100,9 +100,19 @@ async def test_a_killed_server_loses_no_answered_entry_and_the_log_verifies(
                 )
             ).all()
         )
+        writers = set(
+            (
+                await connection.execute(
+                    select(AuditEntry.writer_id).where(AuditEntry.request_id.in_(answered))
+                )
+            ).scalars()
+        )
     assert set(counts) == set(answered)  # every answered request has its entry ...
     assert set(counts.values()) == {1}  # ... exactly once
 
+    # The killed server's chain: other tests' servers share the session's database, each
+    # signing with audit keys of its own that this test does not hold.
+    assert len(writers) == 1
     verify = subprocess.run(  # noqa: ASYNC221 - the CLI, as an auditor runs it, once
         [
             sys.executable,
@@ -115,6 +125,8 @@ async def test_a_killed_server_loses_no_answered_entry_and_the_log_verifies(
             database_url,
             "--key-dir",
             str(settings.audit_key_dir),
+            "--writer",
+            writers.pop(),
         ],
         capture_output=True,
         text=True,
