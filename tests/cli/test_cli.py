@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -60,3 +63,15 @@ def test_every_command_explains_itself() -> None:
         result = runner.invoke(app, [*command, "--help"])
         assert result.exit_code == 0
         assert "Usage" in result.output
+
+
+@pytest.mark.parametrize("launcher", ["cli", "hub"])
+def test_python_m_runs_the_gridhub_command(launcher: str) -> None:
+    """`python -m hub`, the name scripts knew before the commands moved to cli/, still runs them."""
+    done = subprocess.run(
+        [sys.executable, "-m", launcher, "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Usage: gridhub" in done.stdout
+    assert "serve" in done.stdout
+    assert "token" in done.stdout
