@@ -23,31 +23,41 @@ Run: ``.venv/bin/python benchmarks/grid_worker.py`` (see ``benchmarks/README.md`
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import os
-import platform
-import socket
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
 import orjson
 import typer
-from rich.console import Console
-from rich.table import Table
+from grid_worker_setup import (
+    DEFAULT_DATABASE_URL,
+    NEWEST_ENTRY_INDEXED,
+    QUERY,
+    SQL,
+    Settle,
+    T,
+    Workload,
+    asyncpg_dsn,
+    canonical_from_hub,
+    canonical_from_sql,
+    console,
+    count_rows,
+    create_database_if_missing,
+    grid_workers,
+    plan_workloads,
+    running_server,
+    seed_if_empty,
+)
+from grid_worker_stats import Result, report, round_robin, write_json
 from sqlalchemy.engine import make_url
 
 from audit.keys import AuditKeys
@@ -57,436 +67,15 @@ from auth.issuers import Verifier
 from auth.keys import HubKeys
 from auth.principal import identity_from_claims
 from auth.tokens import issue_token, verify_token
-from demo import Profile, is_empty, seed
-from demo.principals import demo_principals, seed_principals
 from hub.audit_facts import Facts, document_facts, outcome_of, plan_reads, query_hash, redact
 from hub.execution import Executor
 from hub.settings import Settings, normalise_database_url
 from policies.access import Access
 from policies.access_watch import AccessWatch
 from policies.field_rules import OpenPlan
-from policies.masking import phone
 from resolvers.context import RequestContext
-from resolvers.filters import age_on
 from schema import build_schema
 from store.engine import create_engine, upgrade
-
-DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/gridhub_bench"
-RESULTS_DIR = Path(__file__).parent / "results"
-
-#: The district the benchmark seeds into an empty database: the demo's 24 grids with three
-#: times its rows, i.e. about 1,000 people and 190 houses per grid. The demo (330 people per
-#: grid) and ``Profile.for_people`` (about 500 per grid, by design) stay under 1,000 rows in
-#: every grid; a dense urban-village grid in Shenzhen easily holds this many.
-BENCH_PROFILE = Profile(
-    streets=2,
-    communities_per_street=3,
-    grids_per_community=4,
-    houses=4_500,
-    people=24_000,
-    entities=1_800,
-    events=12_000,
-)
-SEED = 20260101
-AS_OF = date(2026, 1, 1)
-
-#: The two sizes, in rows (houses + residents); ``first:`` on houses is chosen to land on or
-#: just above each.
-SIZES = {"small": 50, "large": 1_000}
-
-#: The most ``first:`` of residents may be (the API's page size cap). The query asks for the
-#: grid's largest household rounded up to a multiple of 10 — every resident comes back (the SQL
-#: has no limit per house) and the query stays within the hub's default cost limit, as an app's
-#: page would; the script checks that no house has more.
-RESIDENTS_FIRST = 500
-
-QUERY = """
-query GridWorker($grid: String!, $houses: Int!, $residents: Int!) {
-  grid(code: $grid) {
-    houses(first: $houses) {
-      edges {
-        node {
-          code
-          address
-          use
-          floors
-          residents(first: $residents) {
-            edges {
-              node { id name gender age phone registration residenceKind }
-            }
-          }
-        }
-      }
-    }
-  }
-}
-"""
-
-#: The same rows, hand-written: the grid's first ``$2`` houses in code order, each with its
-#: residents in id order (a house without residents once, with NULLs), the same columns.
-#: LATERAL makes PostgreSQL look each house's residents up in ``ix_people_house_code_id`` (the
-#: access path the hub's loader uses too); the plain ``LEFT JOIN people ON house_code = code``
-#: gets a hash join over the whole people table at this size and runs 2-3× slower, which
-#: would flatter the hub's ratio.
-SQL = """
-SELECT h.code, h.address, h.use, h.floors,
-       p.id, p.name, p.gender, p.birth_date, p.phone, p.registration, p.residence_kind
-FROM (
-    SELECT code, address, use, floors FROM houses
-    WHERE grid_code = $1 ORDER BY code LIMIT $2
-) AS h
-LEFT JOIN LATERAL (
-    SELECT id, name, gender, birth_date, phone, registration, residence_kind FROM people
-    WHERE house_code = h.code ORDER BY id
-) AS p ON true
-ORDER BY h.code, p.id
-"""
-
-#: Houses per grid with their resident counts, to pick the grid and the ``first:`` per size.
-SHAPE_SQL = """
-SELECT h.grid_code, h.code, count(p.id) AS residents
-FROM houses AS h LEFT JOIN people AS p ON p.house_code = h.code
-GROUP BY h.grid_code, h.code
-ORDER BY h.grid_code, h.code
-"""
-#: Whether the newest entry in the log has its search-index rows (see ``audit.indexer``).
-NEWEST_ENTRY_INDEXED = """
-SELECT m.seq >= e.seq FROM audit_entries AS e JOIN audit_index_marks AS m USING (writer_id)
-WHERE e.id = (SELECT max(id) FROM audit_entries)
-"""
-
-console = Console()
-#: What a side leaves to finish after its answer (the audit log's search-index rows): awaited
-#: outside the clock, before the next side starts, so that it is timed as nobody's.
-Settle = Callable[[], Awaitable[None]]
-#: One side: sends one request and returns what to settle, if anything.
-Timed = Callable[[], Awaitable[Settle | None]]
-T = TypeVar("T")
-
-
-# -- the database ------------------------------------------------------------------------------
-
-
-def asyncpg_dsn(url: str, database: str | None = None) -> str:
-    """asyncpg takes a plain ``postgresql://`` DSN, not SQLAlchemy's ``+asyncpg`` form."""
-    parsed = make_url(url).set(drivername="postgresql")
-    if database is not None:
-        parsed = parsed.set(database=database)
-    return parsed.render_as_string(hide_password=False)
-
-
-def safe_url(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True)
-
-
-async def create_database_if_missing(url: str) -> bool:
-    """Create the benchmark's database (through the server's ``postgres`` database, since
-    ``CREATE DATABASE`` cannot run inside a transaction and asyncpg runs it outside one)."""
-    name = make_url(url).database
-    if not name:
-        raise typer.BadParameter("the database URL names no database", param_hint="--database-url")
-    admin = await asyncpg.connect(asyncpg_dsn(url, database="postgres"))
-    try:
-        if await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            return False
-        await admin.execute('CREATE DATABASE "{}"'.format(name.replace('"', '""')))
-        return True
-    finally:
-        await admin.close()
-
-
-async def seed_if_empty(settings: Settings) -> bool:
-    """Seed :data:`BENCH_PROFILE` into an empty database, then ``VACUUM ANALYZE`` so the
-    planner's statistics (and the visibility map) are those of a settled database."""
-    engine = create_engine(settings)
-    try:
-        if not await is_empty(engine):
-            await seed_principals_if_none(engine)
-            return False
-        console.print(f"Seeding {BENCH_PROFILE} (seed {SEED}, as of {AS_OF}) …")
-        started = time.perf_counter()
-        await seed(engine, SEED, BENCH_PROFILE, AS_OF)
-        await seed_principals_if_none(engine)
-        console.print(f"Seeded in {time.perf_counter() - started:.0f} s.")
-    finally:
-        await engine.dispose()
-    connection = await asyncpg.connect(asyncpg_dsn(settings.database_url))
-    try:
-        await connection.execute("VACUUM ANALYZE")
-    finally:
-        await connection.close()
-    return True
-
-
-async def seed_principals_if_none(engine: Any) -> None:
-    """The demo's principals and rules (a database seeded before they existed has none)."""
-    from sqlalchemy import text
-
-    async with engine.connect() as connection:
-        if await connection.scalar(text("SELECT count(*) FROM principals")):
-            return
-        grids = [
-            row._mapping
-            for row in await connection.execute(text("SELECT code, level, name FROM grids"))
-        ]
-    await seed_principals(engine, demo_principals(grids, SEED))
-
-
-# -- the workload ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Workload:
-    """One size: the grid, how many of its houses, and the rows that gives."""
-
-    size: str
-    target_rows: int
-    grid: str
-    houses: int
-    residents: int
-    residents_first: int
-
-    @property
-    def rows(self) -> int:
-        return self.houses + self.residents
-
-    @property
-    def variables(self) -> dict[str, Any]:
-        return {"grid": self.grid, "houses": self.houses, "residents": self.residents_first}
-
-
-async def plan_workloads(connection: asyncpg.Connection, max_houses: int) -> list[Workload]:
-    """Take the grid with the most houses + residents, and for each size the fewest of its
-    first houses (in code order, the hub's order) whose rows reach the target.
-
-    One grid serves both sizes so that the sizes differ only in rows. If the grid has fewer
-    rows than a target (a database seeded with another profile), all its houses are taken.
-    """
-    by_grid: dict[str, list[int]] = {}
-    for record in await connection.fetch(SHAPE_SQL):
-        by_grid.setdefault(record["grid_code"], []).append(record["residents"])
-    if not by_grid:
-        raise RuntimeError("the database holds no houses")
-    grid, residents = max(by_grid.items(), key=lambda item: len(item[1]) + sum(item[1]))
-    if max(residents) > RESIDENTS_FIRST:
-        raise RuntimeError(
-            f"a house of grid {grid} has {max(residents)} residents, more than"
-            f" residents(first: {RESIDENTS_FIRST}) returns; the rows would differ"
-        )
-    residents_first = min(RESIDENTS_FIRST, -(-max(residents) // 10) * 10)
-    workloads = []
-    for size, target in SIZES.items():
-        houses, rows = 0, 0
-        limit = min(len(residents), max_houses)
-        while houses < limit and rows < target:
-            rows += 1 + residents[houses]
-            houses += 1
-        if rows < target:
-            console.print(
-                f"[yellow]Grid {grid} yields only {rows} rows for the {size} size"
-                f" (target {target}); seed a fresh database for the intended sizes.[/yellow]"
-            )
-        workloads.append(Workload(size, target, grid, houses, rows - houses, residents_first))
-    return workloads
-
-
-Canonical = list[tuple[Any, ...]]
-
-
-def canonical_from_sql(records: Sequence[asyncpg.Record], today: date) -> Canonical:
-    """The SQL rows as a grid worker gets them: enum names, ages, masked phones, raw ids."""
-    houses: dict[str, tuple[Any, ...]] = {}
-    for r in records:
-        house = houses.setdefault(
-            r["code"], (r["code"], r["address"], r["use"].upper(), r["floors"], [])
-        )
-        if r["id"] is not None:
-            house[4].append(
-                (
-                    r["id"],
-                    r["name"],
-                    r["gender"].upper(),
-                    age_on(r["birth_date"], today),
-                    phone(r["phone"]) if r["phone"] else None,  # a grid worker sees it masked
-                    r["registration"].upper(),
-                    r["residence_kind"].upper(),
-                )
-            )
-    return list(houses.values())
-
-
-def _person_key(global_id: str) -> int:
-    type_name, _, key = base64.b64decode(global_id).decode().partition(":")
-    assert type_name == "Person", global_id
-    return int(key)
-
-
-def canonical_from_hub(body: dict[str, Any]) -> Canonical:
-    """The hub's answer as the same tuples as :func:`canonical_from_sql`."""
-    if body.get("errors"):
-        raise RuntimeError(f"the hub answered with errors: {body['errors']}")
-    houses = []
-    for edge in body["data"]["grid"]["houses"]["edges"]:
-        h = edge["node"]
-        people = [
-            (
-                _person_key(p["id"]),
-                p["name"],
-                p["gender"],
-                p["age"],
-                p["phone"],
-                p["registration"],
-                p["residenceKind"],
-            )
-            for p in (e["node"] for e in h["residents"]["edges"])
-        ]
-        houses.append((h["code"], h["address"], h["use"], h["floors"], people))
-    return houses
-
-
-def count_rows(canonical: Canonical) -> int:
-    """Houses + residents."""
-    return sum(1 + len(house[4]) for house in canonical)
-
-
-# -- the server --------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def gridhub_command() -> list[str]:
-    """The ``gridhub`` script of the running interpreter's environment, else ``python -m hub``."""
-    script = Path(sys.executable).with_name("gridhub")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "hub"]
-
-
-async def grid_workers(database_url: str) -> list[str]:
-    """The subjects of every grid's worker (``worker-<grid>``), whom the benchmark may ask as."""
-    connection = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        codes = await connection.fetch("SELECT code FROM grids ORDER BY code")
-    finally:
-        await connection.close()
-    return [f"worker-{row['code']}" for row in codes]
-
-
-@contextmanager
-def running_server(database_url: str, key_dir: Path, subjects: Sequence[str]) -> Iterator[str]:
-    """A ``gridhub serve`` process for the benchmark; yields its GraphQL URL.
-
-    It runs in an empty directory with no ``GRIDHUB_*`` variables, so no ``.env`` file or
-    environment changes its settings (page-size caps, say) from the defaults measured here —
-    with one exception: ``subjects`` (the grid workers the benchmark asks as) get a budget
-    no run can spend. Hundreds of back-to-back requests from one person are exactly what the
-    default rate limit refuses (429); a budget of its own keeps the limiter's per-request
-    work in the figures while never refusing.
-    Its log (uvicorn's access log included, as in production) goes to a file, shown if it
-    fails to start.
-    """
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDHUB_")}
-    env["GRIDHUB_KEY_DIR"] = str(key_dir)  # the benchmark signs the grid worker's token
-    unlimited = {"rate": 1e9, "burst": 1_000_000_000}
-    env["GRIDHUB_RATE_LIMIT_PRINCIPALS"] = json.dumps(dict.fromkeys(subjects, unlimited))
-    command = [
-        *gridhub_command(),
-        "serve",
-        "--database-url",
-        database_url,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    with (
-        tempfile.TemporaryDirectory(prefix="gridhub-bench-") as workdir,
-        open(Path(workdir) / "server.log", "w+b") as log,
-    ):
-        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=log)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError(
-                        f"gridhub serve did not start:\n{log.read().decode(errors='replace')}"
-                    )
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            yield f"{base}/graphql"
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-# -- timing ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Stats:
-    """Latencies of one side at one size, in milliseconds."""
-
-    samples: list[float] = field(repr=False)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.samples)
-
-    @property
-    def p99(self) -> float:
-        """The 99th percentile (with 100 runs this is close to the slowest run)."""
-        return statistics.quantiles(self.samples, n=100, method="inclusive")[98]
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "median_ms": self.median,
-            "p99_ms": self.p99,
-            "mean_ms": statistics.fmean(self.samples),
-            "min_ms": min(self.samples),
-            "max_ms": max(self.samples),
-            "runs": len(self.samples),
-            "samples_ms": self.samples,
-        }
-
-
-async def round_robin(sides: dict[str, Timed], warmup: int, runs: int) -> dict[str, Stats]:
-    """Time each side ``runs`` times, one of each per round, after ``warmup`` untimed rounds;
-    what a side leaves to finish after its answer is awaited between sides, off the clock."""
-    samples: dict[str, list[float]] = {name: [] for name in sides}
-    for round_number in range(warmup + runs):
-        for name, call in sides.items():
-            started = time.perf_counter_ns()
-            settle = await call()
-            elapsed = (time.perf_counter_ns() - started) / 1e6
-            if round_number >= warmup:
-                samples[name].append(elapsed)
-            if settle is not None:
-                await settle()
-    return {name: Stats(values) for name, values in samples.items()}
-
-
-@dataclass
-class Result:
-    workload: Workload
-    hub_rows: int
-    sql_rows: int
-    sql_records: int
-    stats: dict[str, Stats]
-
-    def ratio(self, side: str, measure: str) -> float:
-        return float(getattr(self.stats[side], measure) / getattr(self.stats["sql"], measure))
 
 
 async def measure(
@@ -601,16 +190,6 @@ async def measure(
     return Result(workload, hub_rows, sql_rows, len(records), stats)
 
 
-# -- reporting ---------------------------------------------------------------------------------
-
-SIDE_NAMES = {
-    "hub": "hub, HTTP",
-    "hub_audited": "hub, in process, audited",
-    "hub_in_process": "hub, in process",
-    "hub_open": "hub, in process, all allowed",
-    "sql": "SQL (asyncpg)",
-}
-
 #: The in-process side's plan until the token is checked (a sentinel: compiled per run).
 NO_PLAN = OpenPlan()
 
@@ -629,136 +208,6 @@ class InProcess:
 
     def token_for(self, subject: str) -> str:
         return issue_token(self.keys, self.settings, subject, "person")
-
-
-def report(results: list[Result]) -> None:
-    """Two tables narrow enough for an 80-column terminal: the workload, then the latencies."""
-    grid = results[0].workload.grid
-    workloads = Table(
-        title="grid_worker: workload (rows = houses + residents)",
-        caption=f"grid {grid}, the one with the most rows; SQL records: "
-        + ", ".join(f"{r.workload.size} {r.sql_records}" for r in results)
-        + " (one per resident, plus one per house without any)",
-    )
-    workloads.add_column("size")
-    for column in ("houses (first:)", "residents", "hub rows", "SQL rows", "runs"):
-        workloads.add_column(column, justify="right")
-    for r in results:
-        w = r.workload
-        workloads.add_row(
-            f"{w.size} (~{w.target_rows})",
-            str(w.houses),
-            str(w.residents),
-            str(r.hub_rows),
-            str(r.sql_rows),
-            str(len(r.stats["sql"].samples)),
-        )
-    console.print(workloads)
-
-    latency = Table(title="grid_worker: latency (ms) and ratio to the SQL")
-    latency.add_column("size")
-    latency.add_column("side")
-    for column in ("median", "p99", "÷SQL median", "÷SQL p99"):
-        latency.add_column(column, justify="right")
-    for r in results:
-        for index, side in enumerate(SIDE_NAMES):
-            stats = r.stats[side]
-            latency.add_row(
-                r.workload.size if index == 0 else "",
-                SIDE_NAMES[side],
-                f"{stats.median:.2f}",
-                f"{stats.p99:.2f}",
-                f"{r.ratio(side, 'median'):.1f}×",
-                f"{r.ratio(side, 'p99'):.1f}×",
-                style="bold" if side == "hub" else None,
-                end_section=index == len(SIDE_NAMES) - 1,
-            )
-    console.print(latency)
-    console.print(
-        "'hub, HTTP' is the figure to watch; 'hub, in process' is its execution without"
-        " HTTP and JSON (a stand-in for server-side time): token check, principal, plan and"
-        " the query; 'all allowed' is the same query on an all-allowing plan, no token."
-    )
-    for r in results:
-        size = r.workload.size
-        http = r.stats["hub"].median
-        authorization, audit = overheads(r)
-        console.print(
-            f"{size}: authorization adds {authorization:.2f} ms"
-            f" ({100 * authorization / (http - authorization):+.1f} % of the HTTP median"
-            f" {http:.2f} ms; {100 * authorization / r.stats['hub_open'].median:+.1f} % of the"
-            f" in-process median); the audit entry adds {audit:.2f} ms"
-            f" ({100 * audit / (http - audit):+.1f} % of the HTTP median)."
-        )
-
-
-def overheads(r: Result) -> tuple[float, float]:
-    """Milliseconds that authorization and the audit entry add to a request's median: the
-    differences between the in-process sides, which differ in exactly those steps."""
-    stats = r.stats
-    authorization = stats["hub_in_process"].median - stats["hub_open"].median
-    audit = stats["hub_audited"].median - stats["hub_in_process"].median
-    return authorization, audit
-
-
-def write_json(
-    results: list[Result],
-    database_url: str,
-    seeded: bool,
-    runs: dict[str, int],
-    warmup: int,
-    load: dict[str, float],
-) -> Path:
-    """All figures, the samples included, so that runs can be compared later."""
-    stamp = datetime.now().astimezone()
-    connection_info = {"database_url": safe_url(database_url), "seeded_now": seeded}
-    document = {
-        "benchmark": "grid_worker",
-        "timestamp": stamp.isoformat(timespec="seconds"),
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "load_average_1min": load,
-        },
-        "database": connection_info,
-        "profile": asdict(BENCH_PROFILE),
-        "seed": SEED,
-        "as_of": AS_OF.isoformat(),
-        "query": QUERY.strip(),
-        "sql": SQL.strip(),
-        "warmup": warmup,
-        "runs": runs,
-        "sizes": {
-            r.workload.size: {
-                "workload": {**asdict(r.workload), "rows": r.workload.rows},
-                "rows": {"hub": r.hub_rows, "sql": r.sql_rows, "sql_records": r.sql_records},
-                "ratio_hub_to_sql": {
-                    "median": r.ratio("hub", "median"),
-                    "p99": r.ratio("hub", "p99"),
-                },
-                "ratio_in_process_to_sql": {
-                    "median": r.ratio("hub_in_process", "median"),
-                    "p99": r.ratio("hub_in_process", "p99"),
-                },
-                "authorization_overhead_median": (
-                    r.stats["hub_in_process"].median / r.stats["hub_open"].median - 1
-                ),
-                "authorization_added_ms": overheads(r)[0],
-                "audit_added_ms": overheads(r)[1],
-                "authorization_share_of_http_median": overheads(r)[0]
-                / (r.stats["hub"].median - overheads(r)[0]),
-                "audit_share_of_http_median": overheads(r)[1]
-                / (r.stats["hub"].median - overheads(r)[1]),
-                "sides": {side: r.stats[side].summary() for side in SIDE_NAMES},
-            }
-            for r in results
-        },
-    }
-    RESULTS_DIR.mkdir(exist_ok=True)
-    path = RESULTS_DIR / f"grid_worker-{stamp:%Y%m%dT%H%M%S}.json"
-    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    return path
 
 
 # -- main --------------------------------------------------------------------------------------
