@@ -69,19 +69,76 @@ def _settings(**overrides: object) -> Settings:
     return Settings(**values)
 
 
+async def _principal_kinds(settings: Settings) -> dict[str, str]:
+    """Every principal's subject and kind, as the database holds them."""
+    from sqlalchemy import select
+
+    from store.engine import create_engine
+    from store.models import Principal
+
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(select(Principal.subject, Principal.kind))
+            return {subject: kind for subject, kind in rows}
+    finally:
+        await engine.dispose()
+
+
+def _check_person(settings: Settings, subject: str) -> None:
+    """Exit 2, saying what exists, unless ``subject`` is a person principal.
+
+    The hub refuses a token whose principal is missing, or of another kind, with a bare 401;
+    printing one would leave the caller guessing (a typo, an app's name) with nothing to go on.
+    """
+    from difflib import get_close_matches
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        kinds = asyncio.run(_principal_kinds(settings))
+    except SQLAlchemyError:
+        console.print(
+            "[red]Cannot read the principals[/red]: run this in the hub's directory, or give "
+            "--database-url or GRIDHUB_DATABASE_URL."
+        )
+        raise typer.Exit(1) from None
+    kind = kinds.get(subject)
+    if kind == "person":
+        return
+    if kind is not None:
+        console.print(
+            f"[red]{subject!r} is a {kind}, not a person[/red]: a department app gets its "
+            "tokens at POST /oauth/token with its client id and secret."
+        )
+        raise typer.Exit(2)
+    people = [name for name, found in kinds.items() if found == "person"]
+    close = get_close_matches(subject, people, n=5, cutoff=0.6)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    console.print(
+        f"[red]No person {subject!r}[/red] in the hub's principals.{hint} "
+        "`gridhub principals` lists everyone."
+    )
+    raise typer.Exit(2)
+
+
 def token(
     subject: Annotated[str, typer.Option(help="The person principal the token names.")],
     ttl: Annotated[
         str, typer.Option(help="Lifetime: seconds, or a duration such as 30m, 8h, 1d.")
     ] = "8h",
     key_dir: KeyDirOption = None,
+    database_url: DatabaseOption = None,
 ) -> None:
-    """Print a token for a person, signed by the hub's own key (for the demo and tests)."""
+    """Print a token for a person, signed by the hub's own key (for the demo and tests).
+
+    The subject must be a person the hub knows (``gridhub principals``): any other token would
+    be refused."""
     from auth.keys import SIGNING_FILE, HubKeys
     from auth.tokens import issue_token
 
     seconds = parse_duration(ttl)
-    settings = _settings(key_dir=key_dir)
+    settings = _settings(key_dir=key_dir, database_url=database_url)
     if not (settings.key_dir / SIGNING_FILE).exists():
         # A new key would sign a token no running hub accepts: say where to run instead.
         console.print(
@@ -89,6 +146,7 @@ def token(
             "(after its first start), or give --key-dir or GRIDHUB_KEY_DIR."
         )
         raise typer.Exit(1)
+    _check_person(settings, subject)
     keys = HubKeys.load_or_create(settings.key_dir)
     try:
         typer.echo(issue_token(keys, settings, subject, "person", ttl=seconds))

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -34,12 +35,24 @@ async def cli_subject(engine: AsyncEngine) -> AsyncIterator[str]:
         await session.execute(delete(Principal).where(Principal.subject == subject))
 
 
-async def test_token_prints_the_token_alone_and_it_verifies(
-    cli: typer.Typer, key_dir: Path, auth_settings: Settings
+WORKER = "worker-440306001001001"
+
+
+def _token(cli: typer.Typer, database_url: str, *args: str) -> Any:
+    return runner.invoke(cli, ["token", *args, "--database-url", database_url])
+
+
+def _said(result: Any) -> str:
+    """stderr with rich's line wrapping undone."""
+    return " ".join(result.stderr.split())
+
+
+def test_token_prints_the_token_alone_and_it_verifies(
+    cli: typer.Typer, key_dir: Path, auth_settings: Settings, database_url: str
 ) -> None:
     HubKeys.load_or_create(key_dir)  # the hub's first start made them
-    result = runner.invoke(
-        cli, ["token", "--subject", "grid-worker-5", "--ttl", "8h", "--key-dir", str(key_dir)]
+    result = _token(
+        cli, database_url, "--subject", WORKER, "--ttl", "8h", "--key-dir", str(key_dir)
     )
 
     assert result.exit_code == 0, result.output
@@ -47,20 +60,22 @@ async def test_token_prints_the_token_alone_and_it_verifies(
     assert result.stdout == token + "\n"
     assert token.count(".") == 2
     settings = auth_settings.model_copy(update={"key_dir": key_dir})
-    claims = await verify_token(
-        token, Verifier.from_settings(settings, HubKeys.load_or_create(key_dir))
+    # Synchronous, like the command itself: it runs its own event loop.
+    claims = asyncio.run(
+        verify_token(token, Verifier.from_settings(settings, HubKeys.load_or_create(key_dir)))
     )
-    assert (claims["sub"], claims["kind"], claims["iss"]) == ("grid-worker-5", "person", "gridhub")
+    assert (claims["sub"], claims["kind"], claims["iss"]) == (WORKER, "person", "gridhub")
     assert claims["exp"] - claims["iat"] == 8 * 3600
 
 
-def test_token_reads_the_key_dir_from_the_environment(
-    cli: typer.Typer, key_dir: Path, monkeypatch: pytest.MonkeyPatch
+def test_token_reads_the_key_dir_and_database_from_the_environment(
+    cli: typer.Typer, key_dir: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
 ) -> None:
     monkeypatch.setenv("GRIDHUB_KEY_DIR", str(key_dir))
+    monkeypatch.setenv("GRIDHUB_DATABASE_URL", database_url)
     HubKeys.load_or_create(key_dir)
 
-    result = runner.invoke(cli, ["token", "--subject", "someone"])
+    result = runner.invoke(cli, ["token", "--subject", WORKER])
 
     assert result.exit_code == 0, result.output
     assert result.stdout.count(".") == 2
@@ -95,12 +110,58 @@ def test_a_bad_ttl_is_a_usage_error(cli: typer.Typer, key_dir: Path, ttl: str) -
     assert result.stdout == ""
 
 
-def test_a_subject_too_long_is_a_usage_error(cli: typer.Typer, key_dir: Path) -> None:
+def test_a_subject_too_long_is_a_usage_error(
+    cli: typer.Typer, key_dir: Path, database_url: str
+) -> None:
     HubKeys.load_or_create(key_dir)
-    result = runner.invoke(cli, ["token", "--subject", "x" * 200, "--key-dir", str(key_dir)])
+    result = _token(cli, database_url, "--subject", "x" * 200, "--key-dir", str(key_dir))
 
     assert result.exit_code == 2
     assert result.stdout == ""
+
+
+def test_a_subject_that_does_not_exist_gets_no_token_and_close_matches(
+    cli: typer.Typer, key_dir: Path, database_url: str
+) -> None:
+    """A typo would otherwise print a token the hub answers with a bare 401."""
+    HubKeys.load_or_create(key_dir)
+    typo = WORKER[:-1] + "x"  # worker-44030600100100x
+
+    result = _token(cli, database_url, "--subject", typo, "--key-dir", str(key_dir))
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    said = _said(result)
+    assert f"No person '{typo}'" in said
+    assert WORKER in said  # a close match
+    assert "gridhub principals" in said
+
+
+def test_a_subject_with_nothing_close_points_at_the_list(
+    cli: typer.Typer, key_dir: Path, database_url: str
+) -> None:
+    HubKeys.load_or_create(key_dir)
+
+    result = _token(cli, database_url, "--subject", "zzzz", "--key-dir", str(key_dir))
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "Did you mean" not in _said(result)
+    assert "gridhub principals" in _said(result)
+
+
+def test_an_apps_subject_gets_no_person_token(
+    cli: typer.Typer, key_dir: Path, database_url: str
+) -> None:
+    """The hub refuses a person token naming a client: say where apps get theirs."""
+    HubKeys.load_or_create(key_dir)
+
+    result = _token(cli, database_url, "--subject", "housing-app", "--key-dir", str(key_dir))
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "'housing-app' is a client" in _said(result)
+    assert "/oauth/token" in _said(result)
 
 
 async def _client_and_principal(
