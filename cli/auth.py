@@ -1,5 +1,5 @@
 """``gridhub token``, ``gridhub principals``, ``gridhub person add|remove``, ``gridhub client
-create``, ``gridhub keys rotate``.
+create|list|delete``, ``gridhub keys rotate``.
 
 ``token`` prints the token alone on stdout, so ``TOKEN=$(gridhub token --subject S)`` works;
 everything meant for a person goes to stderr.
@@ -21,6 +21,8 @@ from cli.options import DatabaseOption
 from hub.settings import Settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from auth.clients import NewClient
     from policies.store import PolicyStore
 
@@ -193,6 +195,67 @@ def client_create(
     typer.echo(f"client_id: {new.client_id}")
     typer.echo(f"client_secret: {new.client_secret}")
     console.print("Store the secret now: the hub keeps only its hash and can not show it again.")
+
+
+async def _on_clients(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` in one transaction on the database's clients."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from store.engine import create_engine
+
+    engine = create_engine(settings)
+    try:
+        async with AsyncSession(engine) as session, session.begin():
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+@client_app.command("list")
+def client_list(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON list (for scripts) instead of a table.")
+    ] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """List the department apps' clients: subject, client id, created (never a secret)."""
+    import orjson
+    from rich.table import Table
+
+    from auth.clients import list_clients
+
+    found = asyncio.run(_on_clients(_settings(database_url=database_url), list_clients))
+    if as_json:
+        rows = [
+            {"subject": c.subject, "client_id": c.client_id, "created": c.created_at.isoformat()}
+            for c in found
+        ]
+        typer.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        return
+    table = Table("subject", "client id", "created")
+    for c in found:
+        table.add_row(c.subject, c.client_id, c.created_at.isoformat(timespec="seconds"))
+    Console(width=200).print(table)
+
+
+@client_app.command("delete")
+def client_delete(
+    client_id: Annotated[str, typer.Argument(help="The client id (`gridhub client list`).")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Delete a client: its id and secret get no token from then on. The app's principal,
+    roles and grants stay, for its other clients."""
+    from auth.clients import ClientError, delete_client
+
+    settings = _settings(database_url=database_url)
+    try:
+        subject = asyncio.run(
+            _on_clients(settings, lambda session: delete_client(session, client_id))
+        )
+    except ClientError as error:
+        console.print(f"[red]{error}[/red]: `gridhub client list` shows the clients.")
+        raise typer.Exit(1) from None
+    console.print(f"Deleted client {client_id} of {subject}")
 
 
 @keys_app.command("rotate")

@@ -1,17 +1,20 @@
-"""``gridhub token``, ``client create`` and ``keys rotate``, as an operator runs them."""
+"""``gridhub token``, ``client create|list|delete``, ``keys rotate``, as an operator runs them."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import typer
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from auth.clients import authenticate_client
@@ -19,6 +22,7 @@ from auth.issuers import Verifier
 from auth.keys import HubKeys
 from auth.tokens import verify_token
 from cli.auth import parse_duration
+from hub.app import create_app
 from hub.settings import Settings
 from store.engine import create_engine
 from store.models import OAuthClient, Principal
@@ -247,7 +251,93 @@ def test_keys_rotate_prints_the_new_kid_and_keeps_the_old(cli: typer.Typer, key_
 
 
 def test_every_identity_command_explains_itself(cli: typer.Typer) -> None:
-    for command in (["token"], ["client", "create"], ["keys", "rotate"]):
+    for command in (
+        ["token"],
+        ["client", "create"],
+        ["client", "list"],
+        ["client", "delete"],
+        ["keys", "rotate"],
+    ):
         result = runner.invoke(cli, [*command, "--help"])
         assert result.exit_code == 0, command
         assert "--" in result.stdout
+
+
+def _create(cli: typer.Typer, database_url: str, subject: str) -> dict[str, str]:
+    result = runner.invoke(
+        cli,
+        ["client", "create", "--subject", subject, "--department", "fire"]
+        + ["--database-url", database_url],
+    )
+    assert result.exit_code == 0, result.output
+    return dict(line.split(": ", 1) for line in result.stdout.strip().splitlines())
+
+
+def _listed(cli: typer.Typer, database_url: str) -> list[dict[str, str]]:
+    result = runner.invoke(cli, ["client", "list", "--json", "--database-url", database_url])
+    assert result.exit_code == 0, result.output
+    rows: list[dict[str, str]] = orjson.loads(result.stdout)
+    return rows
+
+
+def test_client_list_shows_subject_id_and_age_never_the_secret(
+    cli: typer.Typer, database_url: str, cli_subject: str
+) -> None:
+    old, new = _create(cli, database_url, cli_subject), _create(cli, database_url, cli_subject)
+
+    mine = [row for row in _listed(cli, database_url) if row["subject"] == cli_subject]
+    assert [row["client_id"] for row in mine] == [old["client_id"], new["client_id"]]
+    assert all(set(row) == {"subject", "client_id", "created"} for row in mine)
+    assert datetime.fromisoformat(mine[0]["created"]).tzinfo is not None
+    table = runner.invoke(cli, ["client", "list", "--database-url", database_url])
+    assert table.exit_code == 0, table.output
+    assert old["client_id"] in table.stdout
+    assert cli_subject in table.stdout
+    for shown in (table.stdout, orjson.dumps(mine).decode()):
+        assert old["client_secret"] not in shown
+        assert new["client_secret"] not in shown
+        assert "scrypt" not in shown
+
+
+def test_a_deleted_client_gets_no_token_and_the_apps_other_client_still_does(
+    cli: typer.Typer, database_url: str, cli_subject: str, auth_settings: Settings
+) -> None:
+    """The operators' recipe for a new secret: a second client, then delete the old one."""
+    old, new = _create(cli, database_url, cli_subject), _create(cli, database_url, cli_subject)
+
+    result = runner.invoke(
+        cli, ["client", "delete", old["client_id"], "--database-url", database_url]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert old["client_id"] not in [row["client_id"] for row in _listed(cli, database_url)]
+    settings = auth_settings.model_copy(update={"database_url": database_url})
+    HubKeys.load_or_create(settings.key_dir)
+    with TestClient(create_app(settings)) as http:
+        refused = http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(old["client_id"], old["client_secret"]),
+        )
+        kept = http.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            auth=(new["client_id"], new["client_secret"]),
+        )
+    assert (refused.status_code, refused.json()["error"]) == (401, "invalid_client")
+    assert kept.status_code == 200
+
+
+def test_deleting_an_unknown_client_is_refused_plainly(cli: typer.Typer, database_url: str) -> None:
+    before = _listed(cli, database_url)
+
+    result = runner.invoke(
+        cli, ["client", "delete", "gh_nosuchclient", "--database-url", database_url]
+    )
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    said = " ".join(result.stderr.split())
+    assert "no client with id 'gh_nosuchclient'" in said
+    assert "gridhub client list" in said
+    assert _listed(cli, database_url) == before
