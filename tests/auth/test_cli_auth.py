@@ -304,28 +304,39 @@ def test_a_deleted_client_gets_no_token_and_the_apps_other_client_still_does(
 ) -> None:
     """The operators' recipe for a new secret: a second client, then delete the old one."""
     old, new = _create(cli, database_url, cli_subject), _create(cli, database_url, cli_subject)
-
-    result = runner.invoke(
-        cli, ["client", "delete", old["client_id"], "--database-url", database_url]
-    )
-
-    assert result.exit_code == 0, result.output
-    assert old["client_id"] not in [row["client_id"] for row in _listed(cli, database_url)]
     settings = auth_settings.model_copy(update={"database_url": database_url})
     HubKeys.load_or_create(settings.key_dir)
     with TestClient(create_app(settings)) as http:
-        refused = http.post(
-            "/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(old["client_id"], old["client_secret"]),
+
+        def token_of(client: dict[str, str]) -> Any:
+            return http.post(
+                "/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=(client["client_id"], client["client_secret"]),
+            )
+
+        def me(token: str) -> Any:
+            return http.post(
+                "/graphql",
+                json={"query": "{ me { subject } }"},
+                headers={"authorization": f"Bearer {token}"},
+            )
+
+        live = token_of(old).json()["access_token"]  # taken before the deletion
+
+        result = runner.invoke(
+            cli, ["client", "delete", old["client_id"], "--database-url", database_url]
         )
-        kept = http.post(
-            "/oauth/token",
-            data={"grant_type": "client_credentials"},
-            auth=(new["client_id"], new["client_secret"]),
-        )
-    assert (refused.status_code, refused.json()["error"]) == (401, "invalid_client")
-    assert kept.status_code == 200
+
+        assert result.exit_code == 0, result.output
+        assert cli_subject in result.stderr
+        assert old["client_id"] not in [row["client_id"] for row in _listed(cli, database_url)]
+        refused = token_of(old)
+        assert (refused.status_code, refused.json()["error"]) == (401, "invalid_client")
+        assert me(live).status_code == 401  # its live token ends too
+        kept = token_of(new)
+        assert kept.status_code == 200
+        assert me(kept.json()["access_token"]).json()["data"]["me"]["subject"] == cli_subject
 
 
 def test_deleting_an_unknown_client_is_refused_plainly(cli: typer.Typer, database_url: str) -> None:

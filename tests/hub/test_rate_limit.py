@@ -23,7 +23,7 @@ from hub.rate_limit import MemoryLimiter, RateLimits
 from hub.services import services
 from hub.settings import RateLimit, Settings
 from store.models import AuditEntry
-from tests.support import data_of, error_codes
+from tests.support import data_of
 
 QUERY = {"query": '{ grid(code: "440306") { name } }'}
 WORKER = "worker-440306001001001"
