@@ -21,7 +21,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import Department
@@ -129,6 +129,37 @@ async def create_client(
     )
     await session.flush()
     return NewClient(client_id, secret, subject)
+
+
+@dataclass(frozen=True)
+class ClientListing:
+    """A client as an operator sees it: never its secret, nor the secret's hash."""
+
+    client_id: str
+    subject: str
+    created_at: datetime
+
+
+async def list_clients(session: AsyncSession) -> list[ClientListing]:
+    """Every client, by subject then age, so an app's old and new clients sit together."""
+    rows = await session.execute(
+        select(OAuthClient.client_id, OAuthClient.subject, OAuthClient.created_at).order_by(
+            OAuthClient.subject, OAuthClient.created_at, OAuthClient.client_id
+        )
+    )
+    return [ClientListing(client_id, subject, created) for client_id, subject, created in rows]
+
+
+async def delete_client(session: AsyncSession, client_id: str) -> str:
+    """Delete the client ``client_id`` (its secret gets no token from then on); the subject it
+    acted as. The principal stays, with its roles and grants, for the app's other clients.
+    :class:`ClientError` when there is no such client, so a mistyped id is not taken for done."""
+    subject = await session.scalar(
+        delete(OAuthClient).where(OAuthClient.client_id == client_id).returning(OAuthClient.subject)
+    )
+    if subject is None:
+        raise ClientError(f"no client with id {client_id!r}")
+    return subject
 
 
 async def authenticate_client(

@@ -1,5 +1,5 @@
 """``gridhub token``, ``gridhub principals``, ``gridhub person add|remove``, ``gridhub client
-create``, ``gridhub keys rotate``.
+create|list|delete``, ``gridhub keys rotate``.
 
 ``token`` prints the token alone on stdout, so ``TOKEN=$(gridhub token --subject S)`` works;
 everything meant for a person goes to stderr.
@@ -21,6 +21,8 @@ from cli.options import DatabaseOption
 from hub.settings import Settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from auth.clients import NewClient
     from policies.store import PolicyStore
 
@@ -69,19 +71,76 @@ def _settings(**overrides: object) -> Settings:
     return Settings(**values)
 
 
+async def _principal_kinds(settings: Settings) -> dict[str, str]:
+    """Every principal's subject and kind, as the database holds them."""
+    from sqlalchemy import select
+
+    from store.engine import create_engine
+    from store.models import Principal
+
+    engine = create_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(select(Principal.subject, Principal.kind))
+            return {subject: kind for subject, kind in rows}
+    finally:
+        await engine.dispose()
+
+
+def _check_person(settings: Settings, subject: str) -> None:
+    """Exit 2, saying what exists, unless ``subject`` is a person principal.
+
+    The hub refuses a token whose principal is missing, or of another kind, with a bare 401;
+    printing one would leave the caller guessing (a typo, an app's name) with nothing to go on.
+    """
+    from difflib import get_close_matches
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        kinds = asyncio.run(_principal_kinds(settings))
+    except SQLAlchemyError:
+        console.print(
+            "[red]Cannot read the principals[/red]: run this in the hub's directory, or give "
+            "--database-url or GRIDHUB_DATABASE_URL."
+        )
+        raise typer.Exit(1) from None
+    kind = kinds.get(subject)
+    if kind == "person":
+        return
+    if kind is not None:
+        console.print(
+            f"[red]{subject!r} is a {kind}, not a person[/red]: a department app gets its "
+            "tokens at POST /oauth/token with its client id and secret."
+        )
+        raise typer.Exit(2)
+    people = [name for name, found in kinds.items() if found == "person"]
+    close = get_close_matches(subject, people, n=5, cutoff=0.6)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    console.print(
+        f"[red]No person {subject!r}[/red] in the hub's principals.{hint} "
+        "`gridhub principals` lists everyone."
+    )
+    raise typer.Exit(2)
+
+
 def token(
     subject: Annotated[str, typer.Option(help="The person principal the token names.")],
     ttl: Annotated[
         str, typer.Option(help="Lifetime: seconds, or a duration such as 30m, 8h, 1d.")
     ] = "8h",
     key_dir: KeyDirOption = None,
+    database_url: DatabaseOption = None,
 ) -> None:
-    """Print a token for a person, signed by the hub's own key (for the demo and tests)."""
+    """Print a token for a person, signed by the hub's own key (for the demo and tests).
+
+    The subject must be a person the hub knows (``gridhub principals``): any other token would
+    be refused."""
     from auth.keys import SIGNING_FILE, HubKeys
     from auth.tokens import issue_token
 
     seconds = parse_duration(ttl)
-    settings = _settings(key_dir=key_dir)
+    settings = _settings(key_dir=key_dir, database_url=database_url)
     if not (settings.key_dir / SIGNING_FILE).exists():
         # A new key would sign a token no running hub accepts: say where to run instead.
         console.print(
@@ -89,6 +148,7 @@ def token(
             "(after its first start), or give --key-dir or GRIDHUB_KEY_DIR."
         )
         raise typer.Exit(1)
+    _check_person(settings, subject)
     keys = HubKeys.load_or_create(settings.key_dir)
     try:
         typer.echo(issue_token(keys, settings, subject, "person", ttl=seconds))
@@ -135,6 +195,67 @@ def client_create(
     typer.echo(f"client_id: {new.client_id}")
     typer.echo(f"client_secret: {new.client_secret}")
     console.print("Store the secret now: the hub keeps only its hash and can not show it again.")
+
+
+async def _on_clients(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` in one transaction on the database's clients."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from store.engine import create_engine
+
+    engine = create_engine(settings)
+    try:
+        async with AsyncSession(engine) as session, session.begin():
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+@client_app.command("list")
+def client_list(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON list (for scripts) instead of a table.")
+    ] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """List the department apps' clients: subject, client id, created (never a secret)."""
+    import orjson
+    from rich.table import Table
+
+    from auth.clients import list_clients
+
+    found = asyncio.run(_on_clients(_settings(database_url=database_url), list_clients))
+    if as_json:
+        rows = [
+            {"subject": c.subject, "client_id": c.client_id, "created": c.created_at.isoformat()}
+            for c in found
+        ]
+        typer.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        return
+    table = Table("subject", "client id", "created")
+    for c in found:
+        table.add_row(c.subject, c.client_id, c.created_at.isoformat(timespec="seconds"))
+    Console(width=200).print(table)
+
+
+@client_app.command("delete")
+def client_delete(
+    client_id: Annotated[str, typer.Argument(help="The client id (`gridhub client list`).")],
+    database_url: DatabaseOption = None,
+) -> None:
+    """Delete a client: its id and secret get no token from then on. The app's principal,
+    roles and grants stay, for its other clients."""
+    from auth.clients import ClientError, delete_client
+
+    settings = _settings(database_url=database_url)
+    try:
+        subject = asyncio.run(
+            _on_clients(settings, lambda session: delete_client(session, client_id))
+        )
+    except ClientError as error:
+        console.print(f"[red]{error}[/red]: `gridhub client list` shows the clients.")
+        raise typer.Exit(1) from None
+    console.print(f"Deleted client {client_id} of {subject}")
 
 
 @keys_app.command("rotate")

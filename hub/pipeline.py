@@ -118,9 +118,10 @@ class Call:
         admission = await self.services.rate_limits.check(identity)
         return self.limited(admission) or self.unavailable()
 
-    def limited(self, admission: Admission) -> Response | None:
-        """The 429 of a request its rate limit does not admit; None when admitted."""
-        return None if admission.allowed else refuse(self.facts, admission)
+    def limited(self, admission: Admission, *, oauth: bool = False) -> Response | None:
+        """The 429 of a request its rate limit does not admit; None when admitted. ``oauth``:
+        the token endpoint's, whose body is an RFC 6749 error rather than a GraphQL one."""
+        return None if admission.allowed else refuse(self.facts, admission, oauth=oauth)
 
     def unavailable(self) -> Response | None:
         """The 503 while the database is known to be down; None when it may be tried."""

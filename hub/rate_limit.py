@@ -291,7 +291,28 @@ def too_many_requests(admission: Admission) -> Response:
     )
 
 
-def refuse(facts: Facts, admission: Admission) -> Response:
-    """The refusal, and what its audit entry says."""
+def too_many_token_requests(admission: Admission) -> Response:
+    """429 with ``Retry-After`` in the shape of RFC 6749 §5.2 (``error``, ``error_description``),
+    which OAuth client libraries parse; they do not look for GraphQL's ``errors``. RFC 6749
+    registers no code for this, so the code is the hub's own, ``rate_limited``."""
+    seconds = int(admission.retry_after_header)
+    body = {
+        "error": RATE_LIMITED.lower(),
+        "error_description": f"Too many token requests; retry after {seconds} s",
+    }
+    return Response(
+        orjson.dumps(body),
+        status_code=429,
+        media_type="application/json",
+        headers={
+            "Retry-After": admission.retry_after_header,
+            "Cache-Control": "no-store",
+            "Pragma": "no-cache",
+        },
+    )
+
+
+def refuse(facts: Facts, admission: Admission, *, oauth: bool = False) -> Response:
+    """The refusal, and what its audit entry says; ``oauth``: shaped for ``/oauth/token``."""
     facts.outcome, facts.error_code = Outcome.DENIED, RATE_LIMITED
-    return too_many_requests(admission)
+    return too_many_token_requests(admission) if oauth else too_many_requests(admission)

@@ -7,14 +7,15 @@ process's :class:`PlanCache` — a dictionary look-up unless the policy changed 
 request, in which case it is compiled once for the new version.
 
 A token whose subject has no principal row, or whose kind differs from the row's, is refused
-like a forged one: removing a principal revokes its live tokens at once.
+like a forged one: removing a principal revokes its live tokens at once. So is a client token
+whose client has been deleted (``gridhub client delete``), read in the same statement.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from auth.principal import Identity, Unauthenticated
@@ -22,7 +23,7 @@ from policies.access_watch import AccessWatch
 from policies.plan import AccessPlan, Clock, PlanCache, utc_now
 from policies.principal import Principal
 from policies.store import PolicyStore
-from store.models import PolicyVersion, PrincipalGrid
+from store.models import OAuthClient, PolicyVersion, PrincipalGrid
 from store.models import Principal as PrincipalRow
 
 #: Built once: constructing the statement per request cost more than running it (0.65 ms
@@ -36,6 +37,7 @@ _PRINCIPAL_AND_VERSION = (
         .where(PolicyVersion.id == 1)
         .scalar_subquery()
         .label("policy_version"),
+        exists().where(OAuthClient.client_id == bindparam("client_id")).label("client_known"),
     )
     .outerjoin(PrincipalGrid, PrincipalGrid.subject == PrincipalRow.subject)
     .where(PrincipalRow.subject == bindparam("subject"))
@@ -44,12 +46,17 @@ _PRINCIPAL_AND_VERSION = (
 
 
 async def load_principal_and_version(
-    connection: AsyncConnection, subject: str
+    connection: AsyncConnection, subject: str, client_id: str | None = None
 ) -> tuple[Principal | None, int]:
     """The principal ``subject`` and the policy version, in one statement (a row per assigned
-    area, the version alongside); ``(None, 0)`` when there is no such principal."""
-    rows = (await connection.execute(_PRINCIPAL_AND_VERSION, {"subject": subject})).all()
-    if not rows:
+    area, the version alongside); ``(None, 0)`` when there is no such principal, or when
+    ``client_id`` (a client token's) names a client that no longer exists."""
+    rows = (
+        await connection.execute(
+            _PRINCIPAL_AND_VERSION, {"subject": subject, "client_id": client_id}
+        )
+    ).all()
+    if not rows or (client_id is not None and not rows[0].client_known):
         return None, 0
     first = rows[0]
     areas = tuple(row.grid_code for row in rows if row.grid_code is not None)
@@ -69,7 +76,7 @@ class Access:
     store: PolicyStore
     plans: PlanCache
     watch: AccessWatch | None = None
-    _kept: dict[str, tuple[int, Principal, int]] = field(default_factory=dict)
+    _kept: dict[tuple[str, str | None], tuple[int, Principal, int]] = field(default_factory=dict)
 
     @classmethod
     def create(
@@ -80,22 +87,23 @@ class Access:
         return cls(store, PlanCache(store, clock=clock), watch)
 
     async def _principal(
-        self, connection: AsyncConnection, subject: str
+        self, connection: AsyncConnection, subject: str, client_id: str | None
     ) -> tuple[Principal | None, int]:
         """The principal and policy version: kept from an earlier request while no change has
-        been heard since, else read (one statement)."""
+        been heard since (a client's deletion is one), else read (one statement)."""
         watch = self.watch
         if watch is None or not watch.live:
-            return await load_principal_and_version(connection, subject)
+            return await load_principal_and_version(connection, subject, client_id)
         generation = watch.generation
-        kept = self._kept.get(subject)
+        key = (subject, client_id)
+        kept = self._kept.get(key)
         if kept is not None and kept[0] == generation:
             return kept[1], kept[2]
-        principal, version = await load_principal_and_version(connection, subject)
+        principal, version = await load_principal_and_version(connection, subject, client_id)
         if principal is not None and watch.live and watch.generation == generation:
             if len(self._kept) >= KEPT_PRINCIPALS:
                 self._kept.clear()
-            self._kept[subject] = (generation, principal, version)
+            self._kept[key] = (generation, principal, version)
         return principal, version
 
     async def plan_for(
@@ -103,7 +111,7 @@ class Access:
     ) -> AccessPlan:
         """The plan of the principal ``identity`` names; :class:`Unauthenticated` if there is
         no such principal (any more) or it is of another kind than the token says."""
-        principal, version = await self._principal(connection, identity.subject)
+        principal, version = await self._principal(connection, identity.subject, identity.client_id)
         if principal is None or principal.kind != identity.kind:
             raise Unauthenticated(f"no {identity.kind} principal {identity.subject!r}")
         return await self.plans.plan_for(principal, purpose, connection, version=version)

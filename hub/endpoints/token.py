@@ -17,8 +17,9 @@ department; a failed login is ``denied`` with ``INVALID_CLIENT`` and the client 
 tried (never the secret), so an auditor can find guessing against a client.
 
 Guessing is slowed too (:mod:`hub.rate_limit`): each client address, and each client id tried,
-has a bucket of token requests; over either, the answer is 429 ``RATE_LIMITED`` with
-``Retry-After`` before the secret is checked (an audited denial like a failed login).
+has a bucket of token requests; over either, the answer is 429 with ``Retry-After`` and the
+RFC 6749 body ``{"error": "rate_limited", "error_description": ...}``, before the secret is
+checked (an audited denial like a failed login).
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ async def _exchange(call: Call) -> Response:
     request, facts, shared = call.request, call.facts, call.services
     limits = shared.rate_limits
     if (
-        refused := call.limited(await limits.check_token_address(facts.client_address))
+        refused := call.limited(await limits.check_token_address(facts.client_address), oauth=True)
     ) is not None:
         return refused
     if (refused := call.unavailable()) is not None:
@@ -136,7 +137,9 @@ async def _exchange(call: Call) -> Response:
             raise UnsupportedGrantTypeError(grant_type)
         client_id, secret = _credentials(request, params)
         facts.client_id = client_id
-        if (refused := call.limited(await limits.check_token_client(client_id))) is not None:
+        if (
+            refused := call.limited(await limits.check_token_client(client_id), oauth=True)
+        ) is not None:
             return refused
         async with AsyncSession(shared.engine) as session:
             client = await authenticate_client(session, client_id, secret)

@@ -153,3 +153,47 @@ async def test_nothing_is_kept_while_the_listener_is_down(
     with statements:
         await areas(access, engine)
     assert statements.statements == []
+
+
+async def test_a_deleted_clients_kept_tokens_end_at_once(
+    watch: AccessWatch, engine: AsyncEngine
+) -> None:
+    """``gridhub client delete`` on another process: the app's other client goes on."""
+    app = "watched-app"
+    old = Identity(app, "client", "gh_watched_old", "gridhub", None)
+    new = Identity(app, "client", "gh_watched_new", "gridhub", None)
+    async with engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO principals (subject, kind, name, department_code)"
+                " VALUES (:s, 'client', 'watched', 'housing')"
+            ),
+            {"s": app},
+        )
+        for identity in (old, new):
+            await connection.execute(
+                text(
+                    "INSERT INTO oauth_clients (client_id, secret_hash, subject, created_at)"
+                    " VALUES (:c, 'not a hash', :s, CURRENT_TIMESTAMP)"
+                ),
+                {"c": identity.client_id, "s": app},
+            )
+    try:
+        access = Access.create(engine, watch)
+        async with engine.connect() as connection:
+            for identity in (old, new):  # both kept now
+                await access.plan_for(identity, None, connection)
+
+        before = watch.generation
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("DELETE FROM oauth_clients WHERE client_id = :c"), {"c": old.client_id}
+            )
+        await heard(watch, before)
+        async with engine.connect() as connection:
+            with pytest.raises(Unauthenticated):
+                await access.plan_for(old, None, connection)
+            assert (await access.plan_for(new, None, connection)).principal.subject == app
+    finally:
+        async with engine.begin() as connection:
+            await connection.execute(text("DELETE FROM principals WHERE subject = :s"), {"s": app})
