@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.settings import Settings
 from store.models import AuditEntry
+from tests.hub.test_faults import verify_log
 from tests.support import _free_port
 
 pytestmark = pytest.mark.e2e
@@ -113,22 +114,5 @@ async def test_a_killed_server_loses_no_answered_entry_and_the_log_verifies(
     # The killed server's chain: other tests' servers share the session's database, each
     # signing with audit keys of its own that this test does not hold.
     assert len(writers) == 1
-    verify = subprocess.run(  # noqa: ASYNC221 - the CLI, as an auditor runs it, once
-        [
-            sys.executable,
-            "-m",
-            "hub",
-            "audit",
-            "verify",
-            "--quiet",
-            "--database-url",
-            database_url,
-            "--key-dir",
-            str(settings.audit_key_dir),
-            "--writer",
-            writers.pop(),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    verify = verify_log(database_url, settings, writers.pop())
     assert verify.returncode == 0, verify.stdout + verify.stderr
