@@ -6,7 +6,7 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.record import AuditRecord
@@ -57,3 +57,27 @@ def record(number: int | None = None, **fields: Any) -> AuditRecord:
 def write_text(path: Path, lines: list[str]) -> Path:
     path.write_text("".join(lines), encoding="utf-8")
     return path
+
+
+async def entries_per_request(
+    engine: AsyncEngine, request_ids: list[str]
+) -> tuple[dict[str, int], set[str]]:
+    """How many entries each request has, and which chains (writer ids) hold them."""
+    async with engine.connect() as connection:
+        counts = dict(
+            (
+                await connection.execute(
+                    select(AuditEntry.request_id, func.count())
+                    .where(AuditEntry.request_id.in_(request_ids))
+                    .group_by(AuditEntry.request_id)
+                )
+            ).all()
+        )
+        writers = set(
+            (
+                await connection.scalars(
+                    select(AuditEntry.writer_id).where(AuditEntry.request_id.in_(request_ids))
+                )
+            ).all()
+        )
+    return counts, writers

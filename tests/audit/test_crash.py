@@ -13,11 +13,10 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.settings import Settings
-from store.models import AuditEntry
+from tests.audit.helpers import entries_per_request
 from tests.hub.test_faults import verify_log
 from tests.support import _free_port
 
@@ -91,23 +90,7 @@ async def test_a_killed_server_loses_no_answered_entry_and_the_log_verifies(
     assert 40 <= len(answered) < 400, (
         f"the kill must land mid-burst: {len(answered)} answered, {others[:3]}"
     )
-    async with engine.connect() as connection:
-        counts = dict(
-            (
-                await connection.execute(
-                    select(AuditEntry.request_id, func.count())
-                    .where(AuditEntry.request_id.in_(answered))
-                    .group_by(AuditEntry.request_id)
-                )
-            ).all()
-        )
-        writers = set(
-            (
-                await connection.execute(
-                    select(AuditEntry.writer_id).where(AuditEntry.request_id.in_(answered))
-                )
-            ).scalars()
-        )
+    counts, writers = await entries_per_request(engine, answered)
     assert set(counts) == set(answered)  # every answered request has its entry ...
     assert set(counts.values()) == {1}  # ... exactly once
 

@@ -16,11 +16,12 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.settings import Settings
-from store.models import AuditCheckpoint, AuditEntry
+from store.models import AuditCheckpoint
+from tests.audit.helpers import entries_per_request
 from tests.hub.test_faults import verify_log
 from tests.support import _free_port, data_of
 
@@ -129,23 +130,8 @@ async def test_sigterm_lets_requests_in_flight_finish_and_commit_their_entries(
         assert response.status_code == 200, response.text
         assert len(data_of(response.json())["houses"]["edges"]) == 20  # complete
     request_ids = [response.headers["x-request-id"] for response in responses]
+    counts, writers = await entries_per_request(engine, request_ids)
     async with engine.connect() as connection:
-        counts = dict(
-            (
-                await connection.execute(
-                    select(AuditEntry.request_id, func.count())
-                    .where(AuditEntry.request_id.in_(request_ids))
-                    .group_by(AuditEntry.request_id)
-                )
-            ).all()
-        )
-        writers = set(
-            (
-                await connection.scalars(
-                    select(AuditEntry.writer_id).where(AuditEntry.request_id.in_(request_ids))
-                )
-            ).all()
-        )
         sealed = set(
             (
                 await connection.scalars(
