@@ -9,8 +9,11 @@ at the end:
   document, not per row;
 - variables keep their values except where they feed a filter on a field of tier 3 or above
   (a birth-date range, a care tag): those are replaced by ``"[redacted]"``;
-- the people returned and the rows per type are counted by the resolvers as they build objects
-  (``RequestContext.person_ids`` / ``row_counts``), so ids are logged even when not selected.
+- the fields read are those the answer holds, each with the decision the plan applied to it
+  (:func:`answered_reads`); the people returned and the objects per type are those the answer
+  holds, noted by the executor as it completes them (``RequestContext.person_ids`` /
+  ``row_counts``), so ids are logged even when not selected, and only when returned;
+- the grants named are those covering a field the document selects.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from strawberry.utils.str_converters import to_camel_case
 from audit.record import AuditRecord, FieldRead, Outcome, ReadDecision
 from policies.fields import FIELDS, Tier
 from policies.grants import is_grant_role
+from resolvers.answer import Answer
 from resolvers.filters import FILTERED_FIELDS
 from schema.audit_log import AUDIT_TYPES
 from schema.duties import AUDITOR, has_duty
@@ -82,23 +86,79 @@ def query_hash(document: DocumentNode | None, text: str | None) -> str | None:
 
 
 class _Reads(Visitor):
-    """Collects (type, field) of every selected field of a shared type, and the variables
-    that feed a sensitive filter field."""
+    """Collects (type, field) of every selected field of a shared type, the variables that
+    feed a sensitive filter field, and, per field node, the recorded fields selected beneath
+    it (through fragments too): a field refused there refuses them all."""
 
     def __init__(self, type_info: TypeInfo) -> None:
         super().__init__()
         self.type_info = type_info
         self.fields: set[tuple[str, str]] = set()
         self.sensitive_variables: set[str] = set()
+        #: The field nodes entered and not yet left, and the fragment being visited.
+        self.open: list[int] = []
+        self.fragment: str | None = None
+        self.own: dict[int, set[tuple[str, str]]] = {}
+        self.spreads: dict[int | str, set[str]] = {}
+        self.fragment_fields: dict[str, set[tuple[str, str]]] = {}
+
+    def _holders(self) -> list[int | str]:
+        holders: list[int | str] = list(self.open)
+        if self.fragment is not None:
+            holders.append(self.fragment)
+        return holders
+
+    def enter_fragment_definition(self, node: Any, *_: Any) -> None:
+        self.fragment = node.name.value
+        self.fragment_fields.setdefault(self.fragment, set())
+
+    def leave_fragment_definition(self, *_: Any) -> None:
+        self.fragment = None
+
+    def enter_fragment_spread(self, node: Any, *_: Any) -> None:
+        for holder in self._holders():
+            self.spreads.setdefault(holder, set()).add(node.name.value)
 
     def enter_field(self, node: Any, *_: Any) -> None:
         parent = self.type_info.get_parent_type()
+        self.open.append(id(node))
+        self.own.setdefault(id(node), set())
         if parent is None:
             return
         if (
             parent.name in FIELDS and node.name.value in FIELDS[parent.name]
         ) or parent.name in AUDIT_TYPES:
-            self.fields.add((parent.name, node.name.value))
+            read = (parent.name, node.name.value)
+            self.fields.add(read)
+            for holder in self.open:
+                self.own[holder].add(read)
+            if self.fragment is not None:
+                self.fragment_fields[self.fragment].add(read)
+
+    def leave_field(self, *_: Any) -> None:
+        self.open.pop()
+
+    def beneath(self) -> dict[int, frozenset[tuple[str, str]]]:
+        """Per field node, the recorded fields it and everything selected beneath it read."""
+        closed: dict[str, set[tuple[str, str]]] = {}
+
+        def of_fragment(name: str, seen: frozenset[str]) -> set[tuple[str, str]]:
+            if name in closed:
+                return closed[name]
+            found = set(self.fragment_fields.get(name, ()))
+            for inner in self.spreads.get(name, ()):
+                if inner not in seen:
+                    found |= of_fragment(inner, seen | {inner})
+            closed[name] = found
+            return found
+
+        result = {}
+        for node, own in self.own.items():
+            found = set(own)
+            for name in self.spreads.get(node, ()):
+                found |= of_fragment(name, frozenset({name}))
+            result[node] = frozenset(found)
+        return result
 
     def enter_object_field(self, node: ObjectFieldNode, *_: Any) -> None:
         parent = self.type_info.get_parent_input_type()
@@ -117,13 +177,19 @@ class DocumentFacts:
 
     fields: frozenset[tuple[str, str]]
     sensitive_variables: frozenset[str]
+    #: Per field node (by identity), the recorded fields it and its selections read.
+    beneath: Mapping[int, frozenset[tuple[str, str]]] = field(
+        default_factory=dict, compare=False, hash=False
+    )
 
 
 def document_facts(schema: GraphQLSchema, document: DocumentNode) -> DocumentFacts:
     type_info = TypeInfo(schema)
     reads = _Reads(type_info)
     visit(document, TypeInfoVisitor(type_info, reads))
-    return DocumentFacts(frozenset(reads.fields), frozenset(reads.sensitive_variables))
+    return DocumentFacts(
+        frozenset(reads.fields), frozenset(reads.sensitive_variables), reads.beneath()
+    )
 
 
 def redact(
@@ -265,9 +331,33 @@ def _decision(plan: Any, auditor: bool, type_name: str, field_name: str) -> Read
     return ReadDecision(plan.summary(type_name, field_name).upper())
 
 
+_SEVERITY = {ReadDecision.ALLOW: 0, ReadDecision.MASK: 1, ReadDecision.DENY: 2}
+
+
+def answered_reads(facts: DocumentFacts, answer: Answer) -> list[FieldRead]:
+    """The fields the response holds, each with the decision the plan applied to it.
+
+    A field is read when it appears on some object of the response (a value, a null, or an
+    error at its path), and when a field above it was refused. Its decision is ``DENY`` if it
+    was refused somewhere (``FORBIDDEN`` or ``PURPOSE_REQUIRED`` at it or at a field above it),
+    else ``MASK`` if some value of it was shown masked (a masked form, a masked link or count
+    answered null, care tags cut to the caller's reach), else ``ALLOW``. A field the document
+    selects on objects the response does not hold (no rows, only ``totalCount``) is not read.
+    """
+    decisions = dict.fromkeys(answer.fields(), ReadDecision.ALLOW)
+    for read in answer.masked:
+        decisions[read] = ReadDecision.MASK
+    for node in answer.refused_nodes:
+        for read in facts.beneath.get(id(node), ()):
+            decisions[read] = ReadDecision.DENY
+    return [FieldRead(t, f, d.value) for (t, f), d in sorted(decisions.items())]
+
+
 def outcome_of(body: Mapping[str, Any], reads: list[FieldRead]) -> tuple[Outcome, str | None]:
-    """ok: everything allowed; partial: data with something masked or refused; denied: no
-    data because of the plan; error: no data for another reason."""
+    """ok: everything allowed; partial: data with some value masked or refused, or an error;
+    denied: no data because of the plan; error: no data for another reason. ``reads`` are the
+    decisions applied (:func:`answered_reads`), so a field the plan masks elsewhere but not
+    in this answer does not make it partial."""
     codes = [str(e.get("extensions", {}).get("code")) for e in body.get("errors", [])]
     refused = {"FORBIDDEN", "PURPOSE_REQUIRED"}
     first = codes[0] if codes else None

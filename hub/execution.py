@@ -22,12 +22,14 @@ from graphql import (
     DocumentNode,
     ExecutionResult,
     GraphQLError,
+    GraphQLObjectType,
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
     execute,
     parse,
 )
+from graphql.execution.incremental.incremental_executor import IncrementalExecutor
 from graphql.pyutils import is_awaitable
 
 from hub.limits import (
@@ -47,7 +49,10 @@ from hub.production_errors import (
     only_written_names,
     validate_tagged,
 )
-from store.errors import GridhubError
+from policies.fields import FIELDS
+from resolvers.answer import ANSWER, Answer, Selection
+from schema.audit_log import AUDIT_TYPES
+from store.errors import Forbidden, GridhubError, PurposeRequired
 
 log = logging.getLogger("gridhub.graphql")
 T = TypeVar("T")
@@ -122,6 +127,58 @@ class Prepared:
                 self.memo[key] = self.cost.refusal(operation, None)
             error = self.memo[key]
         return None if error is None else dict(error.formatted)
+
+
+#: Types whose fields an audit entry records (the shared data's and the audit log's own).
+RECORDED_TYPES = frozenset(FIELDS) | AUDIT_TYPES
+#: Types whose objects are rows of the shared data: an entry counts them per type.
+COUNTED_TYPES = frozenset({"Grid", "House", "Room", "Person", "Entity", "Event"})
+REFUSED_CODES = frozenset({Forbidden.code, PurposeRequired.code})
+
+
+class AnsweringExecutor(IncrementalExecutor):
+    """graphql-core's executor, noting in the request's :class:`~resolvers.answer.Answer` each
+    object of a recorded type completed into the response (with the fields selected on it),
+    and each person returned: what the response holds, not what its resolvers fetched."""
+
+    def collect_and_execute_subfields(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: Any,
+        path: Any,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        name = return_type.name
+        if name in RECORDED_TYPES:
+            context = self.context_value
+            answer: Answer | None = getattr(context, "answer", None)
+            if answer is not None:
+                answer.selections.add(self._selection(return_type, field_details_list))
+                if name in COUNTED_TYPES:
+                    context.row_counts[name] += 1
+                    if name == "Person":
+                        context.person_ids.add(result._key)
+        return super().collect_and_execute_subfields(
+            return_type, field_details_list, path, result, position_context
+        )
+
+    def _selection(self, return_type: Any, field_details_list: Any) -> Selection:
+        """The fields selected on objects of this field group, worked out once per group."""
+        memo: dict[tuple[Any, int], tuple[Any, Selection]] = self.__dict__.setdefault(
+            "_answer_selections", {}
+        )
+        key = (return_type, id(field_details_list))
+        found = memo.get(key)
+        if found is None:
+            grouped = self.collect_subfields(return_type, field_details_list)[0]
+            names = frozenset(
+                (return_type.name, details[0].node.name.value)
+                for details in grouped.values()
+                if not details[0].node.name.value.startswith("__")
+            )
+            found = memo[key] = (field_details_list, Selection(names))
+        return found[1]
 
 
 def _with_code(error: GraphQLError, code: str) -> dict[str, Any]:
@@ -233,19 +290,30 @@ class Executor:
         costly = prepared.cost_refusal(operation_name, variables)
         if costly is not None:
             return {"errors": [costly]}
-        result = execute(
-            self.schema,
-            prepared.document,
-            context_value=context,
-            variable_values=variables,
-            operation_name=operation_name,
-            hide_suggestions=self.production,
-        )
-        if is_awaitable(result):
-            result = await result
+        answer: Answer | None = getattr(context, "answer", None)
+        noting = ANSWER.set(answer)
+        try:
+            result = execute(
+                self.schema,
+                prepared.document,
+                context_value=context,
+                variable_values=variables,
+                operation_name=operation_name,
+                hide_suggestions=self.production,
+                executor_class=AnsweringExecutor,
+            )
+            if is_awaitable(result):
+                result = await result
+        finally:
+            ANSWER.reset(noting)
         assert isinstance(result, ExecutionResult)
         body: dict[str, Any] = {}
         errors = result.errors or []
+        if answer is not None:
+            for error in errors:
+                original = error.original_error
+                if isinstance(original, GridhubError) and original.code in REFUSED_CODES:
+                    answer.refused_nodes.extend(error.nodes or ())
         if errors:
             written = prepared.text
             if self.production and variables:

@@ -21,6 +21,7 @@ from starlette.requests import HTTPConnection
 
 from auth.principal import Identity
 from policies.field_rules import FieldRules, Plan
+from resolvers.answer import Answer
 from resolvers.resources import Resource
 
 if TYPE_CHECKING:
@@ -58,9 +59,12 @@ class RequestContext:
     audit_writer: AuditWriter | None = None
     loaders: Loaders = field(init=False)
     _connection: AsyncConnection | None = field(default=None, init=False)
-    #: What the response holds, for the audit entry: objects built per type, people's ids.
+    #: What the response holds, for the audit entry: objects returned per type, the ids of
+    #: the people returned (noted by the executor as objects complete, not as rows are read:
+    #: a page fetched for its ``totalCount`` returns nobody), the fields shown and how.
     row_counts: Counter[str] = field(default_factory=Counter, init=False)
     person_ids: set[int] = field(default_factory=set, init=False)
+    answer: Answer = field(default_factory=Answer, init=False)
     #: Fields read other than through the document's selections (a map view's layers), as
     #: (type, field): the audit entry records the plan's decision on them too.
     field_reads: set[tuple[str, str]] = field(default_factory=set, init=False)
@@ -105,8 +109,7 @@ class RequestContext:
         return context
 
     def rules_for(self, type_name: str, grid_code: str | None) -> FieldRules:
-        """The plan's field rules for a row about to become an object (and count it)."""
-        self.row_counts[type_name] += 1
+        """The plan's field rules for a row about to become an object."""
         return self.plan.rules(type_name, grid_code)
 
     def row_scope(self, resource: Resource) -> list[ColumnElement[bool]]:

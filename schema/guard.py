@@ -21,6 +21,7 @@ from typing import Any
 from policies.field_rules import Decision, FieldRules
 from policies.fields import CARE_TAG_TIERS, FIELDS, Mask
 from policies.masking import mask
+from resolvers.answer import note_masked
 from store.errors import Forbidden, GridhubError, PurposeRequired
 
 
@@ -51,16 +52,22 @@ NEEDS_PURPOSE = _Refusal(_purpose)
 
 
 class _Masked:
-    """A value shown only in its masked form, masked when (and each time) it is read."""
+    """A value shown only in its masked form, masked when (and each time) it is read; reading
+    it notes the mask in the request's answer when the masked form hides something (the audit
+    entry records the masks applied)."""
 
-    __slots__ = ("rule", "value")
+    __slots__ = ("key", "rule", "value")
 
-    def __init__(self, rule: Mask, value: Any) -> None:
+    def __init__(self, key: tuple[str, str], rule: Mask, value: Any) -> None:
+        self.key = key
         self.rule = rule
         self.value = value
 
     def shown(self) -> Any:
-        return mask(self.rule, self.value)
+        shown = mask(self.rule, self.value)
+        if shown != self.value:  # an empty list masks to itself: nothing was hidden
+            note_masked(*self.key)
+        return shown
 
     def __repr__(self) -> str:
         return "<masked>"
@@ -75,6 +82,9 @@ def read_field(source: Any, python_name: str) -> Any:
         return value.shown()
     if kind is _Refusal:
         raise value.error()
+    if kind is _Cut:
+        note_masked(*value.key)
+        return value.value
     return value
 
 
@@ -83,14 +93,15 @@ def python_name(graphql_name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", graphql_name).lower()
 
 
-def _actions(rules: FieldRules) -> tuple[tuple[str, Mask | _Refusal], ...]:
-    """Per refused field, its attribute name and what to put there: a mask rule, or a
-    refusal; worked out once per rules object (one per type and area in a plan)."""
+def _actions(rules: FieldRules) -> tuple[tuple[str, str, Mask | _Refusal], ...]:
+    """Per refused field, its attribute name, its GraphQL name and what to put there: a mask
+    rule, or a refusal; worked out once per rules object (one per type and area in a plan)."""
     found = rules.memo.get("guard")
     if found is None:
         found = rules.memo["guard"] = tuple(
             (
                 python_name(field_name),
+                field_name,
                 FIELDS[rules.type_name][field_name].mask
                 if decision is Decision.MASK
                 else NEEDS_PURPOSE
@@ -104,22 +115,38 @@ def _actions(rules: FieldRules) -> tuple[tuple[str, Mask | _Refusal], ...]:
 
 def apply(rules: FieldRules, values: dict[str, Any]) -> dict[str, Any]:
     """Replace, in the keyword arguments of a new object, the values its rules refuse."""
-    for key, action in _actions(rules):
+    for key, field_name, action in _actions(rules):
         if key not in values:
             continue  # a field with a resolver: it checks :func:`allowed` itself
         if type(action) is _Refusal:
             values[key] = action
-        elif values[key] is not None:
-            values[key] = _Masked(action, values[key])  # type: ignore[arg-type]
+        elif values[key] is not None and type(values[key]) is not _Cut:
+            values[key] = _Masked((rules.type_name, field_name), action, values[key])  # type: ignore[arg-type]
     return values
 
 
-def visible_care_tags(rules: FieldRules, tags: list[str]) -> list[str]:
-    """Care tags up to the reach of the rules that allow them (core tags need tier 4)."""
+class _Cut:
+    """A list shown without the items beyond the caller's reach (care tags): noted as masked
+    when read, like a masked value."""
+
+    __slots__ = ("key", "value")
+
+    def __init__(self, key: tuple[str, str], value: Any) -> None:
+        self.key = key
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<cut>"
+
+
+def visible_care_tags(rules: FieldRules, tags: list[str]) -> Any:
+    """Care tags up to the reach of the rules that allow them (core tags need tier 4); a list
+    that lost some is shown cut, and noted as masked when it is read."""
     reach = rules.reach.get("careTags")
     if reach is None:
         return tags
-    return [tag for tag in tags if CARE_TAG_TIERS[tag] <= reach]
+    shown = [tag for tag in tags if CARE_TAG_TIERS[tag] <= reach]
+    return shown if len(shown) == len(tags) else _Cut((rules.type_name, "careTags"), shown)
 
 
 def allowed(rules: FieldRules, field_name: str) -> bool:
@@ -129,5 +156,8 @@ def allowed(rules: FieldRules, field_name: str) -> bool:
     if decision is Decision.ALLOW:
         return True
     if decision is Decision.MASK:
-        return FIELDS[rules.type_name][field_name].mask is Mask.NONE
+        if FIELDS[rules.type_name][field_name].mask is Mask.NONE:
+            return True
+        note_masked(rules.type_name, field_name)
+        return False
     raise (_purpose() if decision is Decision.PURPOSE_REQUIRED else _forbidden())

@@ -39,7 +39,6 @@ class Person(Node):
     @classmethod
     def from_row(cls, row: Any, context: RequestContext) -> Person:
         rules = context.rules_for("Person", row.grid_code)
-        context.person_ids.add(row.id)
         values = guard.apply(
             rules,
             {

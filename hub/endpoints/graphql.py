@@ -33,6 +33,7 @@ from auth.principal import Identity
 from hub.audit_facts import (
     DocumentFacts,
     Facts,
+    answered_reads,
     document_facts,
     outcome_of,
     plan_reads,
@@ -316,9 +317,13 @@ async def _run(call: Call, identity: Identity, params: Params, media: str) -> Re
     if document is not None:
         facts.reads, facts.grant_ids = plan_reads(plan, document)
     result = await executor.run(prepared, params.variables, params.operation_name, context)
+    if document is not None:
+        facts.reads = answered_reads(document, context.answer)
     if context.field_reads and document is not None:  # a map view's layers read more
         read = DocumentFacts(document.fields | context.field_reads, document.sensitive_variables)
-        facts.reads, facts.grant_ids = plan_reads(plan, read)
+        layers = DocumentFacts(frozenset(context.field_reads), frozenset())
+        facts.grant_ids = plan_reads(plan, read)[1]
+        facts.reads = sorted({*facts.reads, *plan_reads(plan, layers)[0]})
     facts.person_ids = tuple(str(key) for key in sorted(context.person_ids))
     facts.row_counts = dict(context.row_counts)
     facts.outcome, facts.error_code = outcome_of(result, facts.reads)
