@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -19,10 +20,11 @@ import strawberry
 from sqlalchemy import RowMapping
 from strawberry.scalars import JSON
 
-from audit.search import AuditCursor, AuditFilter, search, stats
+from audit.search import AuditCursor, AuditFilter, count, search, stats
 from resolvers.ids import from_global_id, to_global_id
 from schema.base import Info
 from schema.duties import AUDITOR, principal_with_duty
+from schema.relay import PageInfo
 from store.errors import BadUserInput
 
 #: The GraphQL types of this module: the audit recorder logs reads of their fields as the
@@ -81,6 +83,16 @@ class AuditLogFilter:
     )
     to: datetime | None = strawberry.field(default=None, description="Exclusive.")
     operation_name: str | None = None
+    decision: AuditDecision | None = strawberry.field(
+        default=None,
+        description="Requests that read some field with this decision (with `resourceType` "
+        "and `field`: that field).",
+    )
+    grant_id: str | None = strawberry.field(
+        default=None,
+        description="Requests this grant allowed: `grant:7` (or `7`), or a rule's text as "
+        "`grantIds` shows it.",
+    )
 
 
 @strawberry.type(description="A field a request read, and what the plan did with it.")
@@ -163,8 +175,19 @@ class AuditEntryEdge:
 @strawberry.type(description="A page of the log, newest first.")
 class AuditEntryConnection:
     edges: list[AuditEntryEdge]
-    has_next_page: bool
-    end_cursor: str | None = strawberry.field(description="Pass as `after` for the next page.")
+    page_info: PageInfo
+    has_next_page: bool = strawberry.field(
+        deprecation_reason="Use `pageInfo { hasNextPage }`, as on every other list."
+    )
+    end_cursor: str | None = strawberry.field(
+        description="Pass as `after` for the next page.",
+        deprecation_reason="Use `pageInfo { endCursor }`, as on every other list.",
+    )
+    _count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="How many entries match the filter in all, over every page.")
+    async def total_count(self) -> int:
+        return await self._count()
 
 
 @strawberry.type(description="How many entries fall in one group.")
@@ -208,7 +231,14 @@ def audit_filter(given: AuditLogFilter | None) -> AuditFilter:
         since=since,
         until=until,
         operation_name=given.operation_name,
+        decision=None if given.decision is None else given.decision.value,
+        grant_id=None if given.grant_id is None else _grant_name(given.grant_id),
     )
+
+
+def _grant_name(value: str) -> str:
+    """A grant as entries name it: ``grant:7`` for ``7``; anything else as given."""
+    return f"grant:{value}" if value.isascii() and value.isdigit() else value
 
 
 async def _searchable(info: Info) -> None:
@@ -237,13 +267,28 @@ async def resolve_audit_log(
     except ValueError:
         raise BadUserInput("`after` is not a cursor of this list") from None
     await _searchable(info)
-    rows, more = await search(await info.context.connection(), audit_filter(filter), size, cursor)
+    wanted = audit_filter(filter)
+    rows, more = await search(await info.context.connection(), wanted, size, cursor)
     edges = [
         AuditEntryEdge(cursor=AuditCursor.of(row).encode(), node=AuditEntry.from_row(row))
         for row in rows
     ]
+    start, end = (edges[0].cursor, edges[-1].cursor) if edges else (None, None)
+
+    async def total() -> int:
+        return await count(await info.context.connection(), wanted)
+
     return AuditEntryConnection(
-        edges=edges, has_next_page=more, end_cursor=edges[-1].cursor if edges else None
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=more,
+            has_previous_page=cursor is not None,
+            start_cursor=start,
+            end_cursor=end,
+        ),
+        has_next_page=more,
+        end_cursor=end,
+        _count=total,
     )
 
 

@@ -248,7 +248,8 @@ async def test_stats_count_what_the_log_holds(ask: Callable[..., Any], engine: A
         (LOG, {"filter": {"from": "2026-11-02T00:00:00Z", "to": "2026-11-01T00:00:00Z"}}, "before"),
         (LOG, {"after": "bm90IGEgY3Vyc29y"}, "cursor"),
         (LOG, {"first": 0}, "first"),
-        (LOG, {"first": 100000}, "first"),
+        # A page size past the largest (the whole LOG at that size is refused as too costly).
+        ("query ($first: Int) { auditLog(first: $first) { totalCount } }", {"first": 501}, "first"),
         (LOG, {"filter": {"personId": "SG91c2U6MQ=="}}, "Person"),
         (
             STATS,
@@ -289,3 +290,90 @@ def test_failed_logins_are_found_by_their_code(
     )
     assert len(found) == 3
     assert all(e["outcome"] == "DENIED" and e["operationType"] == "token" for e in found)
+
+
+PAGE = """query Page($filter: AuditLogFilter, $first: Int, $after: String) {
+  auditLog(filter: $filter, first: $first, after: $after) {
+    totalCount
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    edges { cursor node { requestId } }
+  }
+}"""
+
+
+def test_the_log_is_a_connection_with_a_total_count_and_page_info(
+    ask: Callable[..., Any],
+) -> None:
+    name = marker()
+    for _ in range(3):
+        ask(WORKER, f'query {name} {{ grid(code: "440306001001001") {{ name }} }}')
+    first = data_of(ask(AUDITOR, PAGE, {"filter": {"operationName": name}, "first": 2}).json())
+    page = first["auditLog"]
+    assert page["totalCount"] == 3
+    assert page["pageInfo"] == {
+        "hasNextPage": True,
+        "hasPreviousPage": False,
+        "startCursor": page["edges"][0]["cursor"],
+        "endCursor": page["edges"][1]["cursor"],
+    }
+    variables = {
+        "filter": {"operationName": name},
+        "first": 2,
+        "after": page["pageInfo"]["endCursor"],
+    }
+    rest = data_of(ask(AUDITOR, PAGE, variables).json())["auditLog"]
+    assert rest["totalCount"] == 3
+    assert len(rest["edges"]) == 1
+    assert rest["pageInfo"]["hasNextPage"] is False
+    assert rest["pageInfo"]["hasPreviousPage"] is True
+    seen = [e["node"]["requestId"] for e in page["edges"] + rest["edges"]]
+    assert len(set(seen)) == 3
+    empty = data_of(ask(AUDITOR, PAGE, {"filter": {"operationName": marker()}}).json())
+    assert empty["auditLog"] == {
+        "totalCount": 0,
+        "pageInfo": {
+            "hasNextPage": False,
+            "hasPreviousPage": False,
+            "startCursor": None,
+            "endCursor": None,
+        },
+        "edges": [],
+    }
+
+
+def test_decision_and_grant_filters_follow_a_grant_to_the_reads_it_allowed(
+    ask: Callable[..., Any],
+) -> None:
+    name = marker()
+    ask("housing-app", RESIDENTS.replace("NAME", name))  # ID numbers masked, by its grants
+    ask(WORKER, RESIDENTS.replace("NAME", name))  # masked too, by the worker's role
+    ask(WORKER, f'query {name} {{ grid(code: "440306001001001") {{ name }} }}')  # all allowed
+    everything = log(ask, operationName=name)
+    assert len(everything) == 3
+    masked = log(ask, operationName=name, decision="MASK")
+    assert sorted(e["subject"] for e in masked) == ["housing-app", WORKER]
+    assert all(any(read["decision"] == "MASK" for read in entry["reads"]) for entry in masked)
+    allowed_only = [
+        e for e in everything if all(read["decision"] == "ALLOW" for read in e["reads"])
+    ]
+    assert len(allowed_only) == 1
+    assert log(ask, operationName=name, decision="DENY") == []
+    # One field with one decision: the worker's ID numbers were masked, its names allowed.
+    assert len(log(ask, operationName=name, field="idNumber", decision="MASK")) == 2
+    assert log(ask, operationName=name, field="idNumber", decision="ALLOW") == []
+
+    housing = next(e for e in everything if e["subject"] == "housing-app")
+    grants = [g for g in housing["grantIds"] if g.startswith("grant:")]
+    assert grants
+    for grant in grants:
+        found = log(ask, operationName=name, grantId=grant)
+        assert [e["requestId"] for e in found] == [housing["requestId"]]
+        bare = grant.split(":", 1)[1]
+        assert [e["requestId"] for e in log(ask, operationName=name, grantId=bare)] == [
+            housing["requestId"]
+        ]
+    worker = next(e for e in everything if e["subject"] == WORKER)
+    rule = next(g for g in worker["grantIds"] if not g.startswith("grant:"))
+    assert worker["requestId"] in [e["requestId"] for e in log(ask, grantId=rule)]
+    assert housing["requestId"] not in [e["requestId"] for e in log(ask, grantId=rule)]
+    assert log(ask, operationName=name, grantId="grant:999999") == []
