@@ -42,6 +42,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: A client that closed its connection before its request was read (nginx's 499): the
+#: client's abort, recorded as such, neither a fault of the hub's nor a refusal.
+CLIENT_CLOSED_REQUEST = "CLIENT_CLOSED_REQUEST"
+CLIENT_CLOSED_STATUS = 499
+
 
 def service_unavailable(headers: dict[str, str] | None = None) -> Response:
     body = {

@@ -10,7 +10,8 @@ could not be written is counted as lost.
   committed): ``endpoint`` is ``graphql`` or ``token``; ``operation`` is the operation name,
   ``anonymous`` when there is none, ``other`` once a process has seen
   :data:`MAX_OPERATIONS` distinct names (a caller can not blow up the series);
-- ``gridhub_refusals_total{code}``: answers that were not ``ok``, by ``extensions.code``;
+- ``gridhub_refusals_total{code}``: answers that were not ``ok``, by ``extensions.code``
+  (not the requests their clients abandoned, ``CLIENT_CLOSED_REQUEST``);
 - ``gridhub_audit_lag_seconds``: from the end of a request to its entry committed;
   ``gridhub_audit_queue_depth``: entries waiting for their transaction;
   ``gridhub_audit_lost_total{code}``: entries that could not be written (their requests were
@@ -46,6 +47,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from audit.record import AuditRecord
+from hub.faults import CLIENT_CLOSED_REQUEST
 from hub.services import services
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -54,6 +56,9 @@ MAX_OPERATIONS = 100
 ANONYMOUS, OTHER = "anonymous", "other"
 #: Operation types that are no client's request (the grant sweep's entries).
 _NOT_REQUESTS = frozenset({"system"})
+#: Codes that are not refusals: a client that gave up on its own request. Anyone with a token
+#: could otherwise drive the refusals alert by opening requests and closing them.
+_NOT_REFUSALS = frozenset({CLIENT_CLOSED_REQUEST})
 _NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 LAG_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
@@ -147,7 +152,7 @@ class Metrics:
         labels = (endpoint, operation, outcome)
         self.requests.labels(*labels).inc()
         self.latency.labels(*labels).observe(seconds)
-        if outcome != "ok" and code:
+        if outcome != "ok" and code and code not in _NOT_REFUSALS:
             self.refusals.labels(code).inc()
 
     def exposition(self) -> bytes:

@@ -9,7 +9,8 @@ answer the same treatment:
 
 - an anonymous caller (no acceptable token) gets the one 401, learning nothing else;
 - a request that raised answers 503 ``SERVICE_UNAVAILABLE`` if the database was unreachable,
-  else a logged 500 (:mod:`hub.faults`);
+  else a logged 500 (:mod:`hub.faults`); a client that closed its connection while sending its
+  request is recorded as its own abort, ``CLIENT_CLOSED_REQUEST`` (499);
 - every answer is one audit entry, and leaves only once that entry has committed; if it can
   not be committed the answer is ``AUDIT_UNAVAILABLE`` (503) instead and no data leaves.
 """
@@ -25,7 +26,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from audit.record import Outcome
@@ -39,7 +40,13 @@ from auth.principal import (
 )
 from hub.audit_facts import Facts
 from hub.execution import BAD_REQUEST, INTERNAL
-from hub.faults import failed_request, service_unavailable, unavailable
+from hub.faults import (
+    CLIENT_CLOSED_REQUEST,
+    CLIENT_CLOSED_STATUS,
+    failed_request,
+    service_unavailable,
+    unavailable,
+)
 from hub.rate_limit import Admission, refuse
 from hub.services import Services, services
 from policies.plan import AccessPlan
@@ -258,6 +265,14 @@ async def serve(
         log.debug("Unauthenticated request: %s", error)
         call.facts.outcome, call.facts.error_code = Outcome.DENIED, UNAUTHENTICATED
         response = unauthenticated_response()
+    except ClientDisconnect:
+        # The client went away while sending its request: its abort, not the hub's fault (no
+        # traceback, no 500) and not a refusal; the entry says so. Nobody reads the answer.
+        log.info("Request %s: the client closed the connection mid-request", call.facts.request_id)
+        call.facts.outcome, call.facts.error_code = Outcome.ERROR, CLIENT_CLOSED_REQUEST
+        response = request_error(
+            "The client closed the connection", CLIENT_CLOSED_STATUS, CLIENT_CLOSED_REQUEST
+        )
     except Exception as error:
         response = call.failed(error)
     answered = await call.record(response)

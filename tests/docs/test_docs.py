@@ -49,6 +49,7 @@ from hub.execution import (
     PARSE_FAILED,
     VALIDATION_FAILED,
 )
+from hub.faults import CLIENT_CLOSED_REQUEST
 from hub.limits import LIMIT_CODES
 from hub.operations import PERSISTED_QUERY_NOT_ALLOWED, PERSISTED_QUERY_NOT_FOUND
 from hub.settings import Settings
@@ -442,6 +443,6 @@ def test_every_error_code_is_documented() -> None:
     codes = [BAD_USER_INPUT, PARSE_FAILED, VALIDATION_FAILED, BAD_REQUEST, INTERNAL]
     more = ["REQUEST_TOO_LARGE", "FORBIDDEN", "PURPOSE_REQUIRED", "UNAUTHENTICATED"]
     more += [*sorted(LIMIT_CODES), INTROSPECTION_DISABLED, *HTTP_CODES]
-    more += [PERSISTED_QUERY_NOT_ALLOWED, PERSISTED_QUERY_NOT_FOUND]
+    more += [PERSISTED_QUERY_NOT_ALLOWED, PERSISTED_QUERY_NOT_FOUND, CLIENT_CLOSED_REQUEST]
     missing = [code for code in [*codes, *more] if f"`{code}`" not in text]
     assert not missing, f"docs/app-developers.md does not explain {missing}"
