@@ -44,6 +44,9 @@ class ChainState:
     checkpoints: int = 0  # the number of the last checkpoint
     signed_seq: int = 0  # the seq the last checkpoint covers
     sealed: bool = False
+    #: Whether the chain's genesis checkpoint (number 0, seq 0) is written: it opens the
+    #: chain, so a chain the audit key never signed fails verification.
+    opened: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,12 @@ def build_batch(
     batch = Batch()
     seq, head, floor = chain.seq, chain.head, chain.at
     number, signed = chain.checkpoints, chain.signed_seq
+    if not chain.opened and (queued or final or checkpoint):
+        # The genesis checkpoint: signed before the first entry, it says the chain is this
+        # hub's (its writer id, no entry yet) and goes to the witness with the rest.
+        now = queued[0].at if queued else clock()
+        opened = now if floor is None or now > floor else floor
+        batch.checkpoints.append(sign_checkpoint(keys, writer_id, 0, 0, GENESIS, opened, False))
     for item in queued:
         seq += 1
         at = item.at if floor is None or item.at > floor else floor
@@ -135,7 +144,7 @@ def build_batch(
         number += 1
         batch.checkpoints.append(sign_checkpoint(keys, writer_id, number, seq, head, at, final))
         signed = seq
-    batch.chain = ChainState(seq, head, floor, number, signed, chain.sealed or final)
+    batch.chain = ChainState(seq, head, floor, number, signed, chain.sealed or final, True)
     return batch
 
 
@@ -167,5 +176,6 @@ async def read_chain_state(engine: AsyncEngine, writer_id: str) -> ChainState:
             checkpoints=checkpoint.number,
             signed_seq=checkpoint.seq,
             sealed=checkpoint.final,
+            opened=True,
         )
     return chain

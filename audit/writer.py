@@ -42,9 +42,10 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -76,6 +77,7 @@ __all__ = [
     "CheckpointSettings",
     "Receipt",
     "Submitted",
+    "Witness",
     "WriterStats",
 ]
 
@@ -91,6 +93,12 @@ class AuditUnavailable(GridhubError):
         self, message: str = "The audit log is unavailable; the request was not answered."
     ) -> None:
         super().__init__(message)
+
+
+class Witness(Protocol):
+    """Where checkpoints are also kept, outside the database (:mod:`audit.witness`)."""
+
+    async def attest(self, checkpoints: Sequence[Mapping[str, Any]]) -> None: ...
 
 
 class AuditObserver(Protocol):
@@ -114,6 +122,8 @@ class WriterStats:
     transactions: int = 0
     failed_transactions: int = 0
     checkpoints: int = 0
+    #: Checkpoints appended to the witness.
+    witnessed: int = 0
 
 
 @dataclass(frozen=True)
@@ -159,6 +169,7 @@ class AuditWriter(PostgresqlBatches):
         record_timeout: float | None = 30.0,
         database: DatabaseState | None = None,
         observer: AuditObserver | None = None,
+        witness: Witness | None = None,
     ) -> None:
         writer_id = uuid.uuid4().hex
         super().__init__(engine, writer_id, SearchIndexer(engine, writer_id))
@@ -180,6 +191,9 @@ class AuditWriter(PostgresqlBatches):
         self._retry_at = 0.0
         self._database = database
         self.observer = observer
+        self._witness = witness
+        #: Checkpoints committed but not yet appended to the witness (it was unreachable).
+        self._unwitnessed: list[dict[str, Any]] = []
 
     @property
     def queue_depth(self) -> int:
@@ -373,7 +387,28 @@ class AuditWriter(PostgresqlBatches):
             if not item.future.done():
                 receipt = Receipt(self.writer_id, values["seq"], values["hash"], values["at"])
                 item.future.set_result(receipt)
+        if self._witness is not None and (batch.checkpoints or self._unwitnessed):
+            await self._attest(batch.checkpoints)
         return True
+
+    async def _attest(self, checkpoints: list[dict[str, Any]]) -> None:
+        """Append committed checkpoints to the witness, after the requests they cover were
+        answered; what can not be appended now is tried again with the next checkpoint."""
+        assert self._witness is not None
+        pending = [*self._unwitnessed, *checkpoints]
+        try:
+            await self._witness.attest(pending)
+        except Exception as error:
+            self._unwitnessed = pending
+            log.error(
+                "Audit witness %s not written (%s checkpoints wait for it): %s",
+                self._witness,
+                len(pending),
+                error,
+            )
+        else:
+            self._unwitnessed = []
+            self.stats.witnessed += len(pending)
 
     async def _write(self, batch: Batch) -> None:
         if self._engine.dialect.name == "postgresql":

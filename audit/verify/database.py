@@ -91,7 +91,7 @@ async def verify_database(
                     f"{anchor.checkpoints} (--from {from_seq})"
                 )
             mark = await index_mark(connection, chain)
-            checker = ChainChecker(chain, public_keys, anchor)
+            checker = ChainChecker(chain, public_keys, anchor, require_signed=True)
             last = await _check_chain(connection, checker, anchor, progress, mark)
             checker.add_to(report)
             if mark is not None and last > mark and checker.problem is None:
@@ -112,7 +112,9 @@ async def _check_chain(
     seq of the last entry accepted."""
     chain = checker.writer_id
     last = anchor.seq
-    events = chain_events(connection, chain, after_seq=anchor.seq, after_number=anchor.checkpoints)
+    # From the chain's start, its genesis checkpoint (number 0) comes first.
+    after_number = anchor.checkpoints if anchor.seq else -1
+    events = chain_events(connection, chain, after_seq=anchor.seq, after_number=after_number)
     people: IndexCursor | None = None
     fields: IndexCursor | None = None
     # An index mismatch is reported once the next entry links to its entry: a problem the

@@ -17,6 +17,10 @@ class Kind(enum.StrEnum):
     CHECKPOINT_REMOVED = "checkpoint removed"
     INDEX = "search index differs"
     MALFORMED = "malformed"
+    #: A chain no checkpoint signed: no genesis checkpoint opens it, none covers it.
+    UNSIGNED_CHAIN = "never signed"
+    #: A checkpoint the witness holds is missing from (or differs in) the database.
+    WITNESS = "missing per witness"
 
 
 @dataclass(frozen=True)

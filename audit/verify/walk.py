@@ -80,8 +80,13 @@ class ChainChecker:
         anchor: Anchor | None = None,
         *,
         lookahead: int = 0,
+        require_signed: bool = False,
     ) -> None:
         anchor = anchor or Anchor()
+        #: A chain walked from its start must be signed: opened by a genesis checkpoint, or
+        #: (a chain written before genesis checkpoints) covered by some checkpoint.
+        self._require_signed = require_signed and anchor.seq == 0 and not anchor.open
+        self._opened = False
         self.writer_id = writer_id
         self.problem: Problem | None = None
         self.entries = 0
@@ -330,6 +335,9 @@ class ChainChecker:
             self._fail(problem.kind, problem.seq, problem.message, problem.checkpoint)
             return
         number, seq, head, final = (values[k] for k in ("number", "seq", "head_hash", "final"))
+        if number == 0:
+            self._genesis(seq, head, final)
+            return
         name = f"checkpoint {number} of chain {self.writer_id} (covering up to #{seq})"
         if self._open_checkpoints:
             self._open_checkpoints = False
@@ -387,6 +395,21 @@ class ChainChecker:
             if final:
                 self._sealed_at = seq
 
+    def _genesis(self, seq: int, head: str, final: bool) -> None:
+        """The genesis checkpoint (number 0): it opens the chain, before any entry."""
+        at_start = not self._opened and self._last_seq == 0 and self._number == 0
+        if seq != 0 or head != GENESIS or final or not at_start:
+            self._fail(
+                Kind.INSERTED,
+                seq,
+                f"checkpoint 0 of chain {self.writer_id} was inserted: a genesis checkpoint "
+                "opens its chain, before any entry, only once",
+                0,
+            )
+            return
+        self._opened = True
+        self.checkpoints += 1
+
     def index_mismatch(self, seq: int, difference: str) -> None:
         """The search-index rows of an accepted entry do not match it.
 
@@ -402,9 +425,24 @@ class ChainChecker:
         )
 
     def end(self) -> None:
-        """Nothing more comes: decide what a pending oddity was."""
+        """Nothing more comes: decide what a pending oddity was, and whether the chain was
+        ever signed."""
         if self.problem is None and self._pending is not None:
             self._resolve_end()
+        if (
+            self.problem is None
+            and self._require_signed
+            and self.entries
+            and not self._opened
+            and self._number == 0
+        ):
+            self._fail(
+                Kind.UNSIGNED_CHAIN,
+                1,
+                f"chain {self.writer_id} was never signed by the audit key: no genesis "
+                f"checkpoint opens it and no checkpoint covers its {self.entries} entries, so "
+                "it was made up (or its checkpoints were all removed)",
+            )
 
     def add_to(self, report: Report) -> None:
         """Count what the walk covered in ``report``, with its problem or unsigned tail."""

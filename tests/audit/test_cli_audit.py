@@ -70,7 +70,8 @@ def test_verify_exits_0_for_an_intact_log(audit_settings: Settings) -> None:
     result = runner.invoke(audit_app, ["verify", *_options(audit_settings)])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("INTACT")
-    assert "25 entries and 3 checkpoints in 1 chain (1 sealed) checked" in result.stdout
+    # 3 checkpoints and the genesis checkpoint that opens the chain.
+    assert "25 entries and 4 checkpoints in 1 chain (1 sealed) checked" in result.stdout
     only = runner.invoke(
         audit_app, ["verify", "-q", "--writer", writer_id, *_options(audit_settings)]
     )

@@ -275,7 +275,7 @@ async def test_an_intact_log_verifies(
     await _log(make_writer)
     report = await verify_database(audit_engine, audit_keys.public_keys)
     assert report.ok, report.lines()
-    assert (report.entries, report.checkpoints, report.chains) == (ENTRIES, 4, 1)
+    assert (report.entries, report.checkpoints, report.chains) == (ENTRIES, 5, 1)  # and genesis
     assert report.sealed_chains == 1
     assert report.unsigned == []
     assert report.lines()[0].startswith("INTACT")
@@ -368,7 +368,7 @@ async def test_old_checkpoints_verify_after_a_key_rotation(
                 select(AuditCheckpoint.key_id).order_by(AuditCheckpoint.number)
             )
         ).scalars()
-        assert list(kids) == [old_kid, new_kid, new_kid]
+        assert list(kids) == [old_kid, old_kid, new_kid, new_kid]  # genesis, 10, 20, final
     published = AuditKeys.load(key_dir)
     assert list(published.public_keys) == [new_kid, old_kid]
     report = await verify_database(audit_engine, published.public_keys)
@@ -376,7 +376,8 @@ async def test_old_checkpoints_verify_after_a_key_rotation(
     only_new = {new_kid: published.public_keys[new_kid]}
     stale = await verify_database(audit_engine, only_new)
     assert stale.problem is not None
-    assert (stale.problem.kind, stale.problem.checkpoint) == (Kind.UNKNOWN_KEY, 1)
+    # The first checkpoint the old key signed: the genesis.
+    assert (stale.problem.kind, stale.problem.checkpoint) == (Kind.UNKNOWN_KEY, 0)
 
 
 async def test_another_hubs_key_does_not_verify_the_checkpoints(
