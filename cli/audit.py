@@ -168,6 +168,14 @@ def verify(
     writer: WriterOption = None,
     database_url: DatabaseOption = None,
     key_dir: KeyDirOption = None,
+    witness: Annotated[
+        str | None,
+        typer.Option(
+            "--witness",
+            help="Compare the database with this witness (a file URL or path); default: "
+            "GRIDHUB_AUDIT_WITNESS.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Check every entry and checkpoint; exit 0 if intact, 1 if tampered with, 2 if unchecked.
@@ -180,6 +188,7 @@ def verify(
     from sqlalchemy.exc import SQLAlchemyError
 
     from audit.verify import verify_database, verify_file
+    from audit.witness import WitnessError
 
     settings = _settings(database_url, key_dir)
     show = not quiet
@@ -195,6 +204,7 @@ def verify(
             report = verify_file(file, keys, progress)
     else:
         keys = _public_keys(public_key, settings.audit_key_dir)
+        witness_file = _witness_file(witness or settings.audit_witness)
 
         async def main() -> Report:
             from store.engine import create_engine
@@ -203,7 +213,12 @@ def verify(
             try:
                 with _progress("verifying", show=show) as progress:
                     return await verify_database(
-                        engine, keys, from_seq=from_seq, writer_id=writer, progress=progress
+                        engine,
+                        keys,
+                        from_seq=from_seq,
+                        writer_id=writer,
+                        progress=progress,
+                        witness=witness_file,
                     )
             finally:
                 await engine.dispose()
@@ -212,8 +227,25 @@ def verify(
             report = asyncio.run(main())
         except (SQLAlchemyError, OSError) as error:
             raise _unchecked(f"can not read the audit log: {error}") from None
+        except WitnessError as error:
+            raise _unchecked(str(error)) from None
     _print_report(report)
     raise typer.Exit(INTACT if report.ok else TAMPERED)
+
+
+def _witness_file(given: str | None) -> Path | None:
+    """The witness file a URL (``file:///…``) or a plain path names; None for none."""
+    from audit.witness import WitnessError, open_witness
+
+    if not given:
+        return None
+    if "://" not in given:
+        return Path(given)
+    try:
+        found = open_witness(given)
+    except WitnessError as error:
+        raise _unchecked(str(error)) from None
+    return None if found is None else found.path
 
 
 def parse_when(text: str, timezone: str) -> datetime:

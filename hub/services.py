@@ -18,6 +18,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp
 
 from audit.keys import AuditKeys
+from audit.witness import open_witness
 from audit.writer import AuditWriter
 from auth.issuers import Verifier
 from auth.keys import HubKeys
@@ -74,7 +75,14 @@ class Services:
             await watch.start()
         access = Access.create(engine, watch, clock)
         audit_keys = await asyncio.to_thread(AuditKeys.load_or_create, settings.audit_key_dir)
-        writer = AuditWriter(engine, audit_keys, settings, database=database, observer=metrics)
+        writer = AuditWriter(
+            engine,
+            audit_keys,
+            settings,
+            database=database,
+            observer=metrics,
+            witness=open_witness(settings.audit_witness),
+        )
         await writer.start()
         sweep = GrantSweep(access.store, writer, clock, settings.grant_sweep_seconds)
         sweep.start()

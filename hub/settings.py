@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from audit.witness import open_witness
 from auth.trusted import ASYMMETRIC_ALGORITHMS, TrustedIssuer
 from store.engine import DEFAULT_DATABASE_URL, normalise_database_url
 
@@ -114,6 +115,14 @@ class Settings(BaseSettings):
         float,
         Field(gt=0, description="...or after this many seconds with unsigned entries, if sooner."),
     ] = 60.0
+    audit_witness: Annotated[
+        str | None,
+        Field(
+            description="Where signed checkpoints are also appended, outside the database: a "
+            "file URL such as file:///mnt/witness/audit.jsonl (on another volume); verify "
+            "compares the database with it. Empty: no witness."
+        ),
+    ] = None
 
     grant_max_days: Annotated[
         int,
@@ -276,6 +285,15 @@ class Settings(BaseSettings):
     @property
     def production(self) -> bool:
         return self.mode == "production"
+
+    @field_validator("audit_witness")
+    @classmethod
+    def _witness(cls, value: str | None) -> str | None:
+        """A witness the hub can use, or none: refused at start, not at the first checkpoint."""
+        if not value:
+            return None
+        open_witness(value)  # WitnessError (a ValueError) names what is wrong
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import func, select
@@ -26,6 +27,7 @@ from audit.verify.checkpoints import checkpoint_problem
 from audit.verify.index import IndexCursor, index_difference, index_mark
 from audit.verify.report import Problem, Report, UnsignedTail
 from audit.verify.walk import Anchor, ChainChecker
+from audit.verify.witness import compare_with_witness
 from store.models.audit import AuditCheckpoint, AuditEntry
 
 #: Report progress every this many entries.
@@ -62,6 +64,7 @@ async def verify_database(
     from_seq: int | None = None,
     writer_id: str | None = None,
     progress: Progress | None = None,
+    witness: Path | None = None,
 ) -> Report:
     """Verify every chain in the database (or one, ``writer_id``), streaming.
 
@@ -69,6 +72,9 @@ async def verify_database(
     (that checkpoint's signature is checked and its head anchors the rest), or from its start
     if it has none: the part checked always hangs on a signed head or on the genesis, and
     costs at most ``audit_checkpoint_entries`` entries more than asked.
+
+    With ``witness`` (a witness file, :mod:`audit.witness`), an intact database is then
+    compared with it: every checkpoint it holds must be in the database as written.
     """
     report = Report(source="database")
     async with engine.connect() as connection:
@@ -98,6 +104,11 @@ async def verify_database(
                 report.unindexed.append(UnsignedTail(chain, max(mark, anchor.seq) + 1, last))
             if checker.problem is not None:
                 break
+    if witness is not None and report.ok:
+        check = await compare_with_witness(engine, public_keys, witness, writer_id)
+        report.problem = check.problem
+        if check.problem is None:
+            report.ranges.append(check.line())
     return report
 
 
