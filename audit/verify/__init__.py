@@ -16,9 +16,14 @@ names, that the numbers follow on (a gap: a checkpoint was **removed**), and tha
 signed is the chain's hash at its ``seq`` (an entry covered by it is gone: **tail cut**). After
 a chain's final checkpoint (written when its process closed) nothing may follow.
 
-What no check can see: entries appended after a chain's last checkpoint while its process is
-still running, or a chain of unsigned entries made up from nothing. The report lists every
-chain's unsigned tail, so they can be looked at; a closed hub leaves none.
+Every chain the hub writes opens with a signed genesis checkpoint (number 0, seq 0), so a chain
+walked from its start that no checkpoint signed — entries made up from nothing under a writer id
+of someone's own — fails (**never signed**). What no check of the database alone can see:
+entries appended after a chain's last checkpoint while its process is still running, and the
+newest entries of a chain deleted together with the checkpoints covering them (or a whole chain
+deleted). The report lists every chain's unsigned tail; a closed hub leaves none. With a witness
+(:mod:`audit.witness`), :mod:`~audit.verify.witness` finds every checkpoint it holds in the
+database as written (**missing per witness**), which closes the second gap.
 
 In the database each entry's search-index rows are compared with it as well: deleting a row of
 ``audit_person_reads`` would otherwise hide an access from an auditor's search.
@@ -27,6 +32,7 @@ In the database each entry's search-index rows are compared with it as well: del
 - :mod:`~audit.verify.checkpoints` — a checkpoint's own checks (readable, key, signature);
 - :mod:`~audit.verify.index` — the search-index rows against their entry;
 - :mod:`~audit.verify.database` and :mod:`~audit.verify.file` — the two sources;
+- :mod:`~audit.verify.witness` — the database against the witness's checkpoints;
 - :mod:`~audit.verify.report` — :class:`Report`, what a person reads.
 """
 
