@@ -120,8 +120,11 @@ def apply(rules: FieldRules, values: dict[str, Any]) -> dict[str, Any]:
             continue  # a field with a resolver: it checks :func:`allowed` itself
         if type(action) is _Refusal:
             values[key] = action
-        elif values[key] is not None and type(values[key]) is not _Cut:
-            values[key] = _Masked((rules.type_name, field_name), action, values[key])  # type: ignore[arg-type]
+        elif values[key] is not None:
+            value = values[key]
+            if type(value) is _Cut:  # care tags cut to the reach, and masked on top
+                value = value.value
+            values[key] = _Masked((rules.type_name, field_name), action, value)  # type: ignore[arg-type]
     return values
 
 
