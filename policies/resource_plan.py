@@ -65,13 +65,23 @@ class ResourceDescription:
     """What a principal can see of one resource, for ``Query.me``.
 
     ``fields`` gives, per area (``*`` for everywhere else the principal sees), the decision of
-    every field that is not DENY, keyed ``Type.field``.
+    every field that is not DENY, keyed ``Type.field``; when ``*`` is there, an area code gives
+    only the decisions that differ from it (DENY included).
     """
 
     resource: str
     areas: tuple[str, ...]
     excluded: tuple[str, ...]
     fields: Mapping[str, Mapping[str, Decision]]
+
+
+def _differences(
+    decided: Mapping[str, Decision], everywhere: Mapping[str, Decision]
+) -> Mapping[str, Decision]:
+    """``decided``'s decisions that are not ``everywhere``'s, with DENY for what it lacks."""
+    differing = {key: value for key, value in decided.items() if everywhere.get(key) != value}
+    differing |= {key: Decision.DENY for key in everywhere if key not in decided}
+    return MappingProxyType(differing)
 
 
 def _minimal(codes: set[str]) -> tuple[str, ...]:
@@ -308,11 +318,14 @@ class ResourcePlan:
                 }
             )
         everywhere = fields.get(ANY)
-        if everywhere is not None:  # an area decided like everywhere else tells nothing more
-            fields = {
-                area: decided
+        if everywhere is not None:
+            # An area lists only what it decides otherwise than everywhere else (a DENY among
+            # them where it refuses what is seen elsewhere), so no field is listed twice with
+            # one decision and an area decided like everywhere else is not listed at all.
+            fields = {ANY: everywhere} | {
+                area: differing
                 for area, decided in fields.items()
-                if area == ANY or dict(decided) != dict(everywhere)
+                if area != ANY and (differing := _differences(decided, everywhere))
             }
         shown = (ANY,) if self._shown is None else self._shown
         hidden = (ANY,) if self._hidden is None else self._hidden

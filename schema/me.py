@@ -30,7 +30,9 @@ class PrincipalKind(enum.Enum):
 @strawberry.type(description="The decision on one field for the rows of one area.")
 class FieldAccess:
     area: str = strawberry.field(
-        description="An area code, or `*` for every other area the resource is seen in."
+        description="An area code, or `*` for every other area the resource is seen in. Where "
+        "`*` is listed, an area code lists only the fields decided otherwise there (DENY "
+        "included), so no field is listed twice with one decision."
     )
     type: str = strawberry.field(description="The GraphQL type, e.g. `Person`.")
     field: str = strawberry.field(description="The field, e.g. `idNumber`.")
@@ -50,7 +52,8 @@ class ResourceAccess:
         description="Areas taken out again by a deny rule."
     )
     fields: list[FieldAccess] = strawberry.field(
-        description="Every field not denied, per area; a field not listed is DENY."
+        description="Every field not denied, per area; a field not listed is DENY (in an area "
+        "beside `*`: decided as under `*`)."
     )
 
 
