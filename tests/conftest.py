@@ -69,7 +69,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _backend_option(value: str) -> str:
     """``sqlite``, ``postgresql`` or a PostgreSQL URL; anything else is refused by name."""
-    if value in ("sqlite", "postgresql") or value.startswith(("postgresql://", "postgresql+", "postgres://")):
+    if value in ("sqlite", "postgresql") or value.startswith(
+        ("postgresql://", "postgresql+", "postgres://")
+    ):
         return value
     raise argparse.ArgumentTypeError(
         f"{value!r}: give sqlite, postgresql or a PostgreSQL URL (postgresql://user@host/db)"
@@ -132,7 +134,6 @@ async def _create_postgres_database(admin_url: str, name: str, drop: bool = Fals
 @pytest.fixture(scope="session")
 def backend(pytestconfig: pytest.Config) -> str:
     return _backend(pytestconfig)
-
 
 
 @pytest.fixture(scope="session")
