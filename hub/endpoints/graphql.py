@@ -25,8 +25,7 @@ from typing import Any
 import orjson
 from graphql import OperationType
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from strawberry.http.ides import get_graphql_ide_html
+from starlette.responses import Response
 
 from audit.record import Outcome
 from auth.principal import Identity
@@ -40,6 +39,7 @@ from hub.audit_facts import (
     redact,
 )
 from hub.execution import BAD_REQUEST, INTROSPECTION_DISABLED, Executor, Prepared
+from hub.graphiql_page import graphiql_page
 from hub.limits import oversized_variable
 from hub.operations import (
     PERSISTED_QUERY_NOT_ALLOWED,
@@ -137,7 +137,7 @@ async def graphql_endpoint(request: Request) -> Response:
     log, and leaves only once its entry is committed (see :mod:`hub.pipeline`).
     """
     if _browser_page(request, services(request).settings):
-        return HTMLResponse(get_graphql_ide_html())
+        return graphiql_page()
     return await serve(request, _answer)
 
 
