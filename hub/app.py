@@ -113,7 +113,13 @@ def cors(settings: Settings) -> Middleware:
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST"],
-        allow_headers=["Authorization", "Content-Type", "Accept", "X-Access-Purpose"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Accept",
+            "X-Access-Purpose",
+            "X-Preview-As",
+        ],
         expose_headers=[REQUEST_ID],
         max_age=settings.cors_max_age,
     )

@@ -49,8 +49,10 @@ from hub.operations import (
     sha256_of,
 )
 from hub.pipeline import JSON, BadPurpose, Call, json_response, request_error, serve
+from hub.preview import PREVIEW_HEADER
 from hub.services import services
 from hub.settings import Settings
+from store.errors import Forbidden
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 BATCH_NOT_SUPPORTED = "BATCH_NOT_SUPPORTED"
@@ -67,7 +69,8 @@ HTTP_CODES = (
     REQUEST_TOO_LARGE,
 )
 #: Refusals of the caller rather than of the document: audited as ``denied``.
-DENIALS = frozenset({PERSISTED_QUERY_NOT_ALLOWED, INTROSPECTION_DISABLED})
+FORBIDDEN = Forbidden.code
+DENIALS = frozenset({PERSISTED_QUERY_NOT_ALLOWED, INTROSPECTION_DISABLED, FORBIDDEN})
 log = logging.getLogger(__name__)
 
 
@@ -304,7 +307,16 @@ async def _run(call: Call, identity: Identity, params: Params, media: str) -> Re
     if isinstance(prepared, Response):
         return prepared
     facts, settings = call.facts, call.services.settings
-    plan, context = await call.plan(identity, facts.purpose)
+    try:
+        plan, context = await call.plan(identity, facts.purpose)
+    except Forbidden as error:  # a preview the caller may not make
+        return _refuse(facts, _error(str(error), FORBIDDEN), media)
+    if call.preview_as is not None and prepared.operation_type(params.operation_name) not in (
+        None,
+        OperationType.QUERY,
+    ):
+        message = f"A preview ({PREVIEW_HEADER}) only reads: send changes as yourself"
+        return _refuse(facts, _error(message, FORBIDDEN), media)
     if (
         prepared.introspects
         and settings.production
