@@ -232,6 +232,16 @@ async def get_grant(connection: AsyncConnection, grant_id: int) -> StoredGrant |
     return None if row is None else StoredGrant.of(row)
 
 
+async def grants_by_id(connection: AsyncConnection, ids: Sequence[int]) -> list[StoredGrant]:
+    """The grants of ``ids`` that exist, by id (one statement: the grants a plan holds)."""
+    if not ids:
+        return []
+    rows = await connection.execute(
+        select(GRANTS).where(GRANTS.c.id.in_(sorted(set(ids)))).order_by(GRANTS.c.id)
+    )
+    return [StoredGrant.of(row) for row in rows]
+
+
 async def list_grants(connection: AsyncConnection, listing: Listing) -> list[StoredGrant]:
     """The grants matching ``listing``, newest first."""
     rows = await connection.execute(

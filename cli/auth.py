@@ -350,7 +350,12 @@ def principals(
             ", ".join(p["areas"]),
             p["name"],
         )
-    Console().print(table)
+    # Never cut a subject, role or area to the terminal's width (or to 80 columns when the
+    # output is a pipe): an operator copies subjects from this table into other commands.
+    for column in table.columns:
+        column.no_wrap = True
+        column.overflow = "ignore"
+    Console(width=10_000).print(table, crop=False)
 
 
 def _on_people(database_url: str | None, work: Callable[[PolicyStore], Awaitable[T]]) -> T:

@@ -45,6 +45,31 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(operations_app, name="operations")
 console = Console(stderr=True)
 
+
+def _version(shown: bool) -> None:
+    """``--version``: the installed gridhub's version, then exit."""
+    if shown:
+        from importlib.metadata import version
+
+        typer.echo(f"gridhub {version('gridhub')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print gridhub's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """gridhub: the shared-data hub of a city district, served through one GraphQL API."""
+
+
 SeedOption = Annotated[
     int, typer.Option(help="Random seed: the same seed gives the same district.")
 ]
@@ -67,8 +92,15 @@ def db_upgrade(database_url: DatabaseOption = None) -> None:
     from store.engine import upgrade
 
     settings = _settings(database_url)
-    upgrade(settings.database_url)
-    console.print(f"[green]Database is up to date[/green] ({_safe_url(settings.database_url)})")
+    before, after = upgrade(settings.database_url)
+    where = _safe_url(settings.database_url)
+    if before is None:
+        console.print(f"[green]Created the tables[/green] (schema {after}) in {where}")
+    elif before != after:
+        console.print(f"[green]Migrated the tables[/green] from schema {before} to {after}")
+        console.print(f"({where})")
+    else:
+        console.print(f"[green]Database is up to date[/green] (schema {after}, {where})")
 
 
 def _safe_url(url: str) -> str:
@@ -185,6 +217,17 @@ def seed(
         console.print("[red]The database already holds a district; seed only an empty one.[/red]")
         raise typer.Exit(1)
     console.print("[green]Seeded.[/green]")
+    console.print(_secrets_note(settings), soft_wrap=True, highlight=False)
+
+
+def _secrets_note(settings: Settings) -> str:
+    """Where the demo apps' client ids and secrets went: the database keeps only hashes."""
+    path = demo_clients_path(settings).resolve()
+    return (
+        f"The demo apps' client ids and secrets are in {path} (readable by you only; the "
+        "database keeps only their hashes). `gridhub demo` prints each app's token command; "
+        "`gridhub client create` makes a new secret."
+    )
 
 
 def _serve(settings: Settings) -> None:
@@ -320,6 +363,7 @@ def demo(
     upgrade(settings.database_url)
     if asyncio.run(_seed(settings, seed, None, _today(settings))):
         console.print("[green]Seeded the demo district.[/green]")
+        console.print(_secrets_note(settings), soft_wrap=True, highlight=False)
     else:
         asyncio.run(_sync_catalogue(settings))
         console.print("The database already holds a district; serving it as it is.")

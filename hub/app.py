@@ -24,6 +24,7 @@ from hub.endpoints.geojson import geojson_endpoint
 from hub.endpoints.graphql import graphql_endpoint
 from hub.endpoints.token import jwks_endpoint, token_endpoint
 from hub.execution import Executor
+from hub.graphiql_page import graphiql_routes
 from hub.health import healthz, readyz
 from hub.limits import Limits
 from hub.metrics import InProgress, Metrics, metrics_endpoint
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
             Route("/audit/public-key", audit_public_key, methods=["GET"]),
             Route("/views/{code}.geojson", geojson_endpoint, methods=["GET"]),
             *map_routes(),
+            *graphiql_routes(settings.graphiql and not settings.production),
         ],
         exception_handlers={Unauthenticated: unauthenticated_handler},
         middleware=[Middleware(InProgress, metrics=metrics), cors(settings)],
@@ -111,7 +113,13 @@ def cors(settings: Settings) -> Middleware:
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST"],
-        allow_headers=["Authorization", "Content-Type", "Accept", "X-Access-Purpose"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Accept",
+            "X-Access-Purpose",
+            "X-Preview-As",
+        ],
         expose_headers=[REQUEST_ID],
         max_age=settings.cors_max_age,
     )

@@ -47,6 +47,7 @@ from hub.faults import (
     service_unavailable,
     unavailable,
 )
+from hub.preview import PREVIEW_HEADER, preview_plan, preview_role
 from hub.rate_limit import Admission, refuse
 from hub.services import Services, services
 from policies.plan import AccessPlan
@@ -111,6 +112,8 @@ class Call:
         )
         self._connection: AsyncConnection | None = None
         self._context: RequestContext | None = None
+        #: The app a data officer previews as (``X-Preview-As``), once the plan is its.
+        self.preview_as: str | None = None
 
     async def authenticate(self) -> Identity:
         """Who asks, from the bearer token (:class:`Unauthenticated` if none will do)."""
@@ -170,6 +173,14 @@ class Call:
         plan = await self.services.access.plan_for(identity, purpose, connection)
         self.facts.department_code = plan.principal.department
         self.facts.roles = plan.roles
+        app = self.request.headers.get(PREVIEW_HEADER)
+        if app is not None:  # a data officer reads as their department's app (hub.preview)
+            app = app.strip()
+            plan = await preview_plan(
+                self.services.access, plan, identity, app, purpose, connection
+            )
+            self.preview_as = app
+            self.facts.roles = (preview_role(app), *plan.roles)
         services = self.services
         self._context = RequestContext.build(
             services.settings,

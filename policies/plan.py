@@ -117,6 +117,14 @@ class AccessPlan:
     def needs_purpose(self, type_name: str, field_name: str) -> bool:
         return self._of_type[type_name].needs_purpose(field_name, type_name)
 
+    def purpose_known(self) -> bool | None:
+        """Whether a read rule of the principal serves the declared purpose (None: none was
+        declared). An unknown purpose — a typo, or one no grant was made for — unlocks
+        nothing, and the caller is told so by ``Query.me``."""
+        if self.purpose is None:
+            return None
+        return any(plan.serves(self.purpose) for plan in self.resources.values())
+
     def describe(self) -> Mapping[str, ResourceDescription]:
         return MappingProxyType({name: plan.describe() for name, plan in self.resources.items()})
 

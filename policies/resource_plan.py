@@ -65,13 +65,27 @@ class ResourceDescription:
     """What a principal can see of one resource, for ``Query.me``.
 
     ``fields`` gives, per area (``*`` for everywhere else the principal sees), the decision of
-    every field that is not DENY, keyed ``Type.field``.
+    every field that is not DENY, keyed ``Type.field``; when ``*`` is there, an area code gives
+    only the decisions that differ from it (DENY included).
     """
 
     resource: str
     areas: tuple[str, ...]
     excluded: tuple[str, ...]
     fields: Mapping[str, Mapping[str, Decision]]
+    #: Per area and ``Type.field`` listed in ``fields``, the purposes that serve the field's
+    #: full value (tier 3 and above; ``*``: any declared purpose); fields needing none are left
+    #: out.
+    purposes: Mapping[str, Mapping[str, tuple[str, ...]]]
+
+
+def _differences(
+    decided: Mapping[str, Decision], everywhere: Mapping[str, Decision]
+) -> Mapping[str, Decision]:
+    """``decided``'s decisions that are not ``everywhere``'s, with DENY for what it lacks."""
+    differing = {key: value for key, value in decided.items() if everywhere.get(key) != value}
+    differing |= {key: Decision.DENY for key in everywhere if key not in decided}
+    return MappingProxyType(differing)
 
 
 def _minimal(codes: set[str]) -> tuple[str, ...]:
@@ -308,12 +322,60 @@ class ResourcePlan:
                 }
             )
         everywhere = fields.get(ANY)
-        if everywhere is not None:  # an area decided like everywhere else tells nothing more
-            fields = {
-                area: decided
+        if everywhere is not None:
+            # An area lists only what it decides otherwise than everywhere else (a DENY among
+            # them where it refuses what is seen elsewhere), so no field is listed twice with
+            # one decision and an area decided like everywhere else is not listed at all.
+            fields = {ANY: everywhere} | {
+                area: differing
                 for area, decided in fields.items()
-                if area == ANY or dict(decided) != dict(everywhere)
+                if area != ANY and (differing := _differences(decided, everywhere))
             }
         shown = (ANY,) if self._shown is None else self._shown
         hidden = (ANY,) if self._hidden is None else self._hidden
-        return ResourceDescription(self.name, shown, hidden, MappingProxyType(fields))
+        purposes: dict[str, Mapping[str, tuple[str, ...]]] = {}
+        for area, decided in fields.items():
+            place = "" if area == ANY else area
+            serving = {
+                key: found
+                for key, decision in decided.items()
+                if decision is not Decision.DENY
+                and (found := self.unlocking_purposes(place, *key.split(".", 1)))
+            }
+            if serving:
+                purposes[area] = MappingProxyType(serving)
+        return ResourceDescription(
+            self.name, shown, hidden, MappingProxyType(fields), MappingProxyType(purposes)
+        )
+
+    def unlocking_purposes(
+        self, grid_code: str | None, type_name: str, field_name: str
+    ) -> tuple[str, ...]:
+        """The purposes whose declaration serves a field of tier 3 or above in full for rows
+        in ``grid_code``: those of the covering read rules (``("*",)``: any purpose). Empty
+        when the field needs no purpose, or when no purpose would serve it (a deny, no read)."""
+        if FIELDS[type_name][field_name].tier < Tier.SENSITIVE:
+            return ()
+        acts = [
+            r
+            for r in self._rules
+            if area_covers(r.areas, grid_code) and r.selector.covers(type_name, field_name)
+        ]
+        if any(r.rule.act is Act.DENY for r in acts):
+            return ()
+        served = frozenset().union(*(r.purposes for r in acts if r.rule.act is Act.READ))
+        return (ANY,) if ANY in served else tuple(sorted(served))
+
+    def serves(self, purpose: str) -> bool:
+        """Whether a read rule of the resource serves a field of tier 3 or above for
+        ``purpose`` (a rule of public fields accepts any purpose, which tells nothing)."""
+        return any(
+            r.rule.act is Act.READ
+            and purposes_cover(r.purposes, purpose)
+            and any(
+                spec.tier >= Tier.SENSITIVE and r.selector.covers(type_name, field_name)
+                for type_name in self.types
+                for field_name, spec in FIELDS[type_name].items()
+            )
+            for r in self._rules
+        )

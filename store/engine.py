@@ -98,8 +98,40 @@ def alembic_config(database_url: str) -> Any:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    """Apply migrations up to ``revision`` (blocking; Alembic runs its own event loop inside)."""
+def upgrade(database_url: str, revision: str = "head") -> tuple[str | None, str | None]:
+    """Apply migrations up to ``revision`` (blocking; Alembic runs its own event loop inside).
+
+    Returns the schema revision before and after, so the caller can say what it did: ``None``
+    before means the database held no gridhub tables and they were created.
+    """
     from alembic import command
 
+    before = current_revision(database_url)
     command.upgrade(alembic_config(database_url), revision)
+    return before, current_revision(database_url)
+
+
+def current_revision(database_url: str) -> str | None:
+    """The database's schema revision (Alembic's), or None when it has no gridhub tables."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from alembic.migration import MigrationContext
+
+    async def read() -> str | None:
+        engine = create_engine(
+            SimpleNamespace(
+                database_url=normalise_database_url(database_url),
+                database_connect_timeout=10.0,
+                database_statement_timeout=60.0,
+            )
+        )
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(
+                    lambda sync: MigrationContext.configure(sync).get_current_revision()
+                )
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())

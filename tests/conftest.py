@@ -1,8 +1,9 @@
 """Shared fixtures: one freshly migrated and seeded database per test session.
 
 The back end is SQLite unless ``--db postgresql`` (or ``GRIDHUB_TEST_DB=postgresql``) is
-given; PostgreSQL gets a new database on the server named by ``GRIDHUB_TEST_POSTGRES_URL``
-(default: the local server), dropped at the end. Under pytest-xdist every worker is a session
+given; PostgreSQL gets a new database on the server named by ``--db-url``, ``--db
+postgresql://...`` or ``GRIDHUB_TEST_POSTGRES_URL`` (default: the local server), dropped at the
+end. Under pytest-xdist every worker is a session
 of its own, so each seeds its own databases. Tests share the seeded district and must leave it
 as they found it: a test that writes shared rows makes rows of its own (or a database of its
 own, as the audit and catalogue tests do) and cleans up after itself.
@@ -10,6 +11,7 @@ own, as the audit and catalogue tests do) and cleans up after itself.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import uuid
@@ -51,10 +53,55 @@ DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--db",
-        choices=["sqlite", "postgresql"],
+        type=_backend_option,
         default=os.environ.get("GRIDHUB_TEST_DB", "sqlite"),
-        help="The back end the suite runs against (default: sqlite, or GRIDHUB_TEST_DB).",
+        help="The back end the suite runs against: sqlite, postgresql, or a PostgreSQL URL "
+        "(postgresql://user@host:port/db) whose server the test databases are made on "
+        "(default: sqlite, or GRIDHUB_TEST_DB).",
     )
+    parser.addoption(
+        "--db-url",
+        default=None,
+        help="The PostgreSQL server the test databases are made on (a URL; implies --db "
+        "postgresql; default GRIDHUB_TEST_POSTGRES_URL, else the local server).",
+    )
+
+
+def _backend_option(value: str) -> str:
+    """``sqlite``, ``postgresql`` or a PostgreSQL URL; anything else is refused by name."""
+    if value in ("sqlite", "postgresql") or value.startswith(
+        ("postgresql://", "postgresql+", "postgres://")
+    ):
+        return value
+    raise argparse.ArgumentTypeError(
+        f"{value!r}: give sqlite, postgresql or a PostgreSQL URL (postgresql://user@host/db)"
+    )
+
+
+def _server_url(config: pytest.Config) -> str:
+    """The PostgreSQL server the sessions' databases are made on: --db-url, a URL given as
+    --db, GRIDHUB_TEST_POSTGRES_URL, else the local server."""
+    given = config.getoption("--db-url")
+    chosen = str(config.getoption("--db"))
+    if given is None and chosen not in ("sqlite", "postgresql"):
+        given = chosen
+    return normalise_database_url(
+        given or os.environ.get("GRIDHUB_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A server given on the command line is the one every test makes its databases on (also
+    those that read GRIDHUB_TEST_POSTGRES_URL themselves)."""
+    if _backend(config) == "postgresql":
+        os.environ["GRIDHUB_TEST_POSTGRES_URL"] = _server_url(config)
+
+
+def _backend(config: pytest.Config) -> str:
+    chosen = str(config.getoption("--db"))
+    if chosen == "sqlite" and config.getoption("--db-url") is None:
+        return "sqlite"
+    return "postgresql"
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
@@ -66,7 +113,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"gridhub database back end: {config.getoption('--db')}"
+    if _backend(config) == "sqlite":
+        return "gridhub database back end: sqlite"
+    server = make_url(_server_url(config)).render_as_string(hide_password=True)
+    return f"gridhub database back end: postgresql on {server}"
 
 
 async def _create_postgres_database(admin_url: str, name: str, drop: bool = False) -> None:
@@ -83,7 +133,7 @@ async def _create_postgres_database(admin_url: str, name: str, drop: bool = Fals
 
 @pytest.fixture(scope="session")
 def backend(pytestconfig: pytest.Config) -> str:
-    return str(pytestconfig.getoption("--db"))
+    return _backend(pytestconfig)
 
 
 @pytest.fixture(scope="session")

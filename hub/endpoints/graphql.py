@@ -25,8 +25,7 @@ from typing import Any
 import orjson
 from graphql import OperationType
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from strawberry.http.ides import get_graphql_ide_html
+from starlette.responses import Response
 
 from audit.record import Outcome
 from auth.principal import Identity
@@ -41,6 +40,7 @@ from hub.audit_facts import (
     redact,
 )
 from hub.execution import BAD_REQUEST, INTROSPECTION_DISABLED, Executor, Prepared
+from hub.graphiql_page import graphiql_page
 from hub.limits import oversized_variable
 from hub.operations import (
     PERSISTED_QUERY_NOT_ALLOWED,
@@ -50,8 +50,10 @@ from hub.operations import (
     sha256_of,
 )
 from hub.pipeline import JSON, BadPurpose, Call, json_response, request_error, serve
+from hub.preview import PREVIEW_HEADER
 from hub.services import services
 from hub.settings import Settings
+from store.errors import Forbidden
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 BATCH_NOT_SUPPORTED = "BATCH_NOT_SUPPORTED"
@@ -68,7 +70,8 @@ HTTP_CODES = (
     REQUEST_TOO_LARGE,
 )
 #: Refusals of the caller rather than of the document: audited as ``denied``.
-DENIALS = frozenset({PERSISTED_QUERY_NOT_ALLOWED, INTROSPECTION_DISABLED})
+FORBIDDEN = Forbidden.code
+DENIALS = frozenset({PERSISTED_QUERY_NOT_ALLOWED, INTROSPECTION_DISABLED, FORBIDDEN})
 log = logging.getLogger(__name__)
 
 
@@ -138,7 +141,7 @@ async def graphql_endpoint(request: Request) -> Response:
     log, and leaves only once its entry is committed (see :mod:`hub.pipeline`).
     """
     if _browser_page(request, services(request).settings):
-        return HTMLResponse(get_graphql_ide_html())
+        return graphiql_page()
     return await serve(request, _answer)
 
 
@@ -305,7 +308,16 @@ async def _run(call: Call, identity: Identity, params: Params, media: str) -> Re
     if isinstance(prepared, Response):
         return prepared
     facts, settings = call.facts, call.services.settings
-    plan, context = await call.plan(identity, facts.purpose)
+    try:
+        plan, context = await call.plan(identity, facts.purpose)
+    except Forbidden as error:  # a preview the caller may not make
+        return _refuse(facts, _error(str(error), FORBIDDEN), media)
+    if call.preview_as is not None and prepared.operation_type(params.operation_name) not in (
+        None,
+        OperationType.QUERY,
+    ):
+        message = f"A preview ({PREVIEW_HEADER}) only reads: send changes as yourself"
+        return _refuse(facts, _error(message, FORBIDDEN), media)
     if (
         prepared.introspects
         and settings.production

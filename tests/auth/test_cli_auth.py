@@ -352,3 +352,21 @@ def test_deleting_an_unknown_client_is_refused_plainly(cli: typer.Typer, databas
     assert "no client with id 'gh_nosuchclient'" in said
     assert "gridhub client list" in said
     assert _listed(cli, database_url) == before
+
+
+def test_principals_shows_every_subject_whole_in_a_narrow_terminal(
+    cli: typer.Typer, database_url: str
+) -> None:
+    """An operator copies subjects from this table into other commands: none may be cut or
+    wrapped, whatever the terminal's width."""
+    listed = runner.invoke(cli, ["principals", "--json", "--database-url", database_url])
+    subjects = [p["subject"] for p in orjson.loads(listed.stdout)]
+    assert WORKER in subjects
+
+    table = runner.invoke(
+        cli, ["principals", "--database-url", database_url], env={"COLUMNS": "80"}
+    )
+
+    assert table.exit_code == 0, table.output
+    cells = {cell.strip() for line in table.stdout.splitlines() for cell in line.split("│")}
+    assert set(subjects) <= cells

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
@@ -44,11 +46,21 @@ def test_upgrade_then_seed_then_refuse_to_seed_again(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     upgraded = runner.invoke(app, ["db", "upgrade", "--database-url", url])
     assert upgraded.exit_code == 0, upgraded.output
+    assert "Created the tables" in upgraded.output
+    again = runner.invoke(app, ["db", "upgrade", "--database-url", url])
+    assert "Created" not in again.output
+    assert "Database is up to date" in again.output
 
     seeded = runner.invoke(
-        app, ["seed", "--database-url", url, "--people", "600", "--as-of", "2026-11-01"]
+        app,
+        ["seed", "--database-url", url, "--people", "600", "--as-of", "2026-11-01"],
+        env={"GRIDHUB_KEY_DIR": str(tmp_path / "keys")},
     )
     assert seeded.exit_code == 0, seeded.output
+    secrets = tmp_path / "demo-clients.json"
+    said = " ".join(seeded.output.split())
+    assert f"secrets are in {secrets}" in said
+    assert "housing-app" in orjson.loads(secrets.read_bytes())
     assert asyncio.run(_count(url, Person)) == 600
     grids = asyncio.run(_count(url, Grid))
 
@@ -75,3 +87,9 @@ def test_python_m_runs_the_gridhub_command(launcher: str) -> None:
     assert "Usage: gridhub" in done.stdout
     assert "serve" in done.stdout
     assert "token" in done.stdout
+
+
+def test_version_names_the_installed_release() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"gridhub {version('gridhub')}"

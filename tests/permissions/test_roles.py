@@ -369,3 +369,22 @@ async def test_a_cached_plan_asks_the_policy_store_nothing(
     monkeypatch.setattr(AsyncEnforcer, "enforce", refuse)
     body = await gql(query, as_=f"street-{STREET}")
     assert len(nodes(data_of(body)["people"])) == 200
+
+
+async def test_me_lists_no_type_twice_for_one_decision(gql: GraphQL) -> None:
+    """A grid worker sees area names everywhere and their own grid's statistics: ``Grid`` is
+    listed once (under ``*``), and the own grid lists only the statistics it adds."""
+    query = "{ me { access { resource fields { area type field decision } } } }"
+    me = data_of(await gql(query, as_=f"worker-{GRID}"))["me"]
+    grids = next(a for a in me["access"] if a["resource"] == "grids")
+    listed = [(f["type"], f["field"], f["decision"]) for f in grids["fields"]]
+    assert len(listed) == len(set(listed))
+    own = {(f["type"], f["field"]): f["decision"] for f in grids["fields"] if f["area"] == GRID}
+    assert own == {
+        ("GridStats", "people"): "ALLOW",
+        ("GridStats", "events"): "ALLOW",
+        ("GridStats", "openEvents"): "ALLOW",
+    }
+    everywhere = {(f["type"], f["field"]) for f in grids["fields"] if f["area"] == "*"}
+    assert ("Grid", "name") in everywhere
+    assert ("GridStats", "people") not in everywhere

@@ -8,8 +8,17 @@ const PURPOSE_KEY = "gridhub.purpose";
 /** Up to this many area labels are drawn on the map at once; past it they show on hover. */
 const MAX_PERMANENT_LABELS = 300;
 const SVG_NS = "http://www.w3.org/2000/svg";
+/** A count layer (people counted per area) is shaded in up to this many classes. */
+const MAX_CLASSES = 5;
+/** The shade of a count layer's lowest and highest class (fill opacity). */
+const LIGHTEST = 0.12;
+const DARKEST = 0.62;
 /** What the page drew last, so drawing again (after a new token) starts from a clean map. */
 let drawnLayers = [];
+/** The count layers drawn: their Leaflet layer, the view's layer and its features. */
+let countLayers = [];
+/** The one label per area that shows every count layer's count there. */
+let countLabels = null;
 /** The scale bar, added once the map shows a place (before, it has nothing to measure). */
 let scale = null;
 
@@ -289,7 +298,7 @@ function countText(drawn) {
   return `${drawn.toLocaleString()} ${drawn === 1 ? "feature" : "features"}`;
 }
 
-function legendEntry(map, layer, index, drawnLayer, drawn, area) {
+function legendEntry(map, layer, index, drawnLayer, drawn, area, classes) {
   const item = document.createElement("li");
   item.dataset.layerCode = layer.code;
   item.dataset.layerIndex = String(index);
@@ -304,6 +313,7 @@ function legendEntry(map, layer, index, drawnLayer, drawn, area) {
     } else {
       drawnLayer.remove();
     }
+    drawCountLabels(map);
   });
   const label = document.createElement("label");
   label.htmlFor = toggle.id;
@@ -315,7 +325,41 @@ function legendEntry(map, layer, index, drawnLayer, drawn, area) {
   count.textContent = countText(drawn);
   label.append(swatch(layer.style, area), name, count);
   item.append(toggle, label);
+  if (classes) {
+    item.append(classLegend(layer, classes));
+  }
   return item;
+}
+
+/** The classes of a count layer, lightest first: a swatch of each shade and its range. */
+function classLegend(layer, classes) {
+  const list = document.createElement("ul");
+  list.className = "gh-classes";
+  classes.forEach((range, index) => {
+    const entry = document.createElement("li");
+    entry.className = "gh-class";
+    entry.dataset.low = String(range.low);
+    entry.dataset.high = String(range.high);
+    const svg = document.createElementNS(SVG_NS, "svg");
+    svg.setAttribute("width", "14");
+    svg.setAttribute("height", "14");
+    svg.setAttribute("aria-hidden", "true");
+    const shape = document.createElementNS(SVG_NS, "rect");
+    shape.setAttribute("width", "14");
+    shape.setAttribute("height", "14");
+    shape.setAttribute("fill", layer.style.colour);
+    shape.setAttribute("fill-opacity", String(shade(index, classes.length)));
+    shape.setAttribute("stroke", layer.style.colour);
+    svg.append(shape);
+    const text = document.createElement("span");
+    text.textContent =
+      range.low === range.high
+        ? range.low.toLocaleString()
+        : `${range.low.toLocaleString()}–${range.high.toLocaleString()}`;
+    entry.append(svg, text);
+    list.append(entry);
+  });
+  return list;
 }
 
 function labelOf(feature, layer) {
@@ -327,22 +371,71 @@ function labelOf(feature, layer) {
   return value === null || value === undefined ? null : String(value);
 }
 
-/** One view layer as a Leaflet layer: areas in the pane under the points, styled alike. */
+function countOf(feature) {
+  const count = feature.properties ? feature.properties.count : undefined;
+  return typeof count === "number" && Number.isFinite(count) ? count : null;
+}
+
+/** Up to MAX_CLASSES ranges of whole numbers that split the counts into groups of about the
+ * same size (quantiles), lowest first; each range is `{low, high}`, both included. */
+function countClasses(counts) {
+  const sorted = [...counts].sort((a, b) => a - b);
+  const highs = [];
+  for (let k = 1; k <= MAX_CLASSES; k += 1) {
+    const high = sorted[Math.min(sorted.length - 1, Math.ceil((k * sorted.length) / MAX_CLASSES) - 1)];
+    if (highs.length === 0 || high > highs[highs.length - 1]) {
+      highs.push(high);
+    }
+  }
+  let low = sorted[0];
+  return highs.map((high) => {
+    const range = { low, high };
+    low = Math.floor(high) + 1;
+    return range;
+  });
+}
+
+function classOf(count, classes) {
+  const found = classes.findIndex((range) => count <= range.high);
+  return found === -1 ? classes.length - 1 : found;
+}
+
+function shade(index, total) {
+  return total <= 1 ? DARKEST : LIGHTEST + ((DARKEST - LIGHTEST) * index) / (total - 1);
+}
+
+/** One view layer as a Leaflet layer: areas in the pane under the points, styled alike. A
+ * layer of counts per area is shaded by class (a choropleth); its counts are written by
+ * drawCountLabels, one label per area for every count layer, so they never overlap. */
 function drawLayer(collection, layer, index) {
   const style = layer.style;
   const area = collection.features.length > 0 && collection.features.every(isArea);
-  const permanentLabels = area && collection.features.length <= MAX_PERMANENT_LABELS;
+  const counted = area && collection.features.every((feature) => countOf(feature) !== null);
+  const classes = counted ? countClasses(collection.features.map(countOf)) : null;
+  const permanentLabels = area && !counted && collection.features.length <= MAX_PERMANENT_LABELS;
   const className = `gh-feature gh-layer-${index}`;
   let drawn = 0;
   const drawnLayer = L.geoJSON(collection, {
     pane: area ? "areas" : "overlayPane",
-    style: () => ({
-      className,
-      color: style.colour,
-      weight: area ? Math.max(1, Math.min(style.size, 4)) : 1.5,
-      fillColor: style.colour,
-      fillOpacity: area ? 0.08 : 0.7,
-    }),
+    style: (feature) => {
+      if (classes) {
+        const found = classOf(countOf(feature), classes);
+        return {
+          className: `${className} gh-class-${found}`,
+          color: style.colour,
+          weight: 1,
+          fillColor: style.colour,
+          fillOpacity: shade(found, classes.length),
+        };
+      }
+      return {
+        className,
+        color: style.colour,
+        weight: area ? Math.max(1, Math.min(style.size, 4)) : 1.5,
+        fillColor: style.colour,
+        fillOpacity: area ? 0.08 : 0.7,
+      };
+    },
     pointToLayer: (_feature, latlng) =>
       L.circleMarker(latlng, { radius: Math.max(2, style.size), className }),
     onEachFeature: (feature, leafletLayer) => {
@@ -359,7 +452,91 @@ function drawLayer(collection, layer, index) {
       }
     },
   });
-  return { drawnLayer, drawn, area };
+  return { drawnLayer, drawn, area, classes };
+}
+
+/** The key an area is known by across layers: its code, else its outline's centre. */
+function areaKey(feature, leafletLayer) {
+  const code = feature.properties ? feature.properties.code : undefined;
+  if (typeof code === "string" && code !== "") {
+    return `code:${code}`;
+  }
+  const centre = leafletLayer.getBounds().getCenter();
+  return `at:${centre.lat.toFixed(6)},${centre.lng.toFixed(6)}`;
+}
+
+/** One label per area with the count of every count layer shown there, each in its layer's
+ * colour: two layers of one grid never write on top of each other. Redrawn when a layer is
+ * switched on or off. */
+function drawCountLabels(map) {
+  if (countLabels) {
+    countLabels.remove();
+  }
+  countLabels = L.layerGroup();
+  const byArea = new Map();
+  countLayers.forEach(({ drawnLayer, layer }) => {
+    if (!map.hasLayer(drawnLayer)) {
+      return;
+    }
+    drawnLayer.eachLayer((leafletLayer) => {
+      const feature = leafletLayer.feature;
+      const key = areaKey(feature, leafletLayer);
+      if (!byArea.has(key)) {
+        byArea.set(key, { centre: leafletLayer.getBounds().getCenter(), counts: [] });
+      }
+      byArea.get(key).counts.push({ layer, count: countOf(feature) });
+    });
+  });
+  if (byArea.size > MAX_PERMANENT_LABELS) {
+    countLabels.addTo(map);
+    return; // too many to read at once: the counts show on hover
+  }
+  byArea.forEach(({ centre, counts }, key) => {
+    const box = document.createElement("div");
+    box.className = "gh-count-box";
+    box.dataset.area = key;
+    counts.forEach(({ layer, count }) => {
+      const line = document.createElement("span");
+      line.className = "gh-count-line";
+      line.dataset.layerCode = layer.code;
+      line.textContent = count.toLocaleString();
+      line.title = layer.name;
+      line.style.color = layer.style.colour;
+      box.append(line);
+    });
+    const icon = L.divIcon({ className: "gh-count-label", html: box, iconSize: null });
+    countLabels.addLayer(
+      L.marker(centre, { icon, pane: "labels", interactive: false, keyboard: false }),
+    );
+  });
+  countLabels.addTo(map);
+  declutter();
+}
+
+function overlaps(a, b) {
+  return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+}
+
+/** Hide every permanent label that would cover one already shown (counts first, then names),
+ * so none is drawn over another at any zoom; a hidden one still shows on hover. */
+function declutter() {
+  const labels = [
+    ...document.querySelectorAll(".gh-count-box"),
+    ...document.querySelectorAll(".leaflet-tooltip.gh-label"),
+  ];
+  const kept = [];
+  labels.forEach((label) => {
+    label.classList.remove("gh-label-hidden");
+    const box = label.getBoundingClientRect();
+    if (box.width === 0 && box.height === 0) {
+      return;
+    }
+    if (kept.some((other) => overlaps(box, other))) {
+      label.classList.add("gh-label-hidden");
+    } else {
+      kept.push(box);
+    }
+  });
 }
 
 function boundsOfExtent(extent) {
@@ -386,6 +563,11 @@ function clearMap() {
   legend.hidden = true;
   drawnLayers.forEach((drawnLayer) => drawnLayer.remove());
   drawnLayers = [];
+  countLayers = [];
+  if (countLabels) {
+    countLabels.remove();
+    countLabels = null;
+  }
 }
 
 async function drawView(map) {
@@ -407,14 +589,17 @@ async function drawView(map) {
   const everything = L.latLngBounds([]);
   let anyArea = false;
   view.layers.forEach((layer, index) => {
-    const { drawnLayer, drawn, area } = drawLayer(collections[index], layer, index);
+    const { drawnLayer, drawn, area, classes } = drawLayer(collections[index], layer, index);
     drawnLayer.addTo(map);
     drawnLayers.push(drawnLayer);
+    if (classes) {
+      countLayers.push({ drawnLayer, layer });
+    }
     anyArea = anyArea || area;
     if (drawn > 0) {
       everything.extend(drawnLayer.getBounds());
     }
-    legendItems.append(legendEntry(map, layer, index, drawnLayer, drawn, area));
+    legendItems.append(legendEntry(map, layer, index, drawnLayer, drawn, area, classes));
   });
   if (!anyArea && extent) {
     // No grid or street layer to stand for a base map: outline the viewer's area instead.
@@ -425,6 +610,7 @@ async function drawView(map) {
   if (!extent && everything.isValid()) {
     map.fitBounds(everything, { padding: [12, 12] });
   }
+  drawCountLabels(map);
   legend.hidden = view.layers.length === 0;
   forgetButton.hidden = false;
   const total = collections.reduce((sum, c) => sum + c.features.length, 0);
@@ -462,6 +648,8 @@ function main() {
   takeTokenFromAddress();
   const map = L.map("map", { attributionControl: false, zoomSnap: 0.25, keyboard: true });
   map.createPane("areas").style.zIndex = "350";
+  map.createPane("labels").style.zIndex = "640";
+  map.on("zoomend moveend", declutter);
   tokenForm.addEventListener("submit", (event) => {
     event.preventDefault();
     const data = new FormData(tokenForm);
