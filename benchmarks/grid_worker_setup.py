@@ -338,8 +338,11 @@ async def grid_workers(database_url: str) -> list[str]:
 
 
 @contextmanager
-def running_server(database_url: str, key_dir: Path, subjects: Sequence[str]) -> Iterator[str]:
-    """A ``gridhub serve`` process for the benchmark; yields its GraphQL URL.
+def running_server(
+    database_url: str, key_dir: Path, subjects: Sequence[str], workers: int = 1
+) -> Iterator[str]:
+    """A ``gridhub serve`` process for the benchmark (``workers`` uvicorn workers); yields its
+    GraphQL URL.
 
     It runs in an empty directory with no ``GRIDHUB_*`` variables, so no ``.env`` file or
     environment changes its settings (page-size caps, say) from the defaults measured here —
@@ -364,6 +367,8 @@ def running_server(database_url: str, key_dir: Path, subjects: Sequence[str]) ->
         "127.0.0.1",
         "--port",
         str(port),
+        "--workers",
+        str(workers),
     ]
     with (
         tempfile.TemporaryDirectory(prefix="gridhub-bench-") as workdir,
