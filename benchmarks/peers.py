@@ -54,6 +54,9 @@ from grid_worker_setup import (
     running_server,
     seed_if_empty,
 )
+from grid_worker_setup import (
+    server_env as parse_server_env,
+)
 from grid_worker_stats import Stats, round_robin
 from peer_postgraphile import QUERY as PEER_QUERY
 from peer_postgraphile import (
@@ -214,6 +217,13 @@ def main(
     street_staff: Annotated[
         bool, typer.Option(help="Also time the street staff variant of each size.")
     ] = True,
+    server_env: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="GRIDHUB_NAME=VALUE for the gridhub server (repeatable), e.g."
+            " GRIDHUB_COMPILED_READS=false; no other GRIDHUB_* variable reaches it."
+        ),
+    ] = None,
     postgraphile: Annotated[
         bool, typer.Option(help="Time PostGraphile 4 (skipped anyway when node is missing).")
     ] = True,
@@ -241,7 +251,8 @@ def main(
         keys = HubKeys.load_or_create(Path(key_dir))
         workers = asyncio.run(grid_workers(database_url))
         subjects = workers + sorted({ASKERS["street staff"](w[len("worker-") :]) for w in workers})
-        with running_server(database_url, Path(key_dir), subjects) as hub_url:
+        extra = parse_server_env(server_env or [])
+        with running_server(database_url, Path(key_dir), subjects, extra_env=extra) as hub_url:
             if skipped:
                 variants = run_async(
                     run_benchmark(settings, keys, hub_url, None, askers, runs_per_size, warmup)

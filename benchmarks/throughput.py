@@ -48,6 +48,9 @@ from grid_worker_setup import (
     safe_url,
     seed_if_empty,
 )
+from grid_worker_setup import (
+    server_env as parse_server_env,
+)
 from peer_postgraphile import QUERY as PEER_QUERY
 from peer_postgraphile import missing_reason, running_postgraphile
 from rich.table import Table
@@ -180,6 +183,13 @@ def main(
     warmup: Annotated[float, typer.Option(min=0, help="Untimed seconds first.")] = 3,
     clients: Annotated[int, typer.Option(min=1, help="Concurrent clients.")] = 16,
     workers: Annotated[int, typer.Option(min=1, help="gridhub serve --workers.")] = 2,
+    server_env: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="GRIDHUB_NAME=VALUE for the gridhub server (repeatable), e.g."
+            " GRIDHUB_COMPILED_READS=false; no other GRIDHUB_* variable reaches it."
+        ),
+    ] = None,
     postgraphile: Annotated[
         bool, typer.Option(help="Also load PostGraphile 4 (skipped when node is missing).")
     ] = True,
@@ -204,7 +214,13 @@ def main(
         keys = HubKeys.load_or_create(Path(key_dir))
         subjects = asyncio.run(grid_workers(database_url))
         hub_url = stack.enter_context(
-            running_server(database_url, Path(key_dir), subjects, workers=workers)
+            running_server(
+                database_url,
+                Path(key_dir),
+                subjects,
+                workers=workers,
+                extra_env=parse_server_env(server_env or []),
+            )
         )
         token = issue_token(keys, settings, f"worker-{variables['grid']}", "person")
         targets = [
