@@ -88,3 +88,9 @@ def test_postgraphile_rows_are_compared_value_for_value() -> None:
     same, masked_phone = run_python(COMPARE).split()
     assert same == "True"
     assert masked_phone == "False"
+
+
+def test_the_benchmarks_readme_gives_each_command() -> None:
+    readme = (BENCHMARKS / "README.md").read_text("utf-8")
+    assert ".venv/bin/python benchmarks/peers.py" in readme
+    assert ".venv/bin/python benchmarks/throughput.py --seconds 30" in readme
