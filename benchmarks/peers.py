@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -94,7 +94,11 @@ class Peers:
     peer_url: str | None
 
 
-def post(client: httpx.AsyncClient, url: str, payload: bytes, headers: dict[str, str]) -> Any:
+#: Sends one request and returns the answer (raising on a status other than 200).
+Send = Callable[[], Awaitable[httpx.Response]]
+
+
+def post(client: httpx.AsyncClient, url: str, payload: bytes, headers: dict[str, str]) -> Send:
     async def send() -> httpx.Response:
         answer = await client.post(url, content=payload, headers=headers)
         if answer.status_code != 200:
@@ -104,7 +108,7 @@ def post(client: httpx.AsyncClient, url: str, payload: bytes, headers: dict[str,
     return send
 
 
-async def check(peers: Peers, workload: Workload, subject: str) -> tuple[Any, Any, int]:
+async def check(peers: Peers, workload: Workload, subject: str) -> tuple[Send, Send | None, int]:
     """Every side's rows, value for value, before any timing; returns the sides' senders."""
     connection = peers.connection
     token = issue_token(peers.keys, peers.settings, subject, "person")
