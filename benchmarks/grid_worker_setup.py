@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -315,6 +315,19 @@ def count_rows(canonical: Canonical) -> int:
 # -- the server --------------------------------------------------------------------------------
 
 
+def server_env(pairs: list[str]) -> dict[str, str]:
+    """``--server-env NAME=VALUE`` options as a mapping (only ``GRIDHUB_*`` names)."""
+    env = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.startswith("GRIDHUB_"):
+            raise typer.BadParameter(
+                f"{pair!r} is not GRIDHUB_NAME=VALUE", param_hint="--server-env"
+            )
+        env[name] = value
+    return env
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -338,8 +351,16 @@ async def grid_workers(database_url: str) -> list[str]:
 
 
 @contextmanager
-def running_server(database_url: str, key_dir: Path, subjects: Sequence[str]) -> Iterator[str]:
-    """A ``gridhub serve`` process for the benchmark; yields its GraphQL URL.
+def running_server(
+    database_url: str,
+    key_dir: Path,
+    subjects: Sequence[str],
+    workers: int = 1,
+    extra_env: Mapping[str, str] | None = None,
+) -> Iterator[str]:
+    """A ``gridhub serve`` process for the benchmark (``workers`` uvicorn workers); yields its
+    GraphQL URL. ``extra_env`` sets ``GRIDHUB_*`` variables on purpose (to compare a setting's
+    two values, say); nothing else of the caller's environment reaches the server's settings.
 
     It runs in an empty directory with no ``GRIDHUB_*`` variables, so no ``.env`` file or
     environment changes its settings (page-size caps, say) from the defaults measured here —
@@ -355,6 +376,7 @@ def running_server(database_url: str, key_dir: Path, subjects: Sequence[str]) ->
     env["GRIDHUB_KEY_DIR"] = str(key_dir)  # the benchmark signs the grid worker's token
     unlimited = {"rate": 1e9, "burst": 1_000_000_000}
     env["GRIDHUB_RATE_LIMIT_PRINCIPALS"] = json.dumps(dict.fromkeys(subjects, unlimited))
+    env.update(extra_env or {})
     command = [
         *gridhub_command(),
         "serve",
@@ -364,6 +386,8 @@ def running_server(database_url: str, key_dir: Path, subjects: Sequence[str]) ->
         "127.0.0.1",
         "--port",
         str(port),
+        "--workers",
+        str(workers),
     ]
     with (
         tempfile.TemporaryDirectory(prefix="gridhub-bench-") as workdir,
