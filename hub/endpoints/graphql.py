@@ -231,6 +231,7 @@ async def _raw(request: Request, settings: Settings) -> tuple[Any, int]:
             f"The request body is larger than {settings.max_body_bytes} bytes",
             413,
             REQUEST_TOO_LARGE,
+            {"Connection": "close"},  # the rest of the body is not read
         ) from None
     except BodyTimeout:
         raise Refused(
