@@ -47,6 +47,7 @@ from hub.production_errors import (
     only_written_names,
     validate_tagged,
 )
+from store.availability import is_unavailable
 from store.errors import GridhubError
 
 log = logging.getLogger("gridhub.graphql")
@@ -246,6 +247,11 @@ class Executor:
         assert isinstance(result, ExecutionResult)
         body: dict[str, Any] = {}
         errors = result.errors or []
+        for error in errors:
+            # The database went away while a field was read: the whole request is answered
+            # SERVICE_UNAVAILABLE (hub.faults), not a field's INTERNAL_SERVER_ERROR and its trace.
+            if error.original_error is not None and is_unavailable(error.original_error):
+                raise error.original_error
         if errors:
             written = prepared.text
             if self.production and variables:
