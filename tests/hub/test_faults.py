@@ -414,3 +414,30 @@ async def test_the_grant_sweep_notes_an_outage_in_one_line(
     assert len(records) == 1
     assert "could not reach the database" in records[0].getMessage()
     assert records[0].exc_info is None
+
+
+def test_readyz_answers_within_its_timeout_while_the_database_hangs(
+    proxy: TcpProxy, database_url: str, settings: Settings
+) -> None:
+    """A database that accepts connections and never answers (the proxy passes no bytes):
+    ``/readyz`` says so within ``GRIDHUB_DATABASE_CONNECT_TIMEOUT`` (5 s), every time, so an
+    orchestrator's readiness probe (often 5 s too) gets an answer instead of its own timeout."""
+    environment = {
+        "GRIDHUB_KEY_DIR": str(settings.key_dir),
+        "GRIDHUB_AUDIT_KEY_DIR": str(settings.audit_key_dir),
+    }
+    arguments = ["serve", "--database-url", through(proxy, database_url)]
+    with running(arguments, env=environment) as (base, _), httpx.Client(timeout=30) as client:
+        assert client.get(f"{base}/readyz").status_code == 200
+        proxy.stall()
+        timed = []
+        for _ in range(2):  # a new connection, and then the pooled one, hang
+            started = time.monotonic()
+            response = client.get(f"{base}/readyz")
+            timed.append((time.monotonic() - started, response))
+        proxy.cut()
+        proxy.restore()
+    for seconds, response in timed:
+        assert response.status_code == 503
+        assert "unreachable" in response.json()["reasons"][0]
+        assert seconds < 5.0
