@@ -23,6 +23,7 @@ from catalog.requests import StoredGrant
 from catalog.workflow import expire
 from policies.plan import Clock
 from policies.store import PolicyStore
+from store.availability import is_unavailable
 
 log = logging.getLogger(__name__)
 #: The audit entry's operation name for an expiry.
@@ -73,8 +74,14 @@ class GrantSweep:
         while True:
             try:
                 await self.sweep()
-            except Exception:
-                log.exception("The grant sweep failed; it runs again in %ss", self._interval)
+            except Exception as error:
+                if is_unavailable(error):  # an outage, logged where it is noticed: one line
+                    log.warning(
+                        "The grant sweep could not reach the database; it runs again in %ss",
+                        self._interval,
+                    )
+                else:
+                    log.exception("The grant sweep failed; it runs again in %ss", self._interval)
             await asyncio.sleep(self._interval)
 
     def start(self) -> None:

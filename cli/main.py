@@ -235,31 +235,44 @@ def _serve(settings: Settings) -> None:
     flight finish (up to ``shutdown_timeout`` seconds) and their entries commit, then each
     process's audit writer writes what is queued and seals its chain (the app's lifespan).
 
-    With ``workers`` > 1, uvicorn's supervisor runs that many processes on one socket; each
-    builds its app from the environment (``hub.app:create_app_from_environment``), so the
-    command line's settings are put there first, and the Prometheus figures of all of them
-    are kept in a fresh folder (``PROMETHEUS_MULTIPROC_DIR``) that ``/metrics`` sums up.
+    With ``workers`` > 1, uvicorn's supervisor (:mod:`hub.workers`) runs that many processes on
+    one socket; each builds its app from the environment
+    (``hub.app:create_app_from_environment``), so the command line's settings are put there
+    first, and the Prometheus figures of all of them are kept in a fresh folder
+    (``PROMETHEUS_MULTIPROC_DIR``) that ``/metrics`` sums up. Every connection is bounded
+    (:mod:`hub.http_protocol`).
     """
     import uvicorn
 
-    run = functools.partial(
-        uvicorn.run,
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
+    from hub.http_protocol import BoundedHttpProtocol, HttpLimits
+
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info",
+        # The connection's bounds: head size, head and body deadlines (hub.http_protocol).
+        "http": functools.partial(BoundedHttpProtocol, limits=HttpLimits.from_settings(settings)),
         # uvicorn annotates this int but hands it to asyncio.timeout, which takes any seconds.
-        timeout_graceful_shutdown=settings.shutdown_timeout,  # type: ignore[arg-type]
-    )
+        "timeout_graceful_shutdown": settings.shutdown_timeout,
+    }
     if settings.workers == 1:
         from hub.app import create_app
 
-        run(create_app(settings))
+        uvicorn.run(create_app(settings), **options)
         return
+    from hub.workers import run_workers
+
     for name in ("database_url", "host", "port", "workers"):
         os.environ[f"GRIDHUB_{name.upper()}"] = str(getattr(settings, name))
     metrics_dir = _fresh_metrics_dir()
     try:
-        run("hub.app:create_app_from_environment", factory=True, workers=settings.workers)
+        config = uvicorn.Config(
+            "hub.app:create_app_from_environment",
+            factory=True,
+            workers=settings.workers,
+            **options,
+        )
+        run_workers(config)
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)

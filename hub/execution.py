@@ -52,6 +52,7 @@ from hub.production_errors import (
 from policies.fields import FIELDS
 from resolvers.answer import ANSWER, Answer, Selection
 from schema.audit_log import AUDIT_TYPES
+from store.availability import is_unavailable
 from store.errors import Forbidden, GridhubError, PurposeRequired
 
 log = logging.getLogger("gridhub.graphql")
@@ -309,6 +310,11 @@ class Executor:
         assert isinstance(result, ExecutionResult)
         body: dict[str, Any] = {}
         errors = result.errors or []
+        for error in errors:
+            # The database went away while a field was read: the whole request is answered
+            # SERVICE_UNAVAILABLE (hub.faults), not a field's INTERNAL_SERVER_ERROR and its trace.
+            if error.original_error is not None and is_unavailable(error.original_error):
+                raise error.original_error
         if answer is not None:
             for error in errors:
                 original = error.original_error

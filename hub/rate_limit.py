@@ -20,8 +20,10 @@ it is dropped; past the bound the least recently used one goes. With ``GRIDHUB_R
 every process takes from the same buckets in Redis, through one Lua script that refills and
 takes atomically on Redis's own clock (hub processes' clocks may differ). If Redis can not be
 reached the limiter **fails open to the process's own buckets** — each process then enforces
-the budget alone, so the whole hub allows up to (processes × budget) — and tries Redis again a
-second later: a Redis outage must not become a hub outage, and a per-process limit still stands.
+the budget's rate alone, its buckets empty when the outage began, so the whole hub allows up to
+(processes × rate) and no extra burst — and tries Redis again a second later: a Redis outage
+must not become a hub outage, and a per-process limit still stands. A dropped connection
+(Redis restarted) is retried once on a new one before anything falls back.
 """
 
 from __future__ import annotations
@@ -82,12 +84,26 @@ class MemoryLimiter:
     """Token buckets in this process, at most ``max_buckets`` of them.
 
     ``clock`` is monotonic seconds (tests pass one they move on instead of sleeping).
+    ``start_empty``: every bucket was empty when the limiter started (or was last
+    :meth:`clear`-ed) and has filled at its rate since, instead of starting with its burst.
+    That is the fallback's way (:class:`RedisLimiter`): the shared bucket in Redis may have been
+    spent already, and a full bucket in each of N processes would hand out N bursts the moment
+    Redis goes away. Such buckets are never dropped for being full (a full bucket is no longer
+    the same as none), only past the bound.
     """
 
-    def __init__(self, max_buckets: int = 100_000, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        max_buckets: int = 100_000,
+        clock: Clock = time.monotonic,
+        *,
+        start_empty: bool = False,
+    ) -> None:
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
         self._max = max_buckets
         self._clock = clock
+        self._start_empty = start_empty
+        self._empty_since = clock()
 
     def __len__(self) -> int:
         return len(self._buckets)
@@ -99,7 +115,11 @@ class MemoryLimiter:
         now = self._clock()
         self._evict(now)
         bucket = self._buckets.pop(key, None)
-        if bucket is None or now >= bucket.full_at:
+        if bucket is None and self._start_empty:
+            tokens = min(float(limit.burst), (now - self._empty_since) * limit.rate)
+        elif bucket is None:
+            tokens = float(limit.burst)
+        elif now >= bucket.full_at:
             tokens = float(limit.burst)
         else:
             tokens = min(limit.burst, bucket.tokens + (now - bucket.at) * limit.rate)
@@ -116,7 +136,7 @@ class MemoryLimiter:
         """Drop buckets that are full again (from the least recently used end: a few per call,
         so the cost stays constant) and, past the bound, the least recently used."""
         buckets = self._buckets
-        for _ in range(4):
+        for _ in range(0 if self._start_empty else 4):
             if not buckets:
                 return
             key, oldest = next(iter(buckets.items()))
@@ -125,6 +145,11 @@ class MemoryLimiter:
             del buckets[key]
         while len(buckets) >= self._max:
             buckets.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every bucket: from now on they count as empty (``start_empty``) or full."""
+        self._buckets.clear()
+        self._empty_since = self._clock()
 
     async def aclose(self) -> None:
         self._buckets.clear()
@@ -161,7 +186,16 @@ return {allowed, tostring(wait)}
 
 
 class RedisLimiter:
-    """Buckets shared by every process through Redis; the process's own when Redis fails."""
+    """Buckets shared by every process through Redis; the process's own when Redis fails.
+
+    A command that finds its pooled connection dropped (Redis restarted, a proxy or Redis's
+    own ``timeout`` closed it) is sent once more on a new connection before anything falls
+    back: after a restart every pooled connection is stale, and without the retry each one
+    would cost a fallback (and a second of the process's own buckets) in turn. A command that
+    times out is not retried: Redis is slow or gone, and a second wait would only double the
+    delay. The fallback's buckets start empty (:class:`MemoryLimiter`), and are emptied each
+    time the limiter falls back, so an outage hands out no burst.
+    """
 
     def __init__(
         self,
@@ -170,24 +204,33 @@ class RedisLimiter:
         fallback: MemoryLimiter,
         timeout: float = 0.5,
         on_error: Callable[[], None] | None = None,
+        client_name: str = "gridhub-rate-limits",
     ) -> None:
         from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
 
         self._redis: Any = Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry_on_timeout=False
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
+            client_name=client_name,
         )
         self._script = self._redis.register_script(TOKEN_BUCKET_LUA)
         self._prefix = prefix
         self._fallback = fallback
         self._on_error = on_error
         self._local_until = 0.0  # monotonic time before which Redis is not asked
+        self._down = False  # whether the last command to Redis failed
         self._logged_at: float | None = None  # when the fallback was last logged
 
     async def take(self, key: str, limit: RateLimit) -> Admission:
         from redis.exceptions import RedisError
 
         if time.monotonic() < self._local_until:
-            return self._fallback.take_now(key, limit)
+            return self._fallback.take_now(key, limit)  # Redis failed a moment ago
         try:
             allowed, wait = await self._script(
                 keys=[self._prefix + key], args=[repr(limit.rate), str(limit.burst)]
@@ -197,10 +240,14 @@ class RedisLimiter:
             if self._logged_at is None or now - self._logged_at > 60:
                 log.warning("Rate limits fall back to this process's own buckets: %s", error)
                 self._logged_at = now
+            if not self._down:  # Redis answered until now: an outage begins
+                self._down = True
+                self._fallback.clear()
             self._local_until = now + REDIS_RETRY_SECONDS
             if self._on_error is not None:
                 self._on_error()
             return self._fallback.take_now(key, limit)
+        self._down = False
         return Admission(bool(allowed), float(wait))
 
     async def aclose(self) -> None:
@@ -234,12 +281,12 @@ class RateLimits:
         clock: Clock = time.monotonic,
         on_redis_error: Callable[[], None] | None = None,
     ) -> RateLimits:
-        local = MemoryLimiter(settings.rate_limit_buckets, clock)
-        limiter: Limiter = local
-        if settings.redis_url:
-            limiter = RedisLimiter(
-                settings.redis_url, settings.redis_prefix, local, on_error=on_redis_error
-            )
+        if not settings.redis_url:
+            return cls(settings, MemoryLimiter(settings.rate_limit_buckets, clock))
+        fallback = MemoryLimiter(settings.rate_limit_buckets, clock, start_empty=True)
+        limiter = RedisLimiter(
+            settings.redis_url, settings.redis_prefix, fallback, on_error=on_redis_error
+        )
         return cls(settings, limiter)
 
     def bucket_of(self, identity: Identity) -> tuple[str, RateLimit]:

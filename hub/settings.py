@@ -60,6 +60,25 @@ class Settings(BaseSettings):
     max_body_bytes: Annotated[
         int, Field(ge=1024, description="Largest request body accepted, in bytes.")
     ] = 1_048_576
+    body_timeout: Annotated[
+        float,
+        Field(gt=0, description="Seconds a request's whole body may take to arrive (else 408)."),
+    ] = 30.0
+    max_header_bytes: Annotated[
+        int,
+        Field(
+            ge=4096,
+            description="Largest request line and headers accepted, in bytes (else 431).",
+        ),
+    ] = 32_768
+    header_timeout: Annotated[
+        float,
+        Field(
+            gt=0,
+            description="Seconds a connection may take to send a request's line and headers "
+            "(from its first byte, or from the connection's opening).",
+        ),
+    ] = 10.0
     timezone: Annotated[
         str, Field(description="The district's time zone: ages and 'today' are counted in it.")
     ] = "Asia/Shanghai"

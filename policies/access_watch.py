@@ -80,10 +80,14 @@ class AccessWatch:
         log.warning("Lost the access-change listener; reading per request until it is back")
 
     async def _drop(self) -> None:
+        """Close the listening connection on purpose: first stop listening for its loss, which
+        is then no loss (a clean shutdown does not warn of one)."""
         connection, self._connection = self._connection, None
-        if connection is not None and not connection.is_closed():
-            with contextlib.suppress(Exception):
-                await connection.close(timeout=2)
+        if connection is not None:
+            connection.remove_termination_listener(self._lost)
+            if not connection.is_closed():
+                with contextlib.suppress(Exception):
+                    await connection.close(timeout=2)
 
     async def _keep_listening(self) -> None:
         while True:

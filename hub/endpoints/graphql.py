@@ -9,7 +9,8 @@ where every well-formed GraphQL response is 200, as older clients expect. Nothin
 GraphQL-shaped error body and code: a body that is not a JSON object 400, a JSON array
 ``BATCH_NOT_SUPPORTED`` (the hub does not batch), another content type than JSON 415 (a browser
 form can post only those others, so this also stops cross-site form posts), a body over the limit
-413, a mutation sent with GET 405.
+413 (read as a stream, never more than the limit), a body that does not arrive in time 408, a
+mutation sent with GET 405.
 
 A document is refused for its limits (:mod:`hub.limits`) before any statement or resolver
 runs; a department app locked to its persisted operations (:mod:`hub.operations`) runs nothing
@@ -39,6 +40,7 @@ from hub.audit_facts import (
     query_hash,
     redact,
 )
+from hub.body import BodyTimeout, BodyTooLarge, read_body
 from hub.execution import BAD_REQUEST, INTROSPECTION_DISABLED, Executor, Prepared
 from hub.graphiql_page import graphiql_page
 from hub.limits import oversized_variable
@@ -61,6 +63,7 @@ METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 NOT_ACCEPTABLE = "NOT_ACCEPTABLE"
 UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
 REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
+REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
 #: The codes of requests refused for their HTTP shape (each with its own status).
 HTTP_CODES = (
     BATCH_NOT_SUPPORTED,
@@ -68,6 +71,7 @@ HTTP_CODES = (
     NOT_ACCEPTABLE,
     UNSUPPORTED_MEDIA_TYPE,
     REQUEST_TOO_LARGE,
+    REQUEST_TIMEOUT,
 )
 #: Refusals of the caller rather than of the document: audited as ``denied``.
 FORBIDDEN = Forbidden.code
@@ -188,13 +192,13 @@ async def _read(call: Call, media: str | None) -> Params:
         call.declared_purpose()
     except BadPurpose as error:
         raise Refused(str(error)) from None
-    raw, size = await _raw(request, call.services.settings.max_body_bytes)
+    raw, size = await _raw(request, call.services.settings)
     params = _params(raw)
     params.size = size
     return params
 
 
-async def _raw(request: Request, max_body_bytes: int) -> tuple[Any, int]:
+async def _raw(request: Request, settings: Settings) -> tuple[Any, int]:
     """The request's parameters as JSON values: the query string of a GET, the body of a POST.
 
     A NUL character is refused wherever it is (no database column can hold one, and nothing
@@ -224,12 +228,22 @@ async def _raw(request: Request, max_body_bytes: int) -> tuple[Any, int]:
             "utf8",
         ):
             raise Refused("The body must be UTF-8", 415, UNSUPPORTED_MEDIA_TYPE)
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
-        raise Refused("The request body is too large", 413, REQUEST_TOO_LARGE)
-    body = await request.body()
-    if len(body) > max_body_bytes:
-        raise Refused("The request body is too large", 413, REQUEST_TOO_LARGE)
+    try:
+        body = await read_body(request, settings.max_body_bytes, settings.body_timeout)
+    except BodyTooLarge:
+        raise Refused(
+            f"The request body is larger than {settings.max_body_bytes} bytes",
+            413,
+            REQUEST_TOO_LARGE,
+            {"Connection": "close"},  # the rest of the body is not read
+        ) from None
+    except BodyTimeout:
+        raise Refused(
+            f"The request body did not arrive within {settings.body_timeout:g} seconds",
+            408,
+            REQUEST_TIMEOUT,
+            {"Connection": "close"},
+        ) from None
     if b"\\u0000" in body:
         raise Refused("The request may not contain the NUL character")
     try:

@@ -44,6 +44,7 @@ from starlette.responses import Response
 from audit.record import Outcome
 from auth.clients import authenticate_client
 from auth.tokens import issue_token
+from hub.body import BodyTimeout, BodyTooLarge, read_body
 from hub.pipeline import Call, json_response, serve
 from hub.services import services
 from store.models import Principal
@@ -65,18 +66,19 @@ def _invalid_client() -> InvalidClientError:
     return InvalidClientError(status_code=401, description="Client authentication failed.")
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def _form(request: Request, body_timeout: float) -> dict[str, str]:
     """The body's parameters; invalid_request unless it is one small urlencoded form."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != FORM:
         raise InvalidRequestError(f"The body must be {FORM}.")
     if "client_secret" in request.query_params:
         raise InvalidRequestError("Credentials are not accepted in the URL.")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise InvalidRequestError("The body is too large.")
+    try:
+        body = await read_body(request, MAX_FORM_BYTES, body_timeout)
+    except BodyTooLarge:
+        raise InvalidRequestError("The body is too large.") from None
+    except BodyTimeout:
+        raise InvalidRequestError("The body did not arrive in time.", status_code=408) from None
     try:
         pairs = parse_qsl(
             body.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=32
@@ -129,7 +131,7 @@ async def _exchange(call: Call) -> Response:
     if (refused := call.unavailable()) is not None:
         return refused  # the database is known to be down: no secret can be checked
     try:
-        params = await _form(request)
+        params = await _form(request, shared.settings.body_timeout)
         grant_type = params.get("grant_type")
         if not grant_type:
             raise InvalidRequestError("grant_type is required.")

@@ -4,22 +4,29 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.testclient import TestClient
 
+from catalog.sweep import GrantSweep
 from hub.app import create_app
+from hub.services import services
 from hub.settings import Settings
 from policies.access_watch import AccessWatch
+from policies.plan import utc_now
+from policies.store import PolicyStore
 from store.models import AuditEntry
 from tests.proxy import TcpProxy
 from tests.support import data_of, running
@@ -276,3 +283,161 @@ def test_an_unreachable_database_is_503_not_500(
     assert health.status_code == 200
     assert ready.status_code == 503
     assert ready.json()["reasons"] == [ready.json()["reasons"][0]]
+
+
+async def terminate_backends(database_url: str) -> None:
+    """End every other connection to the database, as a PostgreSQL shutting down does
+    (``FATAL: terminating connection due to administrator command``)."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+    finally:
+        await engine.dispose()
+
+
+def test_an_outage_logs_one_line_per_refused_request_and_no_traceback(
+    proxy: TcpProxy,
+    database_url: str,
+    settings: Settings,
+    token_for: Callable[[str], str],
+) -> None:
+    """A 503 during an outage is the right answer, not a fault: the log says once per refused
+    request that it was refused (with its request id), and holds no traceback an alert or a
+    reader would take for a bug — also for requests that were reading when the connections
+    were cut."""
+    headers = {"authorization": f"Bearer {token_for(WORKER)}"}
+    environment = {
+        "GRIDHUB_KEY_DIR": str(settings.key_dir),
+        "GRIDHUB_AUDIT_KEY_DIR": str(settings.audit_key_dir),
+        "GRIDHUB_DATABASE_CONNECT_TIMEOUT": "1",
+        "GRIDHUB_RATE_LIMITS": "false",
+    }
+    arguments = ["serve", "--workers", "2", "--database-url", through(proxy, database_url)]
+    answers: list[httpx.Response] = []
+    stop = threading.Event()
+
+    def ask_until_stopped(base: str) -> None:
+        with httpx.Client(timeout=30) as client:
+            while not stop.is_set():
+                answers.append(client.post(f"{base}/graphql", json=QUERY, headers=headers))
+                answers.append(
+                    client.post(
+                        f"{base}/oauth/token",
+                        data={"grant_type": "client_credentials"},
+                        auth=("some-client", "some-secret"),
+                    )
+                )
+                answers.append(client.get(f"{base}/readyz"))
+
+    with running(arguments, env=environment) as (base, output):
+        askers = [threading.Thread(target=ask_until_stopped, args=(base,)) for _ in range(6)]
+        for asker in askers:
+            asker.start()
+        time.sleep(1)
+        proxy.cut()  # connections in use are cut mid-request
+        time.sleep(2)
+        proxy.restore()
+        time.sleep(1.5)
+        asyncio.run(terminate_backends(database_url))  # as a restarting server ends them
+        time.sleep(1.5)
+        stop.set()
+        for asker in askers:
+            asker.join()
+    log = output[0]
+    refused = [r for r in answers if r.status_code == 503 and r.url.path != "/readyz"]
+    assert refused
+    assert {r.status_code for r in answers} <= {200, 401, 503}
+    assert "Traceback" not in log, log
+    for response in refused:
+        request_id = response.headers["x-request-id"]
+        lines = [line for line in log.splitlines() if request_id in line]
+        assert len(lines) <= 1, (request_id, lines)
+
+
+def test_a_field_whose_read_finds_the_database_gone_is_503_without_a_trace(
+    settings: Settings, token_for: Callable[[str], str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The connection drops while a field is read (after the plan was read): the request is
+    refused like any other during an outage, 503 ``SERVICE_UNAVAILABLE`` and no data, not a
+    field's ``INTERNAL_SERVER_ERROR`` with a traceback in the log."""
+    headers = {"authorization": f"Bearer {token_for(WORKER)}"}
+
+    def drop(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "houses" in statement and "audit" not in statement:
+            raise ConnectionResetError("connection reset by peer")
+
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        engine = services(client.app).engine.sync_engine
+        event.listen(engine, "before_cursor_execute", drop)
+        try:
+            with caplog.at_level(logging.INFO):
+                response = client.post("/graphql", json=QUERY, headers=headers)
+        finally:
+            event.remove(engine, "before_cursor_execute", drop)
+        again = _recovered_in_process(client, headers)
+    assert response.status_code == 503, response.text
+    assert response.json() == UNAVAILABLE_BODY
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []
+    assert again.status_code == 200
+
+
+def _recovered_in_process(client: TestClient, headers: dict[str, str]) -> Any:
+    deadline = time.monotonic() + 5
+    while True:
+        response = client.post("/graphql", json=QUERY, headers=headers)
+        if response.status_code == 200 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.2)
+
+
+async def test_the_grant_sweep_notes_an_outage_in_one_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with TcpProxy("127.0.0.1", 5432) as closed:  # a port that was free a moment ago
+        port = closed.port
+    engine = create_async_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/gridhub")
+    sweep = GrantSweep(PolicyStore(engine), None, utc_now, interval=60)
+    try:
+        with caplog.at_level(logging.INFO, logger="catalog.sweep"):
+            sweep.start()
+            await asyncio.sleep(0.5)
+    finally:
+        await sweep.close()
+        await engine.dispose()
+    records = [r for r in caplog.records if r.name == "catalog.sweep"]
+    assert len(records) == 1
+    assert "could not reach the database" in records[0].getMessage()
+    assert records[0].exc_info is None
+
+
+def test_readyz_answers_within_its_timeout_while_the_database_hangs(
+    proxy: TcpProxy, database_url: str, settings: Settings
+) -> None:
+    """A database that accepts connections and never answers (the proxy passes no bytes):
+    ``/readyz`` says so within ``GRIDHUB_DATABASE_CONNECT_TIMEOUT`` (5 s), every time, so an
+    orchestrator's readiness probe (often 5 s too) gets an answer instead of its own timeout."""
+    environment = {
+        "GRIDHUB_KEY_DIR": str(settings.key_dir),
+        "GRIDHUB_AUDIT_KEY_DIR": str(settings.audit_key_dir),
+    }
+    arguments = ["serve", "--database-url", through(proxy, database_url)]
+    with running(arguments, env=environment) as (base, _), httpx.Client(timeout=30) as client:
+        assert client.get(f"{base}/readyz").status_code == 200
+        proxy.stall()
+        timed = []
+        for _ in range(2):  # a new connection, and then the pooled one, hang
+            started = time.monotonic()
+            response = client.get(f"{base}/readyz")
+            timed.append((time.monotonic() - started, response))
+        proxy.cut()
+        proxy.restore()
+    for seconds, response in timed:
+        assert response.status_code == 503
+        assert "unreachable" in response.json()["reasons"][0]
+        assert seconds < 5.0

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
@@ -13,6 +20,7 @@ from hub.app import create_app
 from hub.metrics import Metrics
 from hub.services import services
 from hub.settings import Settings
+from tests.support import running
 
 WORKER = "worker-440306001001001"
 LOOPBACK = ("127.0.0.1", 40000)
@@ -158,3 +166,78 @@ def test_metrics_are_for_loopback_clients_unless_a_token_is_set(
     assert allowed.status_code == 200
     assert "gridhub_requests_in_progress" in allowed.text
     assert (wrong.status_code, none.status_code, local_without.status_code) == (401, 401, 401)
+
+
+# Several workers.
+
+
+def _workers_of(port: int) -> list[int]:
+    """The worker processes of the ``gridhub serve --port PORT`` running here."""
+    commands = {}
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            commands[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    servers = {pid for pid, line in commands.items() if b"--port %d" % port in line}
+    return [
+        pid
+        for pid, parent in parents.items()
+        if parent in servers and b"spawn_main" in commands.get(pid, b"")
+    ]
+
+
+def _in_progress(base: str) -> float | None:
+    try:
+        response = httpx.get(f"{base}/metrics", timeout=5)
+    except httpx.TransportError:
+        return None
+    if response.status_code != 200:
+        return None
+    return value(response.text, "gridhub_requests_in_progress")
+
+
+def test_a_killed_workers_requests_leave_the_in_progress_gauge(
+    database_url: str, settings: Settings, token_for: Callable[[str], str], tmp_path: Path
+) -> None:
+    """Requests in progress in a worker that is then killed (SIGKILL: out of memory, a crash)
+    are no longer counted once the supervisor has replaced it."""
+    environment = {
+        "GRIDHUB_KEY_DIR": str(settings.key_dir),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    arguments = ["serve", "--workers", "2", "--database-url", database_url]
+    token = token_for("worker-440306001001001")
+    with running(arguments, env=environment) as (base, _):
+        address = urlsplit(base)
+        hanging = []
+        for _ in range(4):  # requests whose bodies never come: in progress until cut off
+            sock = socket.create_connection((address.hostname, address.port))
+            sock.sendall(
+                b"POST /graphql HTTP/1.1\r\nHost: hub\r\nContent-Type: application/json\r\n"
+                b"Authorization: Bearer %s\r\nContent-Length: 1000\r\n\r\n{" % token.encode()
+            )
+            hanging.append(sock)
+        deadline = time.monotonic() + 10
+        while _in_progress(base) != 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _in_progress(base) == 4
+        workers = _workers_of(address.port or 0)
+        assert len(workers) == 2
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while _in_progress(base) != 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        after = _in_progress(base)
+        replaced = _workers_of(address.port or 0)
+        for sock in hanging:
+            sock.close()
+    assert after == 0
+    assert len(replaced) == 2
+    assert not set(replaced) & set(workers)

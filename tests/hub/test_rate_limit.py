@@ -3,26 +3,30 @@ one budget across processes through Redis; Redis down falls back to the process'
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from redis.asyncio import Redis as AsyncRedis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 
 from auth.clients import NewClient
 from hub.app import create_app
-from hub.rate_limit import MemoryLimiter, RateLimits
+from hub.rate_limit import REDIS_RETRY_SECONDS, MemoryLimiter, RateLimits, RedisLimiter
 from hub.services import services
 from hub.settings import RateLimit, Settings
 from store.models import AuditEntry
+from tests.proxy import TcpProxy
 from tests.support import data_of
 
 QUERY = {"query": '{ grid(code: "440306") { name } }'}
@@ -330,14 +334,95 @@ def _closed_port() -> int:
 def test_with_redis_down_each_process_limits_on_its_own(
     limited: Settings, token_for: Callable[[str], str]
 ) -> None:
-    """Fail open to the process's buckets: the hub keeps answering, and still limits."""
+    """Fail open to the process's buckets: the hub keeps answering and still limits, at the
+    budget's rate and without a burst (the shared bucket may have been spent already, and a
+    full bucket in each process would hand every process a burst)."""
     down = limited.model_copy(update={"redis_url": f"redis://127.0.0.1:{_closed_port()}/0"})
+    clock = FakeClock()
     with TestClient(create_app(down)) as client:
         metrics = services(client.app).metrics
         services(client.app).rate_limits = RateLimits.from_settings(
-            down, FakeClock(), on_redis_error=metrics.redis_errors.inc
+            down, clock, on_redis_error=metrics.redis_errors.inc
         )
-        statuses = [ask(client, token_for(WORKER)).status_code for _ in range(4)]
+        at_once = [ask(client, token_for(WORKER)).status_code for _ in range(2)]
+        clock.now += 2.5  # a person's bucket gains 1 a second
+        later = [ask(client, token_for(WORKER)).status_code for _ in range(3)]
         errors = metrics.redis_errors._value.get()
-    assert statuses == [200, 200, 200, 429]
+    assert at_once == [429, 429]  # not the burst of 3
+    assert later == [200, 200, 429]
     assert errors >= 1
+
+
+# Redis restarted or cut off, with the real Redis.
+
+
+def redis_limiter(redis_url: str, clock: FakeClock, errors: list[int], name: str) -> RedisLimiter:
+    fallback = MemoryLimiter(clock=clock, start_empty=True)
+    return RedisLimiter(
+        redis_url,
+        f"gridhub-test-{uuid.uuid4().hex}:",
+        fallback,
+        on_error=lambda: errors.append(1),
+        client_name=name,
+    )
+
+
+async def test_connections_dropped_by_a_redis_restart_are_retried_not_fallen_back(
+    redis_settings: Settings,
+) -> None:
+    """A restart drops every pooled connection; each command finds its connection dead, and
+    is sent again on a new one instead of falling back (what CLIENT KILL does to the
+    connections is what a restart does to them)."""
+    errors: list[int] = []
+    name = f"gridhub-test-{uuid.uuid4().hex[:12]}"
+    limiter = redis_limiter(REDIS_URL, FakeClock(), errors, name)
+    admin = AsyncRedis.from_url(REDIS_URL)
+    limit = RateLimit(rate=0.01, burst=6)
+    try:
+        before = await asyncio.gather(*(limiter.take("k", limit) for _ in range(4)))
+        ours = [c["id"] for c in await admin.client_list() if c.get("name") == name]
+        assert len(ours) >= 2  # several pooled connections, all about to go stale
+        for client_id in ours:
+            await admin.client_kill_filter(_id=client_id)
+        after = await asyncio.gather(*(limiter.take("k", limit) for _ in range(4)))
+    finally:
+        await limiter.aclose()
+        await admin.aclose()
+    assert [a.allowed for a in before] == [True] * 4
+    assert sorted(a.allowed for a in after) == [False, False, True, True]  # Redis's bucket
+    assert errors == []  # no fallback
+
+
+async def test_each_redis_outage_starts_the_fallback_buckets_empty(
+    redis_settings: Settings,
+) -> None:
+    """Redis is cut off twice. Each time the process's buckets are empty as the outage begins,
+    however long ago the previous one was: no process hands out a burst of its own."""
+    url = make_url_of(REDIS_URL)
+    clock, errors = FakeClock(), []
+    with TcpProxy(url[0], url[1]) as proxy:
+        limiter = redis_limiter(f"redis://127.0.0.1:{proxy.port}/{url[2]}", clock, errors, "t")
+        limit = RateLimit(rate=1, burst=5)
+        try:
+            assert (await limiter.take("k", limit)).allowed  # through Redis
+            await asyncio.to_thread(proxy.cut)
+            first = [(await limiter.take("k", limit)).allowed for _ in range(3)]
+            clock.now += 2  # two tokens' worth of outage
+            first += [(await limiter.take("k", limit)).allowed for _ in range(3)]
+            await asyncio.to_thread(proxy.restore)
+            await asyncio.sleep(REDIS_RETRY_SECONDS + 0.1)  # Redis is asked again
+            assert (await limiter.take("k", limit)).allowed  # through Redis: 3 of 5 left
+            clock.now += 100  # long enough for a kept bucket to fill up
+            await asyncio.to_thread(proxy.cut)
+            second = [(await limiter.take("k", limit)).allowed for _ in range(3)]
+        finally:
+            await limiter.aclose()
+    assert first == [False, False, False, True, True, False]
+    assert second == [False, False, False]
+    assert len(errors) >= 2
+
+
+def make_url_of(redis_url: str) -> tuple[str, int, int]:
+    """Host, port and database number of a redis:// URL."""
+    parts = urlsplit(redis_url)
+    return parts.hostname or "127.0.0.1", parts.port or 6379, int(parts.path.strip("/") or 0)

@@ -9,6 +9,7 @@ listener is down.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -197,3 +198,39 @@ async def test_a_deleted_clients_kept_tokens_end_at_once(
     finally:
         async with engine.begin() as connection:
             await connection.execute(text("DELETE FROM principals WHERE subject = :s"), {"s": app})
+
+
+async def test_closing_the_watch_is_not_reported_as_losing_it(
+    backend: str, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every clean shutdown closes the listener; that must not read as an outage in the log
+    (operators learn to ignore a warning that comes at every stop)."""
+    if backend != "postgresql":
+        pytest.skip("notifications are PostgreSQL's; on SQLite every request reads")
+    watch = AccessWatch(settings.database_url)
+    await watch.start()
+    assert watch.live
+    with caplog.at_level(logging.INFO, logger="policies.access_watch"):
+        await watch.close()
+        await asyncio.sleep(0.1)  # a termination listener runs on the next loop turn
+    assert not watch.live
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_losing_the_listener_is_still_reported(
+    backend: str, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The other side of the one above: the database ending the connection is a loss."""
+    if backend != "postgresql":
+        pytest.skip("notifications are PostgreSQL's; on SQLite every request reads")
+    watch = AccessWatch(settings.database_url)
+    await watch.start()
+    connection = watch._connection
+    assert connection is not None
+    try:
+        with caplog.at_level(logging.INFO, logger="policies.access_watch"):
+            connection.terminate()  # as when the server ends it
+            await asyncio.sleep(0.1)
+    finally:
+        await watch.close()
+    assert any("Lost the access-change listener" in r.getMessage() for r in caplog.records)
