@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from rapidfuzz import fuzz
 
@@ -47,6 +48,7 @@ BY_PREFIX = 0.92
 NO_SUCH_ROOM = 0.5
 
 AreaPredicate = Callable[[str], bool]
+K = TypeVar("K")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,29 +174,37 @@ class Matcher:
             matcher.add_house(code, grid_code, text)
         for house_code, room, room_code in rooms:
             matcher.add_room(house_code, room, room_code)
-        for key, house_code, room_code in aliases:
-            matcher.aliases[key] = (house_code, room_code)
+        for key, alias_house, alias_room in aliases:
+            matcher.aliases[key] = (alias_house, alias_room)
         return matcher
 
     # --- matching ------------------------------------------------------------------------
 
-    def match(self, text: str, allowed: AreaPredicate | None = None) -> Match:
-        """Match one text; ``allowed`` says which grid codes the caller may see (all if None)."""
+    def match(
+        self,
+        text: str,
+        allowed: AreaPredicate | None = None,
+        rooms_allowed: AreaPredicate | None = None,
+    ) -> Match:
+        """Match one text; ``allowed`` says in which grids the caller may see houses, and
+        ``rooms_allowed`` in which their room codes (everywhere if None). Where rooms are not
+        for the caller, matches stay at the house and a room's existence is never consulted."""
         allowed = allowed or _everywhere
+        rooms_allowed = rooms_allowed or _everywhere
         problem = _problem(text)
         if problem is not None:
             return Match(text, Components(), problem=problem)
         components = parse(text)
         found = self.canonical.get(text.strip())
         if found is not None and allowed(self.houses[found[0]].grid_code):
-            return self._single(text, components, found, 1.0, "exact")
+            return self._single(text, components, found, rooms_allowed, "exact")
         found = self.aliases.get(alias_key(text))
         if found is not None and allowed(self.houses[found[0]].grid_code):
-            return self._single(text, components, found, 1.0, "alias")
+            return self._single(text, components, found, rooms_allowed, "alias")
         scored = self._by_components(components, allowed)
         if not scored:
             scored = self._fuzzy(components, allowed)
-        candidates = self._with_rooms(components, scored)
+        candidates = self._with_rooms(components, scored, rooms_allowed)
         best = candidates[0] if candidates else None
         accepted = best is not None and best.confidence >= self.threshold
         return Match(text, components, tuple(candidates[:TOP]), accepted)
@@ -204,14 +214,15 @@ class Matcher:
         text: str,
         components: Components,
         found: tuple[str, str | None],
-        confidence: float,
+        rooms_allowed: AreaPredicate,
         method: str,
     ) -> Match:
         house = self.houses[found[0]]
+        room_code = found[1] if rooms_allowed(house.grid_code) else None
         candidate = Candidate(
-            house.code, found[1], self._text(house, found[1]), house.grid_code, confidence, method
+            house.code, room_code, self._text(house, room_code), house.grid_code, 1.0, method
         )
-        return Match(text, components, (candidate,), confidence >= self.threshold)
+        return Match(text, components, (candidate,), True)
 
     def _text(self, house: House, room_code: str | None) -> str:
         if room_code is None:
@@ -275,13 +286,15 @@ class Matcher:
             result.append((code, round(confidence, 4), "fuzzy"))
         return result
 
-    def _with_rooms(self, c: Components, scored: list[tuple[str, float, str]]) -> list[Candidate]:
+    def _with_rooms(
+        self, c: Components, scored: list[tuple[str, float, str]], rooms_allowed: AreaPredicate
+    ) -> list[Candidate]:
         """Each house candidate at room level when the text names a room the house has."""
         candidates = []
         for house_code, confidence, method in scored:
             house = self.houses[house_code]
             room_code = None
-            if c.room is not None:
+            if c.room is not None and rooms_allowed(house.grid_code):
                 room_code = self.rooms.get(house_code, {}).get(c.room)
                 if room_code is None:
                     confidence = min(confidence, NO_SUCH_ROOM)
@@ -298,8 +311,8 @@ def alias_key(text: str) -> str:
     return strip_prefix(normalise(text))[0]
 
 
-def _append(index: dict[tuple[str, ...] | str, list[str]], key: object, code: str) -> None:
-    index.setdefault(key, []).append(code)  # type: ignore[arg-type]
+def _append(index: dict[K, list[str]], key: K, code: str) -> None:
+    index.setdefault(key, []).append(code)
 
 
 def _problem(text: str) -> str | None:

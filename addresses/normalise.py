@@ -7,7 +7,8 @@ Every matcher step compares normalised text, so the rules live here once:
 - spaces and punctuation go (``新安六路 246号，6栋-301`` is ``新安六路246号6栋301``);
 - Chinese numerals before a unit word become digits (``九巷`` → ``9巷``, ``二十三号`` → ``23号``,
   ``三楼`` → ``3楼``); numerals inside names (``宝民一路``, ``蚝一社区``) are kept;
-- the usual synonyms take one form: ``幢``/``座``/``号楼`` → ``栋``, ``房`` → ``室``, ``层`` → ``楼``.
+- the usual synonyms take one form: ``幢``/``座``/``号楼`` → ``栋``, ``房`` → ``室``,
+  ``层`` → ``楼``.
 
 :func:`normalise` is idempotent (normalising twice changes nothing) and blind to width.
 """

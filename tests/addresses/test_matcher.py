@@ -48,7 +48,8 @@ def test_the_canonical_text_matches_exactly(matcher: Matcher, room: dict[str, An
 def test_a_department_spelling_matches_by_components(
     matcher: Matcher, room: dict[str, Any]
 ) -> None:
-    text = f"深圳市{room['road']}{room['number']}号{room['estate']}{room['building']}  {room['floor']}楼{room['room']}房"
+    door = f"{room['road']}{room['number']}号"
+    text = f"深圳市{door}{room['estate']}{room['building']}  {room['floor']}楼{room['room']}房"
     match = matcher.match(text.replace("栋", "幢"))
     assert match.accepted
     assert match.method == "components"
