@@ -224,6 +224,13 @@ class Matcher:
         )
         return Match(text, components, (candidate,), True)
 
+    def room_number(self, house_code: str, room_code: str | None) -> str | None:
+        """The number on the floor (``301``) of one of a house's rooms."""
+        if room_code is None:
+            return None
+        rooms = self.rooms.get(house_code, {})
+        return next((number for number, code in rooms.items() if code == room_code), None)
+
     def _text(self, house: House, room_code: str | None) -> str:
         if room_code is None:
             return house.text
