@@ -151,7 +151,8 @@ async def test_search_leaves_out_what_the_caller_may_not_read(
 ) -> None:
     row = in_grid(district, OTHER_GRID, room=False)
     found = data_of(await gql(SEARCH, {"search": row["text"]}, as_=WORKER))["addresses"]
-    assert found["totalCount"] == 0 and found["edges"] == []
+    assert found["totalCount"] == 0
+    assert found["edges"] == []
 
 
 HOUSES = """query H($search: String!) { houses(first: 100, filter: {addressSearch: $search}) {
