@@ -73,9 +73,9 @@ async def test_a_worker_matching_an_address_in_another_grid_gets_nothing(
     for text in (row["text"], department_spelling(row)):
         match = data_of(await gql(MATCH, {"text": text}, as_=WORKER))["matchAddress"]
         assert not match["accepted"]
-        assert all(
-            c["house"]["code"].startswith(GRID) for c in match["candidates"]
-        ), match["candidates"]
+        assert all(c["house"]["code"].startswith(GRID) for c in match["candidates"]), match[
+            "candidates"
+        ]
         assert row["house_code"] not in str(match)
     # The same text matches for the street staff who may read that grid.
     match = data_of(await gql(MATCH, {"text": row["text"]}, as_="street-440306002"))
@@ -232,9 +232,7 @@ async def test_a_match_is_audited_like_any_read(
     async with engine.connect() as connection:
         entry = (
             await connection.execute(
-                select(AuditEntry).where(
-                    AuditEntry.request_id == response.headers["x-request-id"]
-                )
+                select(AuditEntry).where(AuditEntry.request_id == response.headers["x-request-id"])
             )
         ).one()
     assert entry.subject == WORKER
