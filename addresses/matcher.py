@@ -21,7 +21,7 @@ matching, so the answer is exactly what it would be on a base holding only those
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -208,6 +208,21 @@ class Matcher:
         best = candidates[0] if candidates else None
         accepted = best is not None and best.confidence >= self.threshold
         return Match(text, components, tuple(candidates[:TOP]), accepted)
+
+    def match_many(
+        self, texts: Iterable[str], allowed: AreaPredicate | None = None, memory: int = 100_000
+    ) -> Iterator[Match]:
+        """Match texts in order, one index for all; a text seen again is answered from memory
+        (department exports repeat addresses), keeping at most ``memory`` answers."""
+        seen: dict[str, Match] = {}
+        for text in texts:
+            match = seen.get(text)
+            if match is None:
+                match = self.match(text, allowed)
+                if len(seen) >= memory:
+                    seen.pop(next(iter(seen)))
+                seen[text] = match
+            yield match
 
     def _single(
         self,
