@@ -230,16 +230,16 @@ def _candidate(
     )
 
 
-def _visible(context: RequestContext) -> list[ColumnElement[bool]]:
-    """Standard addresses of houses the caller may read; rooms' only where rooms may be read."""
+async def _visible(context: RequestContext) -> list[ColumnElement[bool]]:
+    """Standard addresses of houses the caller may read; rooms' only in the grids where the
+    caller may read room codes (so counts and pages hold exactly what is shown)."""
     a = ADDRESSES.table.c
     conditions: list[ColumnElement[bool]] = []
     houses = context.plan.rows("houses", a.grid_code)
     if houses is not None:
         conditions.append(houses)
-    rooms = context.plan.rows("rooms", a.grid_code)
-    if rooms is not None:
-        conditions.append(a.room_code.is_(None) | rooms)
+    _, room_grids = await _scope(context, None)
+    conditions.append(a.room_code.is_(None) | a.grid_code.in_(sorted(room_grids)))
     return conditions
 
 
@@ -285,7 +285,7 @@ async def _standard(context: RequestContext, rows: list[Any]) -> list[StandardAd
 async def resolve_address(info: Info, code: str) -> StandardAddress | None:
     context = info.context
     table = ADDRESSES.table
-    rows = await context.rows(select(table).where(table.c.code == code, *_visible(context)))
+    rows = await context.rows(select(table).where(table.c.code == code, *await _visible(context)))
     found = await _standard(context, list(rows))
     return found[0] if found else None
 
@@ -310,7 +310,7 @@ async def resolve_addresses(
     key = searchable(search)
     if not key:
         raise BadUserInput("`search` has nothing to search for", field="search")
-    conditions = [table.c.normalised.contains(key, autoescape=True), *_visible(context)]
+    conditions = [table.c.normalised.contains(key, autoescape=True), *await _visible(context)]
     if area_code is not None:
         conditions.append(under_area(table.c.grid_code, check_area_code(area_code)))
     statement = select(table).where(*conditions)

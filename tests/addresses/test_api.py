@@ -257,3 +257,19 @@ async def test_an_app_whose_room_codes_need_a_purpose_matches_at_house_level(
     best = data_of(with_purpose)["matchAddress"]["candidates"][0]
     assert best["room"]["code"] == row["code"]
     assert best["standardAddress"] == row["text"]
+
+
+async def test_a_worker_searching_their_grid_gets_houses_not_rooms_they_can_not_read(
+    gql: GraphQL, district: District
+) -> None:
+    """Room codes are masked for grid workers: room addresses are left out of the page and
+    the count alike, so what is counted is what is shown."""
+    row = in_grid(district, GRID, room=False)
+    query = SEARCH.replace("first: 5", "first: 100")
+    found = data_of(await gql(query, {"search": row["estate"]}, as_=WORKER))["addresses"]
+    codes = [n["code"] for n in nodes(found)]
+    assert row["code"] in codes
+    assert found["totalCount"] == len(codes)
+    assert all(code in {h["code"] for h in district.houses} for code in codes)
+    everything = data_of(await gql(query, {"search": row["estate"]}))["addresses"]
+    assert everything["totalCount"] > len(codes)  # the open plan sees the rooms too
