@@ -303,7 +303,11 @@ class Matcher:
             return []
         result = []
         for rank, (score, code) in enumerate(scored):
-            margin = score - scored[rank + 1][0] if rank + 1 < len(scored) else 1.0
+            # How far this house is ahead of the best other one (never ahead, below the first).
+            if rank == 0:
+                margin = score - scored[1][0] if len(scored) > 1 else 1.0
+            else:
+                margin = score - scored[0][0]
             confidence = score * 0.97 if margin >= 0.08 else score * 0.8
             result.append((code, round(confidence, 4), "fuzzy"))
         return result

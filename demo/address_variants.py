@@ -24,14 +24,22 @@ class Variant(NamedTuple):
 
 
 def _cn(number: str) -> str:
+    """How a clerk writes a number in words: 九, 十二, 二十三, 二百四十六, 一百零五."""
     value = int(number)
-    if value < 10:
-        return DIGITS_CN[value]
-    if value < 20:
-        return "十" + (DIGITS_CN[value % 10] if value % 10 else "")
-    if value < 100:
-        return DIGITS_CN[value // 10] + "十" + (DIGITS_CN[value % 10] if value % 10 else "")
-    return "".join(DIGITS_CN[int(d)] for d in number)
+    if value >= 1000:
+        return "".join(DIGITS_CN[int(d)] for d in number)
+    hundreds, rest = divmod(value, 100)
+    tens, ones = divmod(rest, 10)
+    words = ""
+    if hundreds:
+        words += DIGITS_CN[hundreds] + "百"
+        if rest and tens == 0:
+            words += "零"
+    if tens:
+        words += ("" if tens == 1 and not hundreds else DIGITS_CN[tens]) + "十"
+    if ones or not words:
+        words += DIGITS_CN[ones]
+    return words
 
 
 def _full_width(text: str) -> str:
@@ -135,6 +143,11 @@ def _kinds(rng: random.Random, communities: list[str]) -> dict[str, Callable[[Pa
         "missing_estate": lambda p: _spell(p._replace(estate="")),
         "missing_room": lambda p: _spell(p, room=""),
         "swapped": lambda p: _spell(p, order=1),
+        "combined": lambda p: (
+            _full_width(synonyms(p._replace(street="", community="")))
+            .replace("宝安区街道社区", "")
+            .replace("号", "号 ")
+        ),
     }
 
 

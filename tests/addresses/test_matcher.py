@@ -144,3 +144,19 @@ def test_labelled_variants(matcher: Matcher, base: District) -> None:
     assert outcome["right"] / outcome["auto"] >= 0.995
     assert outcome["auto"] / 3_000 >= 0.95
     assert outcome["top3"] / (3_000 - outcome["auto"]) >= 0.9
+
+
+def test_a_typo_equally_near_two_houses_is_never_accepted() -> None:
+    """远胡花园 is one character from 远正花园 and from 远晟花园 on the same road and number:
+    both are offered, neither accepted, whichever way they are ranked."""
+    matcher = Matcher.build(
+        [
+            ("A", "440306002003003", "宝安区西乡街道河西社区龙珠路192号远正花园6栋"),
+            ("B", "440306002001002", "宝安区西乡街道盐田社区龙珠路192号远晟花园6栋"),
+            ("C", "440306002001002", "宝安区西乡街道盐田社区龙珠路10号远大花园1栋"),
+        ]
+    )
+    match = matcher.match("宝安区西乡街道盐田社区龙珠路192号远胡花园6栋")
+    assert not match.accepted
+    assert {c.house_code for c in match.candidates[:2]} == {"A", "B"}
+    assert all(c.confidence < matcher.threshold for c in match.candidates)
