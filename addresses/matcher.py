@@ -21,6 +21,7 @@ matching, so the answer is exactly what it would be on a base holding only those
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -48,6 +49,7 @@ BY_PREFIX = 0.92
 NO_SUCH_ROOM = 0.5
 
 AreaPredicate = Callable[[str], bool]
+_ROOM_AT_END = re.compile(r"([1-9][0-9]*)室$")
 K = TypeVar("K")
 
 
@@ -153,7 +155,6 @@ class Matcher:
     def add_room(self, house_code: str, room: str, room_code: str) -> None:
         """Index a room of an indexed house by its number on the floor (``301``)."""
         self.rooms.setdefault(house_code, {})[room] = room_code
-        self.canonical[f"{self.houses[house_code].text}{room}室"] = (house_code, room_code)
 
     def teach(self, text: str, house_code: str, room_code: str | None) -> None:
         """Remember that ``text`` (any spelling) names this house or room."""
@@ -195,7 +196,7 @@ class Matcher:
         if problem is not None:
             return Match(text, Components(), problem=problem)
         components = parse(text)
-        found = self.canonical.get(text.strip())
+        found = self._canonical(text.strip())
         if found is not None and allowed(self.houses[found[0]].grid_code):
             return self._single(text, components, found, rooms_allowed, "exact")
         found = self.aliases.get(alias_key(text))
@@ -238,6 +239,21 @@ class Matcher:
             house.code, room_code, self._text(house, room_code), house.grid_code, 1.0, method
         )
         return Match(text, components, (candidate,), True)
+
+    def _canonical(self, text: str) -> tuple[str, str | None] | None:
+        """The house or room whose canonical text this is (a room's is its house's text, its
+        number and 室: not stored, so a million rooms cost no million strings)."""
+        found = self.canonical.get(text)
+        if found is not None or not text.endswith("室"):
+            return found
+        match = _ROOM_AT_END.search(text)
+        if match is None:
+            return None
+        house = self.canonical.get(text[: match.start()])
+        if house is None:
+            return None
+        room_code = self.rooms.get(house[0], {}).get(match.group(1))
+        return None if room_code is None else (house[0], room_code)
 
     def room_number(self, house_code: str, room_code: str | None) -> str | None:
         """The number on the floor (``301``) of one of a house's rooms."""
