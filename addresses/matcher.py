@@ -291,17 +291,20 @@ class Matcher:
         return [(h.code, confidence, "components") for h in houses]
 
     def _block(self, c: Components, allowed: AreaPredicate) -> list[House]:
+        """The houses a fuzzy match may choose from, from the narrowest index that has any:
+        the same door number (with the same building, or on the same road) — numbers are
+        rarely mistyped, names often — else the same road or the same estate."""
         codes: dict[str, None] = {}
-        for index, key in (
-            (self._by_road, c.road),
-            (self._by_estate, c.estate),
-        ):
-            if key:
-                codes.update(dict.fromkeys(index.get(key, ())))
         if c.number:
             codes.update(
                 dict.fromkeys(self._by_number_building.get((c.number, c.building or ""), ()))
             )
+            if c.road:
+                codes.update(dict.fromkeys(self._by_door.get((c.road, c.number), ())))
+        if not codes:
+            for index, key in ((self._by_road, c.road), (self._by_estate, c.estate)):
+                if key:
+                    codes.update(dict.fromkeys(index.get(key, ())))
         return [
             self.houses[code]
             for code in list(codes)[:MAX_BLOCK]
