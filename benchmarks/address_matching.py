@@ -118,9 +118,8 @@ def speed(houses: int, strings: int, seed: int) -> None:
     matcher = _matcher(district.addresses)
     built = time.perf_counter() - started
     gc.collect()
-    print(
-        f"index built in {built:.1f} s; resident memory grew {(_resident() - before) / 2**20:.0f} MiB"
-    )
+    grew = (_resident() - before) / 2**20
+    print(f"index built in {built:.1f} s; resident memory grew {grew:.0f} MiB")
     latencies = []
     accepted = wrong = 0
     started = time.perf_counter()
