@@ -47,14 +47,17 @@ async def load_matcher(connection: AsyncConnection, threshold: float) -> Matcher
 
 
 class MatcherCache:
-    """One matcher per engine and threshold, built once (concurrent first callers wait)."""
+    """One matcher per database and threshold, built once (concurrent first callers wait).
+
+    The base is read when the first match needs it; whoever changes the houses of a database
+    (a load of new houses) calls :meth:`forget`, and the next match reads it afresh."""
 
     def __init__(self) -> None:
-        self._matchers: dict[tuple[int, float], Matcher] = {}
+        self._matchers: dict[tuple[str, float], Matcher] = {}
         self._lock = asyncio.Lock()
 
     async def get(self, engine: AsyncEngine, threshold: float) -> Matcher:
-        key = (id(engine), threshold)
+        key = (engine.url.render_as_string(hide_password=True), threshold)
         matcher = self._matchers.get(key)
         if matcher is not None:
             return matcher
