@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import gc
 import itertools
 from collections import Counter
 from collections.abc import Iterator
@@ -173,6 +174,7 @@ def match(
     console = Console(stderr=True)
     with console.status("Building the address index…"):
         matcher = asyncio.run(build())
+    gc.freeze()  # the index lives for the whole run: keep the garbage collector off it
     if not matcher.houses:
         raise _fail("the database has no standard addresses (seed or load a district first)")
     allowed = None if area is None else (lambda grid: grid.startswith(area))
