@@ -110,3 +110,34 @@ def test_a_tower_with_no_building_number() -> None:
 
 def test_nothing_to_read() -> None:
     assert parse("") == Components()
+
+
+STANDARD = [
+    "宝安区新安街道建安社区新安六路246号建安村九巷6栋301室",
+    "宝安区西乡街道流塘社区河东路74号弘越科技大厦1106室",
+    "宝安区新安街道海富社区宝安大道206号达豪名苑8栋",
+    "宝安区航城街道黄田社区黄田路12号鑫泰商业广场A座",
+]
+
+
+@given(
+    st.sampled_from(STANDARD),
+    st.lists(st.tuples(st.integers(0, 60), st.sampled_from(" ，,-·（）、　")), max_size=8),
+)
+def test_spaces_and_punctuation_anywhere_do_not_change_the_parts(
+    text: str, noise: list[tuple[int, str]]
+) -> None:
+    noisy = text
+    for position, mark in sorted(noise, reverse=True):
+        noisy = noisy[:position] + mark + noisy[position:]
+    assert parse(noisy) == parse(text)
+
+
+@given(st.sampled_from(STANDARD))
+def test_a_standard_text_reads_back_as_its_parts(text: str) -> None:
+    parts = parse(text)
+    assert parts.street is not None
+    assert parts.community is not None
+    assert parts.road is not None
+    assert parts.number is not None
+    assert parts.estate is not None
