@@ -12,6 +12,7 @@ decision and is audited as any read of it.
 from __future__ import annotations
 
 import enum
+import unicodedata
 from dataclasses import asdict
 from types import SimpleNamespace
 from typing import Any
@@ -171,6 +172,8 @@ def _check_text(text: str) -> str:
         raise BadUserInput("`text` is empty", field="text")
     if len(text) > MAX_LENGTH:
         raise BadUserInput(f"`text` is longer than {MAX_LENGTH} characters", field="text")
+    if any(unicodedata.category(char) == "Cc" for char in text):
+        raise BadUserInput("`text` holds control characters", field="text")
     return text
 
 

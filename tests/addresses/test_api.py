@@ -98,6 +98,7 @@ async def test_the_area_argument_narrows_the_base(gql: GraphQL, district: Distri
         ({"text": ""}, "BAD_USER_INPUT"),
         ({"text": "路" * 201}, "BAD_USER_INPUT"),
         ({"text": "新安六路", "area": "44x"}, "BAD_USER_INPUT"),
+        ({"text": "新安六路\x00246号"}, "BAD_USER_INPUT"),
     ],
 )
 async def test_bad_input_is_a_clear_error(
@@ -211,6 +212,9 @@ async def test_no_alias_to_an_address_outside_the_teachers_area_nor_by_an_app(
     assert error_codes(body) == ["BAD_USER_INPUT"]
     body = await gql(TEACH, {"text": "别处", "code": other["code"]}, as_="housing-app")
     assert error_codes(body) == ["FORBIDDEN"]
+    own = in_grid(district, GRID, room=False)
+    body = await gql(TEACH, {"text": "东门\x00", "code": own["code"]}, as_=WORKER)
+    assert error_codes(body) == ["BAD_USER_INPUT"]
 
 
 @pytest.fixture(scope="module")
