@@ -299,7 +299,7 @@ async def resolve_addresses(
     area_code: str | None = None,
     first: int | None = None,
     after: str | None = None,
-) -> Connection[StandardAddress]:
+) -> Connection[StandardAddress] | None:
     context = info.context
     _check_text(search)
     table = ADDRESSES.table
@@ -346,7 +346,8 @@ async def teach_address_alias(info: Info, text: str, code: str) -> TaughtAlias:
         raise Forbidden("Teaching an address alias is for people who know the place")
     found = await resolve_address(info, code)
     if found is None or found.house is None:
-        raise BadUserInput(f"no address {code!r} that you may read", field="code")
+        # The same refusal for a code that does not exist: no oracle for codes.
+        raise Forbidden(f"No address {code!r} that you may teach an alias for")
     table = ADDRESSES.table
     row = (
         await context.rows(

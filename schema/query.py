@@ -165,7 +165,7 @@ class Query:
         resolver=resolve_address,
         description="A house's or room's standard address by its building or room code.",
     )
-    addresses: Connection[StandardAddress] = strawberry.field(
+    addresses: Connection[StandardAddress] | None = strawberry.field(
         resolver=resolve_addresses,
         description="Standard addresses whose normalised text contains the normalised `search` "
         "(widths, numerals and synonyms do not matter), in code order.",
