@@ -23,6 +23,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from cli.address import address_app
 from cli.audit import audit_app
 from cli.auth import register as register_auth_commands
 from cli.catalog import catalog_app
@@ -41,6 +42,7 @@ app.add_typer(db_app, name="db")
 register_auth_commands(app)
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
+app.add_typer(address_app, name="address")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(operations_app, name="operations")
 console = Console(stderr=True)

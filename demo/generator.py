@@ -16,7 +16,7 @@ from typing import Any
 from faker import Faker
 from shapely.geometry import Polygon
 
-from demo import entities, events, names, population
+from demo import addresses, entities, events, names, population
 from demo.geometry import DISTRICT_OUTLINE, random_point_in, split, to_geojson
 from demo.names import brand
 from demo.reference import DEPARTMENTS, DISTRICT_CODE, DISTRICT_NAME, MATTERS, STREETS
@@ -80,6 +80,7 @@ class District:
     people: list[Row] = field(default_factory=list)
     entities: list[Row] = field(default_factory=list)
     events: list[Row] = field(default_factory=list)
+    addresses: list[Row] = field(default_factory=list)
 
 
 @dataclass
@@ -104,8 +105,9 @@ def generate(seed: int, profile: Profile, as_of: date) -> District:
         matters=[ref._asdict() for ref in MATTERS],
     )
     district.grids, places = _areas(profile, rng, faker)
-    district.houses, dormitories = _houses(profile, places, rng, as_of)
+    district.houses, dormitories, parts = _houses(profile, places, rng, as_of)
     district.rooms = _rooms(district.houses, dormitories, rng)
+    district.addresses = addresses.standard_addresses(district, parts)
     district.people = population.people(profile, district, dormitories, rng, faker, as_of)
     district.entities = entities.entities(profile, district, places, dormitories, rng, as_of)
     entities.assign_employers(district, dormitories, rng, as_of)
@@ -221,15 +223,17 @@ LANES = "一二三四五六七八九十"
 
 def _houses(
     profile: Profile, places: list[GridPlace], rng: random.Random, as_of: date
-) -> tuple[list[Row], set[str]]:
-    """Houses spread over the grids (every grid gets one), and the codes of the dormitories."""
+) -> tuple[list[Row], set[str], dict[str, addresses.HouseParts]]:
+    """Houses spread over the grids (every grid gets one), the codes of the dormitories, and
+    the parts each house's address was made of (for its standard address)."""
     counts = [1] * len(places)
     weights = [rng.uniform(0.5, 1.5) for _ in places]
     for index in rng.choices(range(len(places)), weights, k=max(0, profile.houses - len(places))):
         counts[index] += 1
     houses: list[Row] = []
     dormitories: set[str] = set()
-    addresses: set[str] = set()
+    taken: set[str] = set()
+    parts: dict[str, addresses.HouseParts] = {}
     for place, count in zip(places, counts, strict=True):
         # A grid leans towards one use: urban villages, estates and parks come in clusters.
         leaning = rng.choices(list(USE_WEIGHTS), list(USE_WEIGHTS.values()))[0]
@@ -237,11 +241,12 @@ def _houses(
         for seq in range(1, count + 1):
             use = rng.choices(list(uses), list(uses.values()))[0]
             dormitory = use == "industrial" and rng.random() < DORMITORY_SHARE
-            house = _house(place, f"{place.code}{seq:04d}", use, dormitory, addresses, rng, as_of)
+            code = f"{place.code}{seq:04d}"
+            house, parts[code] = _house(place, code, use, dormitory, taken, rng, as_of)
             houses.append(house)
             if dormitory:
                 dormitories.add(house["code"])
-    return houses, dormitories
+    return houses, dormitories, parts
 
 
 def _house(
@@ -249,23 +254,25 @@ def _house(
     code: str,
     use: str,
     dormitory: bool,
-    addresses: set[str],
+    taken: set[str],
     rng: random.Random,
     as_of: date,
-) -> Row:
+) -> tuple[Row, addresses.HouseParts]:
     built_year = _built_year(use, rng, min(2024, as_of.year))
     lon, lat = random_point_in(place.polygon, rng)
     while True:
         road = rng.choice(place.roads)
-        building = _building(use, dormitory, place.community, rng)
+        estate, building = _building(use, dormitory, place.community, rng)
+        number = str(rng.randint(1, 400))
         address = (
             f"{DISTRICT_NAME}{place.street}街道{place.community}社区"
-            f"{road}{rng.randint(1, 400)}号{building}"
+            f"{road}{number}号{estate}{building}"
         )
-        if address not in addresses:
-            addresses.add(address)
+        if address not in taken:
+            taken.add(address)
             break
-    return {
+    parts = addresses.HouseParts(place.street, place.community, road, number, estate, building)
+    house = {
         "code": code,
         "address": address,
         "use": use,
@@ -275,6 +282,7 @@ def _house(
         "lat": lat,
         "grid_code": place.code,
     }
+    return house, parts
 
 
 def _built_year(use: str, rng: random.Random, latest: int) -> int:
@@ -302,24 +310,27 @@ def _floors(use: str, dormitory: bool, built_year: int, rng: random.Random) -> i
     return rng.randint(5, 8) if dormitory else rng.randint(3, 8)
 
 
-def _building(use: str, dormitory: bool, stem: str, rng: random.Random) -> str:
-    """The building part of an address: estate or park name and building number."""
+def _building(use: str, dormitory: bool, stem: str, rng: random.Random) -> tuple[str, str]:
+    """The building part of an address: the estate or park, and the building (``6栋``, ``A座``,
+    or '' for a tower that is its own estate)."""
     number = rng.randint(1, 12)
     if use == "residential":
         estate = rng.choice((f"{stem}苑", f"{stem}花园", f"{stem}新村", brand(rng) + "花园"))
-        return f"{rng.choice((estate, brand(rng) + '名苑', brand(rng) + '华庭'))}{number}栋"
+        return rng.choice((estate, brand(rng) + "名苑", brand(rng) + "华庭")), f"{number}栋"
     if use == "urban_village":
-        return f"{stem}{rng.choice(('村', '新村', '老村'))}{rng.choice(LANES)}巷{number}栋"
+        return f"{stem}{rng.choice(('村', '新村', '老村'))}{rng.choice(LANES)}巷", f"{number}栋"
     if use == "public_rental":
-        return rng.choice((f"{brand(rng)}人才安居苑{number}栋", f"{stem}保障性住房{number}栋"))
+        return rng.choice((f"{brand(rng)}人才安居苑", f"{stem}保障性住房")), f"{number}栋"
     if use == "commercial":
         return rng.choice(
-            (f"{brand(rng)}商业广场{'ABCD'[number % 4]}座", f"{stem}商业街{number}栋")
+            ((f"{brand(rng)}商业广场", f"{'ABCD'[number % 4]}座"), (f"{stem}商业街", f"{number}栋"))
         )
     if use == "office":
-        return rng.choice((f"{brand(rng)}大厦{'ABC'[number % 3]}座", f"{brand(rng)}科技大厦"))
+        return rng.choice(
+            ((f"{brand(rng)}大厦", f"{'ABC'[number % 3]}座"), (f"{brand(rng)}科技大厦", ""))
+        )
     park = rng.choice((f"{brand(rng)}工业园", f"{stem}工业区"))
-    return f"{park}宿舍楼{number}栋" if dormitory else f"{park}{number}栋"
+    return (f"{park}宿舍楼", f"{number}栋") if dormitory else (park, f"{number}栋")
 
 
 def _rooms(houses: list[Row], dormitories: set[str], rng: random.Random) -> list[Row]:

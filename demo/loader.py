@@ -9,7 +9,18 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from demo.generator import District
-from store.models import Base, Department, Entity, Event, Grid, House, Matter, Person, Room
+from store.models import (
+    Address,
+    Base,
+    Department,
+    Entity,
+    Event,
+    Grid,
+    House,
+    Matter,
+    Person,
+    Room,
+)
 
 #: Rows per INSERT: big enough to amortise the round trip, small enough for SQLite's limits.
 CHUNK_SIZE = 2_000
@@ -23,6 +34,7 @@ TABLES: tuple[tuple[str, type[Base]], ...] = (
     ("grids", Grid),
     ("houses", House),
     ("rooms", Room),
+    ("addresses", Address),
     ("people", Person),
     ("entities", Entity),
     ("events", Event),

@@ -82,6 +82,15 @@ class Settings(BaseSettings):
     timezone: Annotated[
         str, Field(description="The district's time zone: ages and 'today' are counted in it.")
     ] = "Asia/Shanghai"
+    address_match_threshold: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=1,
+            description="Confidence at or above which the address matcher accepts its best "
+            "candidate by itself; below it, candidates are only offered (docs/addresses.md).",
+        ),
+    ] = 0.9
 
     key_dir: Annotated[
         Path,

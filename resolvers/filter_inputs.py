@@ -28,6 +28,11 @@ class HouseFilter:
     min_floors: int | None = None
     max_floors: int | None = None
     address_contains: str | None = None
+    address_search: str | None = strawberry.field(
+        default=None,
+        description="The address, normalised, contains this, normalised (`九巷` finds `9巷`; "
+        "widths, synonyms and the district/street/community prefix do not matter).",
+    )
 
 
 @strawberry.input

@@ -12,14 +12,15 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, or_
+from sqlalchemy import ColumnElement, Table, and_, or_, select
 
+from addresses.standard import searchable
 from policies.areas import under_area
 from policies.field_rules import Plan
 from policies.fields import CARE_TAG_TIERS
 from resolvers.resources import Resource
 from store.errors import BadUserInput, Forbidden, PurposeRequired
-from store.models import encode_care_tags
+from store.models import Address, encode_care_tags
 
 #: A filter as a sorted tuple of (field, value) pairs with the unset fields left out.
 Filter = tuple[tuple[str, Any], ...]
@@ -85,6 +86,20 @@ def _contains(column: str) -> Clause:
     return lambda t, v, _: t.c[column].like(f"%{_escape_like(v)}%", escape="\\")
 
 
+def _address_search(t: Table, text: str, _: datetime) -> ColumnElement[bool]:
+    """Houses whose standard address, normalised without its prefix, contains ``text`` so."""
+    key = searchable(text)
+    if not key:
+        raise BadUserInput("`addressSearch` has nothing to search for", field="addressSearch")
+    addresses = Address.__table__
+    return t.c.code.in_(
+        select(addresses.c.house_code).where(
+            addresses.c.room_code.is_(None),
+            addresses.c.normalised.contains(key, autoescape=True),
+        )
+    )
+
+
 def _min_age(t: Table, years: int, now: datetime) -> ColumnElement[bool]:
     if years < 0:
         raise BadUserInput("`minAge` must not be negative")
@@ -137,6 +152,7 @@ CLAUSES: dict[str, dict[str, Clause]] = {
         "min_floors": _at_least("floors"),
         "max_floors": _at_most("floors"),
         "address_contains": _contains("address"),
+        "address_search": _address_search,
     },
     "people": {
         **_COMMON,
@@ -181,6 +197,7 @@ FILTERED_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
         "min_floors": ("floors",),
         "max_floors": ("floors",),
         "address_contains": ("address",),
+        "address_search": ("address",),
     },
     "people": {
         "area_code": ("gridCode",),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import strawberry
 
+from schema.addresses import TaughtAlias, teach_address_alias
 from schema.catalog_changes import ResourceChange, register_resource, update_resource
 from schema.grant_changes import (
     decide_access_request,
@@ -21,6 +22,11 @@ from schema.views import ViewChange, define_view, delete_view, update_view
 
 @strawberry.type
 class Mutation:
+    teach_address_alias: TaughtAlias = strawberry.field(
+        resolver=teach_address_alias,
+        description="Remember that `text` names the house or room `code`: it matches exactly "
+        "from now on (people who may read that house, and for a room its room code; not apps).",
+    )
     register_resource: ResourceChange = strawberry.field(
         resolver=register_resource,
         description="Register a resource of the caller's department in the catalogue (data "

@@ -11,6 +11,13 @@ from policies.areas import check_area_code
 from resolvers import lists
 from resolvers.ids import from_global_id
 from resolvers.resources import GRIDS
+from schema.addresses import (
+    AddressMatch,
+    StandardAddress,
+    resolve_address,
+    resolve_addresses,
+    resolve_match_address,
+)
 from schema.audit_log import (
     AuditCount,
     AuditEntryConnection,
@@ -147,6 +154,22 @@ class Query:
         return await _load(info, "Event", from_global_id(id, "Event")[1])
 
     events = connection("Event", "Events, in the order they were reported.")
+
+    match_address: AddressMatch | None = strawberry.field(
+        resolver=resolve_match_address,
+        description="Place a department's address string on a house and room: the best "
+        "candidates among the houses the caller may read (under `areaCode` if given), each "
+        "with a confidence and the matcher's step (docs/addresses.md).",
+    )
+    address: StandardAddress | None = strawberry.field(
+        resolver=resolve_address,
+        description="A house's or room's standard address by its building or room code.",
+    )
+    addresses: Connection[StandardAddress] | None = strawberry.field(
+        resolver=resolve_addresses,
+        description="Standard addresses whose normalised text contains the normalised `search` "
+        "(widths, numerals and synonyms do not matter), in code order.",
+    )
 
     @described("The district's departments.")
     async def departments(self, info: Info) -> list[Department]:

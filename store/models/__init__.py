@@ -8,6 +8,7 @@ from store.models.access import (
     PrincipalGrid,
     PrincipalKind,
 )
+from store.models.addresses import Address, AddressAlias
 from store.models.areas import CODE_LENGTH, LEVEL_OF_LENGTH, AreaLevel, Grid
 from store.models.audit import (
     AuditCheckpoint,
@@ -36,6 +37,8 @@ from store.models.reference import Department, Matter
 from store.models.views import View, ViewVersion
 
 __all__ = [
+    "Address",
+    "AddressAlias",
     "CODE_LENGTH",
     "LEVEL_OF_LENGTH",
     "AreaLevel",

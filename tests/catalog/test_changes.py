@@ -185,6 +185,9 @@ CALLS = {
     'name: "h", source: HOUSES, style: {colour: "#000000"}}]}) { changed }',
     "updateView": 'updateView(code: "grid-office-patrol", input: {name: "t"}) { changed }',
     "deleteView": 'deleteView(code: "grid-office-patrol")',
+    # a house outside the worker's grid (and no app, no auditor teaches)
+    "teachAddressAlias": 'teachAddressAlias(text: "东门", code: "4403060020010010001") '
+    "{ normalised }",
 }
 ACCESS_REQUEST = {
     "resource": "RK-LX-003",

@@ -6,6 +6,7 @@ from graphql import GraphQLObjectType
 
 from policies.fields import CARE_TAG_TIERS, FIELDS, RESOURCE_OF_TYPE, Mask, Tier
 from schema import build_schema
+from schema.addresses import ADDRESS_TYPES
 from schema.audit_log import AUDIT_TYPES
 from schema.catalog import METADATA_TYPES
 from schema.grants import GRANT_TYPES
@@ -18,6 +19,8 @@ from store.models import CareTag
 PLUMBING_SUFFIXES = ("Connection", "Edge")
 PLUMBING = {"Query", "Mutation", "PageInfo", "Me", "ResourceAccess", "FieldAccess"}
 PLUMBING |= METADATA_TYPES | GRANT_TYPES | VIEW_TYPES
+#: The address types carry shared data only through House and Room (declared there).
+PLUMBING |= ADDRESS_TYPES | {"TaughtAlias", "StandardAddressConnection"}
 #: The audit log is no shared data: only auditors read it, under their role (schema.duties).
 NOT_SHARED = PLUMBING | AUDIT_TYPES
 

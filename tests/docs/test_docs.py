@@ -165,7 +165,11 @@ def placeholders(district: District) -> dict[str, str]:
     )
     person = next(p for p in district.people if p["employer_code"] and p["room_code"])
     event = next(e for e in district.events if e["house_code"])
+    spelling, standard, part = _address_examples(district)
     return {
+        "<department spelling>": spelling,
+        "<standard address>": standard,
+        "<part of an address>": part,
         "<house code>": house,
         "<credit code>": entity["credit_code"],
         "<person id>": to_global_id("Person", person["id"]),
@@ -173,6 +177,25 @@ def placeholders(district: District) -> dict[str, str]:
         "<a month ago>": (datetime.now(UTC) - timedelta(days=30)).isoformat(),
         "<now>": datetime.now(UTC).isoformat(),
     }
+
+
+#: The grid of the address examples' principal (docs/addresses.md).
+ADDRESS_GRID = "440306001001001"
+
+
+def _address_examples(district: District) -> tuple[str, str, str]:
+    """A room of the examples' grid as a department writes it (full-width digits, 幢, floor and
+    房), its standard text, and a part of its address as a search (digits for numerals, 幢)."""
+    row = next(
+        r
+        for r in district.addresses
+        if r["grid_code"] == ADDRESS_GRID and r["room_code"] and r["building"]
+    )
+    wide = str.maketrans("0123456789", "０１２３４５６７８９")
+    building = row["building"].replace("栋", "幢")
+    room = f"{row['floor']}楼{row['room']}房"
+    spelling = f"深圳市宝安区{row['road']}{row['number']}号{row['estate']}{building}{room}"
+    return spelling.translate(wide), row["text"], f"{row['estate']}{building}"
 
 
 async def workflow_placeholders(engine: AsyncEngine) -> dict[str, str]:
