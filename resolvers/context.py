@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.requests import HTTPConnection
 
 from auth.principal import Identity
+from policies import row_scope as scoping
 from policies.field_rules import FieldRules, Plan
 from resolvers.answer import Answer
 from resolvers.resources import Resource
@@ -114,10 +115,10 @@ class RequestContext:
         """The plan's field rules for a row about to become an object."""
         return self.plan.rules(type_name, grid_code)
 
-    def row_scope(self, resource: Resource) -> list[ColumnElement[bool]]:
-        """The plan's row predicate for ``resource`` as WHERE clauses: in every statement."""
-        predicate = self.plan.rows(resource.name, resource.area)
-        return [] if predicate is None else [predicate]
+    def row_scope(self, resource: Resource, site: str) -> list[ColumnElement[bool]]:
+        """The plan's row predicate for ``resource`` as WHERE clauses: in every statement.
+        ``site`` names the statement (a string literal; see :mod:`policies.row_scope`)."""
+        return scoping.row_scope(self.plan, site, resource.name, resource.area)
 
     @property
     def today(self) -> date:

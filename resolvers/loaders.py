@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiodataloader import DataLoader
 from sqlalchemy import ColumnElement, Row, func, or_, select
 
+from policies import row_scope as scoping
 from policies.areas import under_area
 from resolvers import filters
 from resolvers.filters import Filter
@@ -101,7 +102,7 @@ class Loaders:
     def _by_key(self, resource: Resource) -> DataLoader[Any, Row[Any] | None]:
         async def load(keys: list[Any]) -> list[Row[Any] | None]:
             statement = select(resource.table).where(
-                resource.key.in_(keys), *self._context.row_scope(resource)
+                resource.key.in_(keys), *self._context.row_scope(resource, "loaders.by_key")
             )
             rows = await self._context.rows(statement)
             found = {row._mapping[resource.key]: row for row in rows}
@@ -110,12 +111,16 @@ class Loaders:
         return DataLoader(load)
 
     def _by_reference(self, table_name: str) -> DataLoader[str, Row[Any] | None]:
+        """Rows of a reference table (departments, matters): they belong to no place, so the
+        plan shows all of them or none, as the root lists do."""
         from store.models import Base
 
         table = Base.metadata.tables[table_name]
+        context = self._context
 
         async def load(codes: list[str]) -> list[Row[Any] | None]:
-            rows = await self._context.rows(select(table).where(table.c.code.in_(codes)))
+            scope = scoping.row_scope(context.plan, "loaders.by_reference", table_name, None)
+            rows = await context.rows(select(table).where(table.c.code.in_(codes), *scope))
             found = {row.code: row for row in rows}
             return [found.get(code) for code in codes]
 
@@ -134,7 +139,7 @@ class Loaders:
         parent_of = resource.table.c[column]
         rows = await self._context.rows(
             select(resource.table)
-            .where(parent_of.in_(parents), *self._context.row_scope(resource))
+            .where(parent_of.in_(parents), *self._context.row_scope(resource, "loaders.grouped"))
             .order_by(resource.key)
         )
         grouped: dict[str, list[Row[Any]]] = defaultdict(list)
@@ -203,7 +208,7 @@ class Loaders:
             scope, parent_of = self._parent_scope(resource, relation, parents)
             where = [
                 scope,
-                *self._context.row_scope(resource),
+                *self._context.row_scope(resource, "loaders.pages"),
                 *filters.clauses(resource, filter_key, now),
             ]
             if args.after is not None:
@@ -239,7 +244,7 @@ class Loaders:
                 select(parent_of.label("gh_parent"), func.count().label("gh_count"))
                 .where(
                     scope,
-                    *self._context.row_scope(resource),
+                    *self._context.row_scope(resource, "loaders.counts"),
                     *filters.clauses(resource, filter_key, now),
                 )
                 .group_by(parent_of)

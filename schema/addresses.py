@@ -24,6 +24,7 @@ from addresses.base import MATCHERS, alias_of, teach_alias
 from addresses.matcher import MAX_LENGTH, Candidate
 from addresses.parse import Components
 from addresses.standard import searchable
+from policies import row_scope as scoping
 from policies.areas import check_area_code, under_area
 from policies.field_rules import Decision
 from resolvers.context import RequestContext
@@ -113,9 +114,7 @@ ADDRESS_TYPES = {
 async def _grids_where(context: RequestContext, resource: str, area: str | None) -> set[str]:
     """The grid codes in which the plan lets the caller read ``resource``'s rows."""
     conditions: list[ColumnElement[bool]] = [_GRIDS.c.level == "grid"]
-    predicate = context.plan.rows(resource, _GRIDS.c.code)
-    if predicate is not None:
-        conditions.append(predicate)
+    conditions += scoping.row_scope(context.plan, "addresses.grids", resource, _GRIDS.c.code)
     if area is not None:
         conditions.append(under_area(_GRIDS.c.code, area))
     return {row[0] for row in await context.rows(select(_GRIDS.c.code).where(*conditions))}
@@ -143,12 +142,16 @@ async def _objects(
     rooms: dict[str, Room] = {}
     if house_codes:
         table = HOUSES.table
-        statement = select(table).where(table.c.code.in_(house_codes), *context.row_scope(HOUSES))
+        statement = select(table).where(
+            table.c.code.in_(house_codes), *context.row_scope(HOUSES, "addresses.houses")
+        )
         for row in await context.rows(statement):
             houses[row.code] = House.from_row(row, context)
     if room_codes:
         table = ROOMS.table
-        statement = select(table).where(table.c.code.in_(room_codes), *context.row_scope(ROOMS))
+        statement = select(table).where(
+            table.c.code.in_(room_codes), *context.row_scope(ROOMS, "addresses.rooms")
+        )
         for row in await context.rows(statement):
             rooms[row.code] = Room.from_row(row, context)
     return houses, rooms
@@ -238,9 +241,7 @@ async def _visible(context: RequestContext) -> list[ColumnElement[bool]]:
     caller may read room codes (so counts and pages hold exactly what is shown)."""
     a = ADDRESSES.table.c
     conditions: list[ColumnElement[bool]] = []
-    houses = context.plan.rows("houses", a.grid_code)
-    if houses is not None:
-        conditions.append(houses)
+    conditions += scoping.row_scope(context.plan, "addresses.standard", "houses", a.grid_code)
     _, room_grids = await _scope(context, None)
     conditions.append(a.room_code.is_(None) | a.grid_code.in_(sorted(room_grids)))
     return conditions

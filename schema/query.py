@@ -7,6 +7,7 @@ from typing import Any
 import strawberry
 from sqlalchemy import ColumnElement, select
 
+from policies import row_scope as scoping
 from policies.areas import check_area_code
 from resolvers import lists
 from resolvers.ids import from_global_id
@@ -57,8 +58,7 @@ async def _load(info: Info, type_name: str, key: Any) -> Any:
 
 def _unplaced_scope(info: Info, resource: str) -> list[ColumnElement[bool]]:
     """The plan's predicate for a resource whose rows belong to no place (all or none)."""
-    predicate = info.context.plan.rows(resource, None)
-    return [] if predicate is None else [predicate]
+    return scoping.row_scope(info.context.plan, "query.reference_list", resource, None)
 
 
 @strawberry.type

@@ -4,8 +4,8 @@ For one layer and one viewer, :class:`LayerQuery` builds the statement of a page
 (keyset: ``key > after ORDER BY key LIMIT n``, so a page costs the same wherever it is and a
 district-wide layer is read page by page, never whole) with, in its WHERE clause:
 
-- the viewer's row predicate of every resource the statement reads (``AccessPlan.rows``), the
-  same one the API's lists apply;
+- the viewer's row predicate of every resource the statement reads (through
+  :func:`policies.row_scope.row_scope`, each statement named), the same one the API's lists apply;
 - the rows whose location the viewer is shown (``ResourcePlan.shown_rows``): a view draws only
   what it may place on the map;
 - the layer's filter, built by the API's own filter code (:mod:`resolvers.filters`);
@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 from sqlalchemy import ColumnElement, Select, Table, and_, func, or_, select
 
+from policies import row_scope as scoping
 from policies.areas import check_area_code, under_area
 from policies.decision import Decision
 from policies.fields import FIELDS
@@ -163,9 +164,6 @@ class LayerQuery:
 
     # -- statements ----------------------------------------------------------------------------
 
-    def _rows(self, resource: str, column: ColumnElement[str]) -> ColumnElement[bool]:
-        return self.plan.rows(resource, column)
-
     def _shown(self, type_name: str, field: str, column: ColumnElement[str]) -> ColumnElement[bool]:
         return self.plan.of_type(type_name).shown_rows(column, field, type_name)
 
@@ -179,7 +177,7 @@ class LayerQuery:
         if source in AREA_LEVELS:
             where += [
                 g.c.level == AREA_LEVELS[source],
-                self._rows("grids", g.c.code),
+                *scoping.row_scope(self.plan, "features.areas", "grids", g.c.code),
                 self._shown("Grid", "geometry", g.c.code),
             ]
             if cut.bbox:
@@ -189,7 +187,7 @@ class LayerQuery:
             return select(g).where(*where), g.c.code
         if source is Source.HOUSES:
             where += [
-                self._rows("houses", h.c.grid_code),
+                *scoping.row_scope(self.plan, "features.houses", "houses", h.c.grid_code),
                 self._shown("House", "location", h.c.grid_code),
                 *self._filtered("houses"),
             ]
@@ -197,7 +195,7 @@ class LayerQuery:
             return select(h).where(*where), h.c.code
         if source is Source.EVENTS:
             where += [
-                self._rows("events", v.c.grid_code),
+                *scoping.row_scope(self.plan, "features.events", "events", v.c.grid_code),
                 self._shown("Event", "location", v.c.grid_code),
                 *self._filtered("events"),
             ]
@@ -205,9 +203,9 @@ class LayerQuery:
             return select(v).where(*where), v.c.id
         if source is Source.ENTITIES:
             where += [
-                self._rows("entities", e.c.grid_code),
+                *scoping.row_scope(self.plan, "features.entities", "entities", e.c.grid_code),
                 self._shown("Entity", "house", e.c.grid_code),
-                self._rows("houses", h.c.grid_code),
+                *scoping.row_scope(self.plan, "features.entity_houses", "houses", h.c.grid_code),
                 self._shown("House", "location", h.c.grid_code),
                 *self._filtered("entities"),
             ]
@@ -239,7 +237,7 @@ class LayerQuery:
         by_house = aggregate.by is AggregateBy.HOUSE
         unit_of = p.c.house_code if by_house else p.c.grid_code
         people = [
-            self._rows("people", p.c.grid_code),
+            *scoping.row_scope(self.plan, "features.people", "people", p.c.grid_code),
             self._shown("Person", "house" if by_house else "gridCode", p.c.grid_code),
             *self._filtered("people"),
         ]
@@ -254,14 +252,14 @@ class LayerQuery:
         )
         if by_house:
             units = [
-                self._rows("houses", h.c.grid_code),
+                *scoping.row_scope(self.plan, "features.people_houses", "houses", h.c.grid_code),
                 self._shown("House", "location", h.c.grid_code),
                 *self._placed(h, h.c.grid_code),
             ]
             unit, on = h, h.c.code
         else:
             units = [
-                self._rows("grids", g.c.code),
+                *scoping.row_scope(self.plan, "features.people_grids", "grids", g.c.code),
                 self._shown("Grid", "geometry", g.c.code),
             ]
             if self.cut.bbox:

@@ -10,7 +10,7 @@ import pytest
 from casbin import AsyncEnforcer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from demo import District
@@ -138,25 +138,44 @@ async def test_shown_rows_are_exactly_where_the_rows_decision_shows_the_field(
     engine: AsyncEngine, district: District, data: st.DataObject
 ) -> None:
     """The SQL twin of the per-row decisions (what a map view draws by): ALLOW, or MASK of a
-    field whose mask hides nothing (``gridCode``); a masked name is not shown as it is."""
+    field whose mask hides nothing (``gridCode``); a masked name is not shown as it is. Each
+    field asked of one plan, one after the other, gets its own rows (a map with a layer per
+    field asks one plan for several)."""
     rules, own = data.draw(nested_rule_sets())
-    field = data.draw(st.sampled_from(["name", "gridCode"]))
+    fields = data.draw(st.permutations(["name", "gridCode"]))
     plan = AccessPlan(Principal("alice", areas=own), None, 0, (), tuple(rules))
     people = plan.resource("people")
-    shown_as_is = {Decision.ALLOW} | ({Decision.MASK} if field == "gridCode" else set())
 
-    async with engine.connect() as connection:
-        found = sorted(
-            await connection.scalars(
-                select(PEOPLE.c.id).where(people.shown_rows(PEOPLE.c.grid_code, field, "Person"))
+    for field in fields:
+        shown_as_is = {Decision.ALLOW} | ({Decision.MASK} if field == "gridCode" else set())
+        async with engine.connect() as connection:
+            found = sorted(
+                await connection.scalars(
+                    select(PEOPLE.c.id).where(
+                        people.shown_rows(PEOPLE.c.grid_code, field, "Person")
+                    )
+                )
             )
-        )
 
-    assert found == sorted(
-        p["id"]
-        for p in district.people
-        if people.decisions(p["grid_code"], "Person")[field] in shown_as_is
-    )
+        assert found == sorted(
+            p["id"]
+            for p in district.people
+            if people.decisions(p["grid_code"], "Person")[field] in shown_as_is
+        ), field
+
+
+async def test_a_rule_removing_everything_everywhere_leaves_no_row_beside_any_other(
+    engine: AsyncEngine,
+) -> None:
+    """Deny over allow, at the widest: a rule removing every field of a resource everywhere
+    leaves none of its rows, whatever else shows them (everywhere, or in one street)."""
+    for shown in ("*", "440306001"):
+        plan = plan_of([("people", "*", shown, "read"), ("people", "*", "*", "deny")])
+        async with engine.connect() as connection:
+            found = await connection.scalar(
+                select(func.count()).where(plan.rows("people", PEOPLE.c.grid_code))
+            )
+        assert found == 0, shown
 
 
 async def test_no_rule_no_rows_and_rows_of_no_place(engine: AsyncEngine) -> None:

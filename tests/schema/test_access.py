@@ -15,6 +15,9 @@ from demo import District
 from policies.areas import under_area
 from policies.field_rules import Decision, FieldRules
 from policies.fields import FIELDS
+from policies.plan import AccessPlan
+from policies.principal import Principal
+from policies.rules import Act, Rule
 from resolvers.ids import to_global_id
 from tests.conftest import GraphQL, StatementCounter
 from tests.support import data_of, error_codes, nodes
@@ -166,6 +169,37 @@ async def test_following_links_never_leaves_the_plan(
     assert seen
     assert all(code.startswith(STREET) for code in seen)
     assert employers_outside > 0, "the district must have links that cross the street"
+
+
+async def test_an_area_carved_out_of_the_plan_is_not_among_its_parents_children(
+    gql: GraphQL,
+) -> None:
+    """A plan that shows a street but carves out one of its communities (and the grids under
+    it): the street's children are its other communities, the district's children the street
+    alone, and the carved community is not there, not even as an error at its place."""
+    rules = (
+        Rule.make("p", "*", "*", "*", STREET, Act.READ),
+        Rule.make("p", "*", "grids", "*", f"{STREET}001", Act.DENY),
+    )
+    plan = AccessPlan(Principal("p", "person", None, (), ()), None, 0, (), rules)
+    body = await gql(
+        """{ street: grid(code: "440306001") { children { code children { code } } }
+             carved: grid(code: "440306001001") { code }
+             grids(first: 100) { edges { node { code children { code } } } } }""",
+        plan=plan,
+    )
+    data = data_of(body)
+    assert data["street"]["children"] == [
+        {
+            "code": f"{STREET}002",
+            "children": [{"code": f"{STREET}002001"}, {"code": f"{STREET}002002"}],
+        }
+    ]
+    assert data["carved"] is None
+    shown = {n["code"] for n in nodes(data["grids"])}
+    assert shown == {STREET, f"{STREET}002", f"{STREET}002001", f"{STREET}002002"}
+    listed = {c["code"] for n in nodes(data["grids"]) for c in n["children"]}
+    assert listed == shown - {STREET}
 
 
 async def test_filtering_on_a_field_not_allowed_is_refused_before_any_sql(
