@@ -12,12 +12,12 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, or_
+from sqlalchemy import ColumnElement, Table, and_, or_, select
 
 from policies.areas import under_area
 from policies.field_rules import Plan
 from policies.fields import CARE_TAG_TIERS
-from resolvers.resources import Resource
+from resolvers.resources import ENTITIES, HOUSES, Resource
 from store.errors import BadUserInput, Forbidden, PurposeRequired
 from store.models import encode_care_tags
 
@@ -238,12 +238,28 @@ def checked(plan: Plan, resource: Resource, filter_key: Filter) -> Filter:
     return filter_key
 
 
-def clauses(resource: Resource, filter_key: Filter, now: datetime) -> list[ColumnElement[bool]]:
-    """The WHERE clauses of a frozen filter; an unknown filter field is a programming error."""
+#: Filters on a link, and the resource the link points at: such a filter matches only where the
+#: caller can see the row linked to, as the link itself answers null where they can not.
+LINKED: dict[str, Resource] = {"employer_code": ENTITIES, "house_code": HOUSES}
+
+
+def clauses(
+    resource: Resource, filter_key: Filter, now: datetime, plan: Plan
+) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of a frozen filter; an unknown filter field is a programming error.
+
+    ``plan`` limits a filter on a link to the linked rows the caller may see: without it,
+    ``employerCode`` set to an employer in another grid would confirm which of the caller's
+    residents work there, although ``Person.employer`` answers null for them."""
     builders = CLAUSES.get(resource.name, _COMMON)
     result = []
     for name, value in filter_key:
         if isinstance(value, datetime) and value.tzinfo is None:
             raise BadUserInput(f"`{name}` needs a time zone (e.g. 2026-01-01T00:00:00+08:00)")
         result.append(builders[name](resource.table, value, now))
+        target = LINKED.get(name)
+        if target is not None:
+            seen = plan.rows(target.name, target.area)
+            if seen is not None:
+                result.append(resource.table.c[name].in_(select(target.key).where(seen)))
     return result

@@ -41,7 +41,11 @@ async def root_page(
     res = RESOURCES[resource]
     args = _args(context, resource, first, after)
     filter_key = filters.checked(context.plan, res, filters.freeze(filter_input))
-    conditions = [*where, *context.row_scope(res), *filters.clauses(res, filter_key, context.now)]
+    conditions = [
+        *where,
+        *context.row_scope(res),
+        *filters.clauses(res, filter_key, context.now, context.plan),
+    ]
     statement = select(res.table).where(*conditions)
     if args.after is not None:
         statement = statement.where(res.key > args.after)

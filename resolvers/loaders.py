@@ -204,7 +204,7 @@ class Loaders:
             where = [
                 scope,
                 *self._context.row_scope(resource),
-                *filters.clauses(resource, filter_key, now),
+                *filters.clauses(resource, filter_key, now, self._context.plan),
             ]
             if args.after is not None:
                 where.append(resource.key > args.after)
@@ -240,7 +240,7 @@ class Loaders:
                 .where(
                     scope,
                     *self._context.row_scope(resource),
-                    *filters.clauses(resource, filter_key, now),
+                    *filters.clauses(resource, filter_key, now, self._context.plan),
                 )
                 .group_by(parent_of)
             )
