@@ -57,6 +57,12 @@ def age_on(birth_date: date, today: date) -> int:
     return today.year - birth_date.year - (0 if birthday_passed else 1)
 
 
+def graphql_name(python_name: str) -> str:
+    """A filter field's name as clients write it (``reported_from`` → ``reportedFrom``)."""
+    head, *rest = python_name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -255,7 +261,9 @@ def clauses(
     result = []
     for name, value in filter_key:
         if isinstance(value, datetime) and value.tzinfo is None:
-            raise BadUserInput(f"`{name}` needs a time zone (e.g. 2026-01-01T00:00:00+08:00)")
+            raise BadUserInput(
+                f"`{graphql_name(name)}` needs a time zone (e.g. 2026-01-01T00:00:00+08:00)"
+            )
         result.append(builders[name](resource.table, value, now))
         target = LINKED.get(name)
         if target is not None:
