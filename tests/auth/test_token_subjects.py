@@ -7,7 +7,7 @@ revive the old subject's live tokens."""
 
 from __future__ import annotations
 
-import time
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -76,7 +76,7 @@ async def test_a_subject_removed_and_added_again_does_not_revive_its_old_tokens(
 
     await _remove(engine, subject)
     assert _ask(http, old)[0] == 401
-    time.sleep(1.1)  # a token's iat is in whole seconds: add it again in a later one
+    await asyncio.sleep(1.1)  # a token's iat is in whole seconds: add it again in a later one
     await _add_person(engine, subject)
 
     assert _ask(http, old)[0] == 401
