@@ -204,6 +204,9 @@ def _serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         log_level="info",
+        # forwarded headers are the app's to believe, from GRIDHUB_TRUSTED_PROXIES only
+        # (hub.app.proxies); uvicorn's own default believes any client on the loopback
+        proxy_headers=False,
         # uvicorn annotates this int but hands it to asyncio.timeout, which takes any seconds.
         timeout_graceful_shutdown=settings.shutdown_timeout,  # type: ignore[arg-type]
     )

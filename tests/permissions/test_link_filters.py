@@ -69,3 +69,19 @@ async def test_a_nested_list_filtered_on_an_unseen_employer_is_empty_too(
         people(filter: $f) { totalCount } } }"""
     body = await gql(query, {"g": GRID, "f": {"employerCode": code}}, as_=WORKER)
     assert data_of(body)["grid"]["people"]["totalCount"] == 0
+
+
+async def test_an_app_without_houses_finds_nobody_by_house_code(
+    gql: GraphQL, district: District
+) -> None:
+    """Civil affairs holds people but no houses: ``house`` answers null, and so the filter on
+    it finds nobody rather than confirming who lives where."""
+    person = next(p for p in district.people if p["house_code"])
+    query = """query($f: PersonFilter) { people(filter: $f, first: 5) {
+        totalCount edges { node { house { code } } } } }"""
+    app = "civil-affairs-app"
+    everyone = data_of(await gql(query, as_=app, purpose="elderly_care"))["people"]
+    assert everyone["totalCount"] > 0
+    assert all(edge["node"]["house"] is None for edge in everyone["edges"])
+    filtered = await gql(query, {"f": {"houseCode": person["house_code"]}}, as_=app)
+    assert data_of(filtered)["people"] == {"totalCount": 0, "edges": []}
