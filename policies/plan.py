@@ -117,6 +117,9 @@ class AccessPlan:
     def needs_purpose(self, type_name: str, field_name: str) -> bool:
         return self._of_type[type_name].needs_purpose(field_name, type_name)
 
+    def area_splits(self, resource: str, area: str) -> bool:
+        return self.resources[resource].area_splits(area)
+
     def describe(self) -> Mapping[str, ResourceDescription]:
         return MappingProxyType({name: plan.describe() for name, plan in self.resources.items()})
 

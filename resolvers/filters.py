@@ -226,14 +226,17 @@ FILTERED_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
 
 
 def checked(plan: Plan, resource: Resource, filter_key: Filter) -> Filter:
-    """The filter, if the plan ALLOWs every field it reads everywhere; else, before any SQL
-    runs, PURPOSE_REQUIRED when a covered purpose would allow it and FORBIDDEN otherwise."""
+    """The filter, if the plan ALLOWs every field it reads everywhere (or, for an area, the
+    area keeps all the caller's rows or none of them); else, before any SQL runs,
+    PURPOSE_REQUIRED when a covered purpose would allow it and FORBIDDEN otherwise."""
     type_name = TYPE_OF_RESOURCE.get(resource.name)
     for name, value in filter_key:
         value_tier = int(CARE_TAG_TIERS[value]) if name == "care_tag" else None
         for field_name in FILTERED_FIELDS[resource.name][name]:
             if type_name is None or plan.filterable(type_name, field_name, value_tier):
                 continue
+            if name == "area_code" and not plan.area_splits(resource.name, value):
+                continue  # keeps all the caller's rows or none: tells nothing of gridCode
             if plan.needs_purpose(type_name, field_name):
                 raise PurposeRequired(
                     f"Filtering on `{field_name}` needs a declared purpose that your access"
