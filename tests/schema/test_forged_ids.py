@@ -118,3 +118,29 @@ async def test_a_forged_id_or_cursor_is_bad_user_input(
     body = await gql(query, variables, as_="auditor-01" if "auditLog" in query else None)
     assert error_codes(body) == ["BAD_USER_INPUT"], body
     assert "Traceback" not in str(body)
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        ("query($c: String!) { house(code: $c) { code } }", {"c": "44\x0003"}),
+        ("query($c: String!) { entity(creditCode: $c) { name } }", {"c": "9\x00"}),
+        ("query($c: String!) { grid(code: $c) { code } }", {"c": "4403\x00"}),
+        (
+            "query($f: HouseFilter) { houses(filter: $f) { totalCount } }",
+            {"f": {"addressContains": "路\x00"}},
+        ),
+        (
+            "query($f: PersonFilter) { people(filter: $f) { totalCount } }",
+            {"f": {"employerCode": "9\x00"}},
+        ),
+        ('{ house(code: "44\\u000003") { code } }', {}),
+        ('{ houses(filter: {addressContains: "\\u0000"}) { totalCount } }', {}),
+    ],
+)
+async def test_a_nul_in_any_value_is_bad_user_input(
+    gql: GraphQL, query: str, variables: dict[str, object]
+) -> None:
+    """PostgreSQL text holds no NUL: a value with one matches nothing and is refused up front."""
+    body = await gql(query, variables)
+    assert error_codes(body) == ["BAD_USER_INPUT"], body
