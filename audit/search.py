@@ -28,6 +28,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from audit.record import parse_time, render_time
 from store.models.audit import AuditEntry, AuditFieldRead, AuditPersonRead
+from store.models.base import MAX_KEY
 
 #: The groups :func:`stats` counts by.
 GROUPS = ("department", "resource", "outcome", "day")
@@ -74,7 +75,10 @@ class AuditCursor:
         """``ValueError`` if ``text`` is not a cursor :meth:`encode` made."""
         try:
             at, _, entry_id = base64.urlsafe_b64decode(text.encode("ascii")).decode().partition("|")
-            return cls(parse_time(at), int(entry_id))
+            cursor = cls(parse_time(at), int(entry_id))
+            if not 0 <= cursor.id <= MAX_KEY:  # no entry has it; the database would refuse it
+                raise ValueError("entry id out of range")
+            return cursor
         except (binascii.Error, UnicodeError, ValueError) as error:
             raise ValueError(f"not an audit cursor: {text!r}") from error
 

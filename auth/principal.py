@@ -47,6 +47,9 @@ class Identity:
     client_id: str | None
     issuer: str
     token_id: str | None
+    #: The token's ``iat`` (seconds since the epoch), if it has one: a token issued before its
+    #: principal was created was issued to an earlier principal of that subject and is refused.
+    issued_at: int | None = None
 
 
 def identity_from_claims(claims: Claims, verifier: Verifier) -> Identity:
@@ -55,11 +58,14 @@ def identity_from_claims(claims: Claims, verifier: Verifier) -> Identity:
     assert issuer is not None, "verify_token only returns claims of a trusted issuer"
     jti = claims.get("jti")
     token_id = jti if isinstance(jti, str) else None
+    iat = claims.get("iat")
+    issued_at = int(iat) if isinstance(iat, int | float) and not isinstance(iat, bool) else None
     if issuer.is_hub:
         return Identity(
-            claims["sub"], claims["kind"], claims.get("client_id"), issuer.name, token_id
+            claims["sub"], claims["kind"], claims.get("client_id"), issuer.name, token_id, issued_at
         )
-    return Identity(issuer.subject_prefix + claims["sub"], "person", None, issuer.name, token_id)
+    subject = issuer.subject_prefix + claims["sub"]
+    return Identity(subject, "person", None, issuer.name, token_id, issued_at)
 
 
 def bearer_token(connection: HTTPConnection) -> str:

@@ -142,6 +142,10 @@ async def _verify(token: str, verifier: Verifier, now: int | None) -> Claims:
     subject = verified.claims["sub"]
     if len(issuer.subject_prefix) + len(subject) > MAX_SUBJECT_LENGTH:
         raise InvalidTokenError("subject too long")
+    if not subject.isprintable():
+        # no principal's subject holds a control character; a NUL would fail in PostgreSQL
+        # and be written into the audit entry as the subject that asked
+        raise InvalidTokenError("a control character in the subject")
     return verified.claims
 
 
@@ -167,5 +171,7 @@ def _check_hub_token(header: dict[str, Any], claims: Claims) -> None:
     client_id = claims.get("client_id")
     if claims["kind"] == "client" and not (isinstance(client_id, str) and client_id):
         raise InvalidTokenError("a client token without client_id")
+    if isinstance(client_id, str) and not client_id.isprintable():
+        raise InvalidTokenError("a control character in the client_id")
     if claims["kind"] == "person" and client_id is not None:
         raise InvalidTokenError("a person token with a client_id")

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from catalog import requests, store
 from catalog.changes import Officer as Actor
 from catalog.grants import app_roles, end_grant, make_grant
-from catalog.requests import REQUESTS, GrantState, RequestState, StoredGrant, StoredRequest
+from catalog.requests import GRANTS, REQUESTS, GrantState, RequestState, StoredGrant, StoredRequest
 from catalog.resources import Sharing
 from catalog.store import StoredResource
 from policies.fields import FIELDS, Mask
@@ -180,6 +180,8 @@ async def request_access(
                 "role in the department first"
             )
         _refuse(problems, f"Requesting {definition.code}")
+        fields = _in_order(resource, ask.fields)
+        await _not_repeated(connection, actor.department, definition.code, fields, area, ask, at)
 
         own = definition.department == actor.department
         state = (
@@ -189,7 +191,6 @@ async def request_access(
             if own
             else RequestState.SUBMITTED
         )
-        fields = _in_order(resource, ask.fields)
         result = await connection.execute(
             insert(REQUESTS).values(
                 resource_code=definition.code,
@@ -221,6 +222,60 @@ async def request_access(
                 expires_at=at + timedelta(days=ask.duration_days),
             )
         return await _request(connection, int(request_id))
+
+
+async def _not_repeated(
+    connection: AsyncConnection,
+    department: str,
+    resource: str,
+    fields: tuple[str, ...],
+    area: str | None,
+    ask: Ask,
+    at: datetime,
+) -> None:
+    """Refuse a request that adds nothing: one like it still waits (same fields, area,
+    masking and purpose code), or an active grant of the department already covers it (those
+    fields and more, that area or around it, for that purpose code). Two would otherwise make
+    two grants of one access, silently, each to be reviewed, revoked and audited."""
+    same = (
+        REQUESTS.c.department_code == department,
+        REQUESTS.c.resource_code == resource,
+        REQUESTS.c.purpose_code == ask.purpose_code,
+        REQUESTS.c.masked == ask.masked,
+    )
+    waiting = await connection.execute(
+        select(REQUESTS.c.id, REQUESTS.c.fields, REQUESTS.c.area).where(
+            *same,
+            REQUESTS.c.state.in_([RequestState.SUBMITTED.value, RequestState.OWNER_APPROVED.value]),
+        )
+    )
+    for row in waiting:
+        if set(row.fields) == set(fields) and row.area == area:
+            key = requests.request_key(row.id)
+            raise BadUserInput(
+                f"The same request is already waiting: {key} (read it with `accessRequest`)",
+                duplicateOf=key,
+            )
+    grants = await connection.execute(
+        select(GRANTS).where(
+            GRANTS.c.department_code == department,
+            GRANTS.c.resource_code == resource,
+            GRANTS.c.purpose_code == ask.purpose_code,
+            GRANTS.c.masked == ask.masked,
+            GRANTS.c.state == GrantState.ACTIVE.value,
+            GRANTS.c.expires_at > at,
+        )
+    )
+    for row in grants:
+        grant = StoredGrant.of(row)
+        covers_area = grant.area is None or (area is not None and area.startswith(grant.area))
+        if covers_area and set(fields) <= set(grant.fields):
+            raise BadUserInput(
+                f"An active grant already covers this: {grant.key}, until "
+                f"{grant.expires_at.isoformat()}; ask again once it has ended, or for more "
+                "than it holds",
+                duplicateOf=grant.key,
+            )
 
 
 def _not_yours(actor: Actor, request: StoredRequest, step: str) -> None:

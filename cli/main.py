@@ -252,6 +252,9 @@ def _serve(settings: Settings) -> None:
         "host": settings.host,
         "port": settings.port,
         "log_level": "info",
+        # forwarded headers are the app's to believe, from GRIDHUB_TRUSTED_PROXIES only
+        # (hub.app.proxies); uvicorn's own default believes any client on the loopback
+        "proxy_headers": False,
         # The connection's bounds: head size, head and body deadlines (hub.http_protocol).
         "http": functools.partial(BoundedHttpProtocol, limits=HttpLimits.from_settings(settings)),
         # uvicorn annotates this int but hands it to asyncio.timeout, which takes any seconds.

@@ -17,6 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from audit.http import public_key_response
 from auth.principal import Unauthenticated, unauthenticated_handler
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
             *graphiql_routes(settings.graphiql and not settings.production),
         ],
         exception_handlers={Unauthenticated: unauthenticated_handler},
-        middleware=[Middleware(InProgress, metrics=metrics), cors(settings)],
+        middleware=[*proxies(settings), Middleware(InProgress, metrics=metrics), cors(settings)],
         lifespan=lifespan,
     )
     return app
@@ -123,6 +124,16 @@ def cors(settings: Settings) -> Middleware:
         expose_headers=[REQUEST_ID],
         max_age=settings.cors_max_age,
     )
+
+
+def proxies(settings: Settings) -> list[Middleware]:
+    """Believe X-Forwarded-For and X-Forwarded-Proto from the listed proxies only: the client
+    address then is the nearest one the proxies did not add. The server must not read the
+    headers itself (`gridhub serve` runs uvicorn with ``proxy_headers=False``); otherwise any
+    client on its loopback could choose its address for the rate limits and the audit log."""
+    if not settings.trusted_proxies:
+        return []
+    return [Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))]
 
 
 def create_app_from_environment() -> Starlette:

@@ -26,8 +26,11 @@ from graphql import (
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
+    StringValueNode,
+    Visitor,
     execute,
     parse,
+    visit,
 )
 from graphql.execution.incremental.incremental_executor import IncrementalExecutor
 from graphql.pyutils import is_awaitable
@@ -182,6 +185,39 @@ class AnsweringExecutor(IncrementalExecutor):
         return found[1]
 
 
+#: No text the hub stores or looks up holds a NUL (PostgreSQL's text can not): a value with one
+#: can match nothing, and sent to the database it would fail as an internal error.
+def _nul_refusal() -> dict[str, Any]:
+    return {
+        "message": "A value holds a NUL character (\\u0000), which no value here can hold",
+        "extensions": {"code": BAD_USER_INPUT},
+    }
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a string anywhere in decoded JSON variables holds a NUL."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+def _literal_nul(document: DocumentNode) -> bool:
+    """Whether a string literal of the document holds a NUL (written ``"\\u0000"``)."""
+    found = False
+
+    class Finder(Visitor):
+        def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+            nonlocal found
+            found = found or "\x00" in node.value
+
+    visit(document, Finder())
+    return found
+
+
 def _with_code(error: GraphQLError, code: str) -> dict[str, Any]:
     formatted = error.formatted
     extensions = dict(formatted.get("extensions") or {})
@@ -241,6 +277,8 @@ class Executor:
             return Prepared(None, (_with_code(error, PARSE_FAILED),), text=query)
         except RecursionError:
             return Prepared(None, (dict(too_deep(limits).formatted),), text=query)
+        if _literal_nul(document):
+            return Prepared(None, (_nul_refusal(),), text=query, parsed=document)
         refusals = static_refusals(document, limits)
         cost = CostModel(self.schema, document, limits)
         if not refusals and not cost.variable_sizes:
@@ -307,6 +345,19 @@ class Executor:
                 result = await result
         finally:
             ANSWER.reset(noting)
+
+        if variables and _holds_nul(variables):
+            return {"errors": [_nul_refusal()]}
+        result = execute(
+            self.schema,
+            prepared.document,
+            context_value=context,
+            variable_values=variables,
+            operation_name=operation_name,
+            hide_suggestions=self.production,
+        )
+        if is_awaitable(result):
+            result = await result
         assert isinstance(result, ExecutionResult)
         body: dict[str, Any] = {}
         errors = result.errors or []

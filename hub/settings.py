@@ -6,6 +6,7 @@ Nothing reads the environment at import time: the app factory and the CLI build 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -295,11 +296,23 @@ class Settings(BaseSettings):
         NoDecode,
         Field(description="Browser origins allowed to call the API (CORS); none by default."),
     ] = []
+    trusted_proxies: Annotated[
+        list[str],
+        NoDecode,
+        Field(
+            description="Addresses or networks (CIDR) of the reverse proxies whose "
+            "X-Forwarded-For and X-Forwarded-Proto are believed, comma-separated; none by "
+            "default. From any other peer the headers are ignored: the peer's address is the "
+            "client's, for the rate limits and the audit log."
+        ),
+    ] = []
     cors_max_age: Annotated[
         int, Field(ge=0, description="Seconds a browser may keep a CORS preflight's answer.")
     ] = 600
 
-    @field_validator("introspection_roles", "persisted_only", "cors_origins", mode="before")
+    @field_validator(
+        "introspection_roles", "persisted_only", "cors_origins", "trusted_proxies", mode="before"
+    )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         """``a,b`` (or a JSON list) in the environment."""
@@ -308,6 +321,20 @@ class Settings(BaseSettings):
             if text.startswith("["):
                 return json.loads(text)
             return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        """Each an IP address or network: a host name or a typo would silently trust nobody
+        (or, written ``*``, everybody)."""
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {item!r} is not an IP address or network (CIDR)"
+                ) from None
         return value
 
     @property

@@ -8,7 +8,9 @@ request, in which case it is compiled once for the new version.
 
 A token whose subject has no principal row, or whose kind differs from the row's, is refused
 like a forged one: removing a principal revokes its live tokens at once. So is a client token
-whose client has been deleted (``gridhub client delete``), read in the same statement.
+whose client has been deleted (``gridhub client delete``), read in the same statement, and a
+token issued before its principal was created (the principal's ``created_at``, same statement):
+a subject removed and added again does not revive its old tokens.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ _PRINCIPAL_AND_VERSION = (
     select(
         PrincipalRow.kind,
         PrincipalRow.department_code,
+        PrincipalRow.created_at,
         PrincipalGrid.grid_code,
         select(PolicyVersion.version)
         .where(PolicyVersion.id == 1)
@@ -51,17 +54,29 @@ async def load_principal_and_version(
     """The principal ``subject`` and the policy version, in one statement (a row per assigned
     area, the version alongside); ``(None, 0)`` when there is no such principal, or when
     ``client_id`` (a client token's) names a client that no longer exists."""
+    principal, version, _ = await _load(connection, subject, client_id)
+    return principal, version
+
+
+async def _load(
+    connection: AsyncConnection, subject: str, client_id: str | None
+) -> tuple[Principal | None, int, int | None]:
+    """:func:`load_principal_and_version` and the second the principal was created in (None:
+    not known)."""
     rows = (
         await connection.execute(
             _PRINCIPAL_AND_VERSION, {"subject": subject, "client_id": client_id}
         )
     ).all()
     if not rows or (client_id is not None and not rows[0].client_known):
-        return None, 0
+        return None, 0, None
     first = rows[0]
     areas = tuple(row.grid_code for row in rows if row.grid_code is not None)
     principal = Principal(subject, first.kind, first.department_code, (), areas)
-    return principal, int(first.policy_version or 0)
+    created = first.created_at
+    # whole seconds, as a token's iat: a token issued in the second of creation is accepted
+    created_second = None if created is None else int(created.timestamp())
+    return principal, int(first.policy_version or 0), created_second
 
 
 #: Most principals whose rows a process keeps between notifications.
@@ -76,7 +91,9 @@ class Access:
     store: PolicyStore
     plans: PlanCache
     watch: AccessWatch | None = None
-    _kept: dict[tuple[str, str | None], tuple[int, Principal, int]] = field(default_factory=dict)
+    _kept: dict[tuple[str, str | None], tuple[int, Principal, int, int | None]] = field(
+        default_factory=dict
+    )
 
     @classmethod
     def create(
@@ -88,30 +105,37 @@ class Access:
 
     async def _principal(
         self, connection: AsyncConnection, subject: str, client_id: str | None
-    ) -> tuple[Principal | None, int]:
-        """The principal and policy version: kept from an earlier request while no change has
-        been heard since (a client's deletion is one), else read (one statement)."""
+    ) -> tuple[Principal | None, int, int | None]:
+        """The principal, policy version and creation second: kept from an earlier request
+        while no change has been heard since (a client's deletion is one), else read (one
+        statement)."""
         watch = self.watch
         if watch is None or not watch.live:
-            return await load_principal_and_version(connection, subject, client_id)
+            return await _load(connection, subject, client_id)
         generation = watch.generation
         key = (subject, client_id)
         kept = self._kept.get(key)
         if kept is not None and kept[0] == generation:
-            return kept[1], kept[2]
-        principal, version = await load_principal_and_version(connection, subject, client_id)
+            return kept[1], kept[2], kept[3]
+        principal, version, created = await _load(connection, subject, client_id)
         if principal is not None and watch.live and watch.generation == generation:
             if len(self._kept) >= KEPT_PRINCIPALS:
                 self._kept.clear()
-            self._kept[key] = (generation, principal, version)
-        return principal, version
+            self._kept[key] = (generation, principal, version, created)
+        return principal, version, created
 
     async def plan_for(
         self, identity: Identity, purpose: str | None, connection: AsyncConnection
     ) -> AccessPlan:
         """The plan of the principal ``identity`` names; :class:`Unauthenticated` if there is
-        no such principal (any more) or it is of another kind than the token says."""
-        principal, version = await self._principal(connection, identity.subject, identity.client_id)
+        no such principal (any more), it is of another kind than the token says, or the token
+        was issued before the principal was created (to an earlier principal of that subject,
+        since removed: adding a subject again does not revive its old tokens)."""
+        principal, version, created = await self._principal(
+            connection, identity.subject, identity.client_id
+        )
         if principal is None or principal.kind != identity.kind:
             raise Unauthenticated(f"no {identity.kind} principal {identity.subject!r}")
+        if created is not None and identity.issued_at is not None and identity.issued_at < created:
+            raise Unauthenticated(f"a token of {identity.subject!r} issued before it was created")
         return await self.plans.plan_for(principal, purpose, connection, version=version)

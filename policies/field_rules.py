@@ -66,6 +66,10 @@ class Plan(Protocol):
         """Whether a filter on ``field_name`` that is not :meth:`filterable` would be with a
         declared purpose the caller's access covers (the refusal is PURPOSE_REQUIRED)."""
 
+    def area_splits(self, resource: str, area: str) -> bool:
+        """Whether ``resource``'s rows under ``area`` are some but not all of those the plan
+        shows: if not, an area filter reveals nothing and needs no ``gridCode``."""
+
 
 def _all_allowed() -> dict[str, FieldRules]:
     return {
@@ -91,6 +95,9 @@ class OpenPlan:
     def needs_purpose(self, type_name: str, field_name: str) -> bool:
         return False
 
+    def area_splits(self, resource: str, area: str) -> bool:
+        return True
+
 
 class NothingPlan:
     """No row, no field: what a request may see before its principal's plan is known."""
@@ -108,6 +115,9 @@ class NothingPlan:
 
     def needs_purpose(self, type_name: str, field_name: str) -> bool:
         return False
+
+    def area_splits(self, resource: str, area: str) -> bool:
+        return False  # no rows to split
 
 
 NOTHING = NothingPlan()

@@ -125,6 +125,9 @@ class AccessPlan:
             return None
         return any(plan.serves(self.purpose) for plan in self.resources.values())
 
+    def area_splits(self, resource: str, area: str) -> bool:
+        return self.resources[resource].area_splits(area)
+
     def describe(self) -> Mapping[str, ResourceDescription]:
         return MappingProxyType({name: plan.describe() for name, plan in self.resources.items()})
 

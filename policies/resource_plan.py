@@ -257,6 +257,27 @@ class ResourcePlan:
             for place in places
         )
 
+    def area_splits(self, area: str) -> bool:
+        """Whether the rows under ``area`` are some but not all of the rows the plan shows.
+
+        An area filter that keeps all of them or none tells nothing a count would not, so it
+        is served without ``gridCode`` (a grant narrowed to one grid, filtered by that grid or
+        an area around it). One that splits them would tell which rows lie where. With areas
+        carved out of the shown ones, or rows shown everywhere, the answer is yes: the filter
+        then needs ``gridCode`` as any other does."""
+        shown = self._shown
+        if shown is None or self._hidden != ():
+            return True
+        covered = apart = False
+        for code in shown:
+            if code.startswith(area):
+                covered = True
+            elif area.startswith(code):
+                return True  # inside one of the areas shown: part of its rows
+            else:
+                apart = True
+        return covered and apart
+
     def needs_purpose(self, field_name: str, type_name: str | None = None) -> bool:
         """Whether a covered purpose is what stands between the caller and filtering on the
         field: PURPOSE_REQUIRED somewhere visible, and ALLOW everywhere else (a filter that a

@@ -15,10 +15,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, or_, select
 
 from addresses.standard import searchable
+from policies import row_scope as scoping
 from policies.areas import under_area
 from policies.field_rules import Plan
 from policies.fields import CARE_TAG_TIERS
-from resolvers.resources import Resource
+from resolvers.resources import ENTITIES, HOUSES, Resource
 from store.errors import BadUserInput, Forbidden, PurposeRequired
 from store.models import Address, encode_care_tags
 
@@ -56,6 +57,12 @@ def age_on(birth_date: date, today: date) -> int:
     """Age in whole years; agrees with the ``minAge``/``maxAge`` filters on every day."""
     birthday_passed = (today.month, today.day) >= (birth_date.month, birth_date.day)
     return today.year - birth_date.year - (0 if birthday_passed else 1)
+
+
+def graphql_name(python_name: str) -> str:
+    """A filter field's name as clients write it (``reported_from`` → ``reportedFrom``)."""
+    head, *rest = python_name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 def _escape_like(text: str) -> str:
@@ -237,14 +244,17 @@ FILTERED_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
 
 
 def checked(plan: Plan, resource: Resource, filter_key: Filter) -> Filter:
-    """The filter, if the plan ALLOWs every field it reads everywhere; else, before any SQL
-    runs, PURPOSE_REQUIRED when a covered purpose would allow it and FORBIDDEN otherwise."""
+    """The filter, if the plan ALLOWs every field it reads everywhere (or, for an area, the
+    area keeps all the caller's rows or none of them); else, before any SQL runs,
+    PURPOSE_REQUIRED when a covered purpose would allow it and FORBIDDEN otherwise."""
     type_name = TYPE_OF_RESOURCE.get(resource.name)
     for name, value in filter_key:
         value_tier = int(CARE_TAG_TIERS[value]) if name == "care_tag" else None
         for field_name in FILTERED_FIELDS[resource.name][name]:
             if type_name is None or plan.filterable(type_name, field_name, value_tier):
                 continue
+            if name == "area_code" and not plan.area_splits(resource.name, value):
+                continue  # keeps all the caller's rows or none: tells nothing of gridCode
             if plan.needs_purpose(type_name, field_name):
                 raise PurposeRequired(
                     f"Filtering on `{field_name}` needs a declared purpose that your access"
@@ -255,12 +265,30 @@ def checked(plan: Plan, resource: Resource, filter_key: Filter) -> Filter:
     return filter_key
 
 
-def clauses(resource: Resource, filter_key: Filter, now: datetime) -> list[ColumnElement[bool]]:
-    """The WHERE clauses of a frozen filter; an unknown filter field is a programming error."""
+#: Filters on a link, and the resource the link points at: such a filter matches only where the
+#: caller can see the row linked to, as the link itself answers null where they can not.
+LINKED: dict[str, Resource] = {"employer_code": ENTITIES, "house_code": HOUSES}
+
+
+def clauses(
+    resource: Resource, filter_key: Filter, now: datetime, plan: Plan
+) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of a frozen filter; an unknown filter field is a programming error.
+
+    ``plan`` limits a filter on a link to the linked rows the caller may see: without it,
+    ``employerCode`` set to an employer in another grid would confirm which of the caller's
+    residents work there, although ``Person.employer`` answers null for them."""
     builders = CLAUSES.get(resource.name, _COMMON)
     result = []
     for name, value in filter_key:
         if isinstance(value, datetime) and value.tzinfo is None:
-            raise BadUserInput(f"`{name}` needs a time zone (e.g. 2026-01-01T00:00:00+08:00)")
+            raise BadUserInput(
+                f"`{graphql_name(name)}` needs a time zone (e.g. 2026-01-01T00:00:00+08:00)"
+            )
         result.append(builders[name](resource.table, value, now))
+        target = LINKED.get(name)
+        if target is not None:
+            seen = scoping.row_scope(plan, "filters.linked", target.name, target.area)
+            if seen:
+                result.append(resource.table.c[name].in_(select(target.key).where(*seen)))
     return result

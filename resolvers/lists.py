@@ -44,7 +44,7 @@ async def root_page(
     conditions = [
         *where,
         *context.row_scope(res, "lists.root_page"),
-        *filters.clauses(res, filter_key, context.now),
+        *filters.clauses(res, filter_key, context.now, context.plan),
     ]
     statement = select(res.table).where(*conditions)
     if args.after is not None:

@@ -209,7 +209,7 @@ class Loaders:
             where = [
                 scope,
                 *self._context.row_scope(resource, "loaders.pages"),
-                *filters.clauses(resource, filter_key, now),
+                *filters.clauses(resource, filter_key, now, self._context.plan),
             ]
             if args.after is not None:
                 where.append(resource.key > args.after)
@@ -245,7 +245,7 @@ class Loaders:
                 .where(
                     scope,
                     *self._context.row_scope(resource, "loaders.counts"),
-                    *filters.clauses(resource, filter_key, now),
+                    *filters.clauses(resource, filter_key, now, self._context.plan),
                 )
                 .group_by(parent_of)
             )

@@ -16,6 +16,7 @@ import orjson
 
 from resolvers.resources import Resource
 from store.errors import BadUserInput
+from store.models.base import MAX_KEY
 
 _VERSION = "c1"
 
@@ -39,7 +40,11 @@ def decode_cursor(cursor: str, resource: Resource) -> str | int:
         or type(decoded[2]) is not resource.key_type
     ):
         raise BadUserInput(f"{cursor!r} is not a valid cursor for this list")
-    return decoded[2]
+    key = decoded[2]
+    if (key < 0 or key > MAX_KEY) if isinstance(key, int) else "\x00" in key:
+        # no row has such a key, and the database would refuse it as a parameter
+        raise BadUserInput(f"{cursor!r} is not a valid cursor for this list")
+    return key
 
 
 @dataclass(frozen=True, slots=True)

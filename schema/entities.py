@@ -59,14 +59,14 @@ class Entity(Node):
     @strawberry.field
     async def legal_representative(self, info: Info) -> PersonRef | None:
         representative = self._legal_representative_id
-        if representative is None or not guard.allowed(self._rules, "legalRepresentative"):
+        if not guard.allowed(self._rules, "legalRepresentative") or representative is None:
             return None
         loader = info.context.loaders.person
         return await one(info, people.Person.from_row, loader.load(representative))
 
     @described("The house the entity actually operates in.")
     async def house(self, info: Info) -> HouseRef | None:
-        if self._house_code is None or not guard.allowed(self._rules, "house"):
+        if not guard.allowed(self._rules, "house") or self._house_code is None:
             return None
         loader = info.context.loaders.house
         return await one(info, houses.House.from_row, loader.load(self._house_code))

@@ -144,7 +144,7 @@ class Event(Node):
 
     @strawberry.field
     async def house(self, info: Info) -> HouseRef | None:
-        if self._house_code is None or not guard.allowed(self._rules, "house"):
+        if not guard.allowed(self._rules, "house") or self._house_code is None:
             return None
         loader = info.context.loaders.house
         return await one(info, houses.House.from_row, loader.load(self._house_code))

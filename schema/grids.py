@@ -82,7 +82,7 @@ class Grid(Node):
 
     @strawberry.field
     async def parent(self, info: Info) -> Grid | None:
-        if self._parent_code is None or not guard.allowed(self._rules, "parent"):
+        if not guard.allowed(self._rules, "parent") or self._parent_code is None:
             return None
         return await one(info, Grid.from_row, info.context.loaders.grid.load(self._parent_code))
 

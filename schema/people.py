@@ -70,7 +70,7 @@ class Person(Node):
 
     @strawberry.field
     async def house(self, info: Info) -> HouseRef | None:
-        if self._house_code is None or not guard.allowed(self._rules, "house"):
+        if not guard.allowed(self._rules, "house") or self._house_code is None:
             return None
         loader = info.context.loaders.house
         return await one(info, houses.House.from_row, loader.load(self._house_code))
@@ -83,14 +83,14 @@ class Person(Node):
 
     @strawberry.field
     async def room(self, info: Info) -> RoomRef | None:
-        if self._room_code is None or not guard.allowed(self._rules, "room"):
+        if not guard.allowed(self._rules, "room") or self._room_code is None:
             return None
         loader = info.context.loaders.room
         return await one(info, houses.Room.from_row, loader.load(self._room_code))
 
     @strawberry.field
     async def employer(self, info: Info) -> EntityRef | None:
-        if self._employer_code is None or not guard.allowed(self._rules, "employer"):
+        if not guard.allowed(self._rules, "employer") or self._employer_code is None:
             return None
         loader = info.context.loaders.entity
         return await one(info, entities.Entity.from_row, loader.load(self._employer_code))

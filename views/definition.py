@@ -24,6 +24,7 @@ from typing import Any
 
 from catalog.columns import STORED
 from policies.areas import check_area_code
+from policies.field_rules import OpenPlan
 from resolvers import filter_inputs, filters
 from resolvers.filters import Filter
 from resolvers.resources import RESOURCES
@@ -289,7 +290,7 @@ def parse_filter(source: Source, raw: Mapping[str, Any], problems: list[str]) ->
                 del values[attribute]
     frozen = filters.freeze(filter_class(**values))
     try:  # what only building the clauses finds (a negative age)
-        filters.clauses(RESOURCES[FILTERS[source][0]], frozen, datetime.now(UTC))
+        filters.clauses(RESOURCES[FILTERS[source][0]], frozen, datetime.now(UTC), OpenPlan())
     except BadUserInput as error:
         problems.append(f"filter: {error}")
     return frozen

@@ -168,7 +168,7 @@ class LayerQuery:
         return self.plan.of_type(type_name).shown_rows(column, field, type_name)
 
     def _filtered(self, resource: str) -> list[ColumnElement[bool]]:
-        return filters.clauses(RESOURCES[resource], self._filter, self.now)
+        return filters.clauses(RESOURCES[resource], self._filter, self.now, self.plan)
 
     def _build(self) -> tuple[Select[Any], ColumnElement[Any]]:
         source, cut = self.layer.source, self.cut

@@ -107,9 +107,13 @@ def _credentials(request: Request, params: dict[str, str]) -> tuple[str, str]:
             raise _invalid_client()
         if params.get("client_id", client_id) != client_id:
             raise InvalidRequestError("client_id differs from the authenticated client.")
-        return client_id, secret
-    client_id, secret = params.get("client_id"), params.get("client_secret")
-    if not client_id or not secret:
+    else:
+        client_id, secret = params.get("client_id", ""), params.get("client_secret", "")
+        if not client_id or not secret:
+            raise _invalid_client()
+    if not client_id.isprintable():
+        # No client id holds a control character; a NUL would not even reach the database
+        # (PostgreSQL text holds none) nor belong in the audit entry's client id.
         raise _invalid_client()
     return client_id, secret
 

@@ -8,7 +8,7 @@ principal's kind and department, the grids that ``own`` means for them, a client
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -31,6 +31,12 @@ class Principal(Base):
     name: Mapped[str] = mapped_column(String(64))
     department_code: Mapped[str | None] = mapped_column(
         String(32), ForeignKey("departments.code"), index=True
+    )
+    #: When the principal was created: a token issued earlier was issued to an earlier principal
+    #: of the same subject, since removed, and is refused. NULL for principals created before
+    #: the hub kept this (they refuse no token for it).
+    created_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), default=lambda: datetime.now(UTC)
     )
 
 

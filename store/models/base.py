@@ -9,6 +9,10 @@ from sqlalchemy import DateTime, MetaData, String, Table, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 
+#: The largest integer key (people, events, audit entries): an INTEGER on PostgreSQL. A key
+#: from outside (a global id, a cursor) beyond it is refused as bad input before it reaches SQL.
+MAX_KEY = 2**31 - 1
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",

@@ -73,8 +73,9 @@ def test_a_person_added_sees_their_grid_then_the_one_they_move_to_then_nothing(
     token_for: Callable[[str], str],
     district: District,
 ) -> None:
-    token = token_for(subject)
-    assert error_codes(_ask(hub, token)) == ["UNAUTHENTICATED"]  # nobody yet
+    early = token_for(subject)
+    assert error_codes(_ask(hub, early)) == ["UNAUTHENTICATED"]  # nobody yet
+    time.sleep(1.1)  # a token's iat is in whole seconds: add them in a later one
 
     added = _person(
         cli,
@@ -92,6 +93,9 @@ def test_a_person_added_sees_their_grid_then_the_one_they_move_to_then_nothing(
     )
     assert added.exit_code == 0, added.output
     assert f"Added {subject}" in added.output
+    # a token issued before the person was added was issued to nobody: it stays refused
+    assert error_codes(_ask(hub, early)) == ["UNAUTHENTICATED"]
+    token = token_for(subject)
     body = _ask(hub, token)
     in_a = sum(1 for p in district.people if p["grid_code"] == GRID_A)
     assert data_of(body)["people"]["totalCount"] == in_a

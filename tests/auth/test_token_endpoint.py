@@ -252,3 +252,22 @@ async def test_after_a_rotation_the_endpoint_signs_with_the_new_key_and_lists_bo
 
 def _kid(token: str) -> str:
     return str(json.loads(unb64(token.split(".")[0]))["kid"])
+
+
+@pytest.mark.parametrize("where", ["body", "basic"])
+async def test_a_nul_in_the_client_id_is_invalid_client(
+    http: TestClient, make_client: MakeClient, where: str
+) -> None:
+    """A NUL can be in no client id (PostgreSQL text holds none): invalid_client like any
+    unknown id, in RFC 6749's JSON, never a 500."""
+    new = await make_client()
+    forged = new.client_id[:4] + "\x00" + new.client_id[4:]
+    if where == "body":
+        response = http.post(
+            "/oauth/token",
+            data={**GRANT, "client_id": forged, "client_secret": new.client_secret},
+        )
+    else:
+        response = http.post("/oauth/token", data=GRANT, headers=basic(forged, new.client_secret))
+    assert response.status_code == 401
+    assert oauth_error(response) == "invalid_client"

@@ -147,21 +147,34 @@ def _examples(page: Path) -> list[Example]:
 EXAMPLES = [example for page in CHECKED for example in _examples(page)]
 
 
+#: The street of the docs' street staff (``street-440306001``).
+DOCS_STREET = "440306001"
+
+
 def placeholders(district: District) -> dict[str, str]:
     """Keys for the angle-bracket values: rows that have something to show in every example."""
     lived_in = {p["house_code"] for p in district.people}
     worked_in = {e["house_code"] for e in district.entities}
     reported_at = {e["house_code"] for e in district.events}
+    # in the street the docs' street staff serve, so that they see them too
     house = next(
         h["code"]
         for h in district.houses
-        if h["code"] in lived_in and h["code"] in worked_in and h["code"] in reported_at
+        if h["code"] in lived_in
+        and h["code"] in worked_in
+        and h["code"] in reported_at
+        and h["grid_code"].startswith(DOCS_STREET)
     )
-    employers = {p["employer_code"] for p in district.people}
+    employers = {
+        p["employer_code"] for p in district.people if p["grid_code"].startswith(DOCS_STREET)
+    }
     entity = next(
         e
         for e in district.entities
-        if e["credit_code"] in employers and e["house_code"] and e["legal_representative_id"]
+        if e["credit_code"] in employers
+        and e["house_code"]
+        and e["legal_representative_id"]
+        and e["grid_code"].startswith(DOCS_STREET)
     )
     person = next(p for p in district.people if p["employer_code"] and p["room_code"])
     event = next(e for e in district.events if e["house_code"])

@@ -258,6 +258,30 @@ async def references(gql: GraphQL) -> None:
     assert set(links) == {(None, None)}
 
 
+async def link_filters(gql: GraphQL) -> None:
+    """A filter on a link finds nobody through a row the plan does not show: not the residents
+    of a carved-out house, nor the employees of a carved-out entity (the people themselves are
+    shown)."""
+    house = _house_in("440306001002002")  # houses carved out; its people shown
+    hidden = {e["credit_code"] for e in DISTRICT.entities if e["grid_code"] == "440306001002001"}
+    employer = next(
+        p["employer_code"]
+        for p in DISTRICT.people
+        if p["employer_code"] in hidden and ORACLE.visible("people", p["grid_code"])
+    )
+    assert any(p["house_code"] == house["code"] for p in DISTRICT.people)
+    body = await _ask(
+        gql,
+        """query($h: String!, $e: String!) {
+          residents: people(filter: {houseCode: $h}, first: 5) { totalCount }
+          employees: people(filter: {employerCode: $e}, first: 5) { totalCount }
+          grid(code: "440306001002001") { id } }""",
+        {"h": house["code"], "e": employer},
+    )
+    assert body["data"]["residents"]["totalCount"] == 0
+    assert body["data"]["employees"]["totalCount"] == 0
+
+
 # -- the address base ---------------------------------------------------------------------------
 #
 # The address API guards twice: the matcher and the search are offered only the grids where the
@@ -417,6 +441,7 @@ SITES: dict[str, list[Probe]] = {
     "lists.root_page": [root_lists],
     "query.reference_list": [references],
     "addresses.grids": [address_grids],
+    "filters.linked": [link_filters],
     "addresses.houses": [address_candidates],
     "addresses.rooms": [address_candidates],
     "addresses.standard": [address_listing],

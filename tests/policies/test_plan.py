@@ -403,3 +403,19 @@ async def test_a_grant_counts_until_it_expires(
     again = await cache.plan_for(alice, None)
     assert again.decisions("House", GRID)["use"] is Decision.DENY
     assert await cache.plan_for(alice, None) is again  # no grant left: kept as long as it holds
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_an_area_said_not_to_split_keeps_all_the_rows_seen_or_none(
+    district: District, area_codes: list[str], data: st.DataObject
+) -> None:
+    """What lets an area filter go without ``gridCode``: if the plan says the area does not
+    split the rows it shows, filtering by it keeps all of them or none, so it tells nothing."""
+    rules, own = data.draw(rule_sets(area_codes))
+    area = data.draw(st.sampled_from(area_codes))
+    people = AccessPlan(Principal("alice", areas=own), None, 0, (), tuple(rules)).resource("people")
+    seen = [p["grid_code"] for p in district.people if people.visible(p["grid_code"])]
+    kept = [code for code in seen if code.startswith(area)]
+    if not people.area_splits(area):
+        assert kept == [] or kept == seen

@@ -96,3 +96,16 @@ async def test_one_bad_field_does_not_lose_the_rest(gql: GraphQL, district: Dist
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert body["data"]["grid"]["name"] == district.grids[0]["name"]
     assert body["data"]["people"] is None
+
+
+@pytest.mark.parametrize("argument", ["reportedFrom", "reportedBefore"])
+async def test_an_error_names_the_argument_as_the_client_wrote_it(
+    gql: GraphQL, argument: str
+) -> None:
+    body = await gql(
+        f'{{ events(filter: {{{argument}: "2026-01-01T00:00:00"}}) {{ totalCount }} }}'
+    )
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    message = body["errors"][0]["message"]
+    assert f"`{argument}`" in message
+    assert "_" not in message.split("(")[0], message
