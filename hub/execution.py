@@ -329,6 +329,8 @@ class Executor:
         costly = prepared.cost_refusal(operation_name, variables)
         if costly is not None:
             return {"errors": [costly]}
+        if variables and _holds_nul(variables):
+            return {"errors": [_nul_refusal()]}
         answer: Answer | None = getattr(context, "answer", None)
         noting = ANSWER.set(answer)
         try:
@@ -345,19 +347,6 @@ class Executor:
                 result = await result
         finally:
             ANSWER.reset(noting)
-
-        if variables and _holds_nul(variables):
-            return {"errors": [_nul_refusal()]}
-        result = execute(
-            self.schema,
-            prepared.document,
-            context_value=context,
-            variable_values=variables,
-            operation_name=operation_name,
-            hide_suggestions=self.production,
-        )
-        if is_awaitable(result):
-            result = await result
         assert isinstance(result, ExecutionResult)
         body: dict[str, Any] = {}
         errors = result.errors or []
