@@ -47,6 +47,7 @@ from hub.production_errors import (
     only_written_names,
     validate_tagged,
 )
+from resolvers.compiled import dispatch
 from store.errors import GridhubError
 
 log = logging.getLogger("gridhub.graphql")
@@ -146,8 +147,12 @@ class Executor:
         cache_size: int = 512,
         limits: Limits | None = None,
         production: bool = False,
+        compiled: bool = False,
     ) -> None:
         self.schema: GraphQLSchema = schema._schema
+        #: Whether reads of the shared data go through the compiled path (one SQL statement
+        #: per root field, the answer built by the database); see ``resolvers.compiled``.
+        self.compiled = compiled
         self._cache: OrderedDict[str, Prepared] = OrderedDict()
         self._cache_size = cache_size
         self.limits = limits or Limits()
@@ -233,9 +238,35 @@ class Executor:
         costly = prepared.cost_refusal(operation_name, variables)
         if costly is not None:
             return {"errors": [costly]}
+        document = prepared.document
+        if self.compiled and hasattr(context, "engine"):
+            divided = dispatch.split(self.schema, document, operation_name, variables, context)
+            if divided is not None:
+                rest: dict[str, Any] = {"data": {}}
+                if divided.rest is not None:
+                    rest = await self._execute(
+                        prepared, divided.rest, variables, operation_name, context
+                    )
+                    if rest.get("data") is None:
+                        return rest
+                answers = await dispatch.answer(divided, context)
+                rest["data"] = dispatch.splice(divided, answers, rest["data"])
+                return rest
+        return await self._execute(prepared, document, variables, operation_name, context)
+
+    async def _execute(
+        self,
+        prepared: Prepared,
+        document: DocumentNode,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        context: Any,
+    ) -> dict[str, Any]:
+        """graphql-core's field-by-field execution of ``document`` (the whole request's, or
+        what the compiled path left of it) and its errors in the hub's shape."""
         result = execute(
             self.schema,
-            prepared.document,
+            document,
             context_value=context,
             variable_values=variables,
             operation_name=operation_name,
