@@ -16,6 +16,7 @@ page rows of a connection whose edges are not selected.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,11 +45,17 @@ from resolvers.compiled import masks
 from resolvers.compiled.dialect import Dialect
 from resolvers.compiled.selection import Unsupported, Walk
 from resolvers.compiled.types import ROOT_LISTS, ROOT_LOOKUPS, TYPES, Kind, TypeSpec
+from resolvers.filter_inputs import HouseFilter, PersonFilter
 from resolvers.loaders import AREA
 from resolvers.pagination import PageArgs, page_args
 from resolvers.resources import Resource
 
 Expr = ColumnElement[Any]
+FILTER_INPUTS: dict[str, Any] = {"houses": HouseFilter, "people": PersonFilter}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +250,14 @@ class Compiler:
             default=self.pages.default,
             cap=self.pages.cap,
         )
-        filter_key = filters.checked(self.plan, resource, filters.freeze(args.get("filter")))
+        given = args.get("filter")
+        filter_input = None
+        if given is not None:
+            # graphql-core coerces an input object to a dict keyed by GraphQL names; the
+            # field-by-field path gets the input class, which is what filters freeze.
+            kind = FILTER_INPUTS[resource.name]
+            filter_input = kind(**{_snake(k): v for k, v in given.items()})
+        filter_key = filters.checked(self.plan, resource, filters.freeze(filter_input))
         return paging, filter_key
 
     def connection(
@@ -366,7 +380,8 @@ class Compiler:
         name = nodes[0].name.value
         if name in ROOT_LISTS:
             built = self.connection(query, nodes, ROOT_LISTS[name], [], None)
-            return select(built.data.label("data"), built.facts[0].label("facts"))
+            data = self.dialect.result(built.data)
+            return select(data.label("data"), built.facts[0].label("facts"))
         if name in ROOT_LOOKUPS:
             type_name, argument = ROOT_LOOKUPS[name]
             spec = TYPES[type_name]
@@ -377,7 +392,8 @@ class Compiler:
             assert isinstance(gtype, GraphQLObjectType)
             built = self.object(gtype, nodes, row, code)
             facts = self._joined([self._token(spec, row), *built.facts])
-            return select(built.data.label("data"), facts.label("facts")).where(
+            data = self.dialect.result(built.data)
+            return select(data.label("data"), facts.label("facts")).where(
                 row.c[spec.resource.key.name] == key, *self._row_scope(spec.resource, row)
             )
         raise Unsupported(f"Query.{name}")

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     String,
+    Text,
     case,
     cast,
     func,
@@ -63,8 +64,9 @@ class Dialect:
         """Whole years from ``born`` to ``today`` (as ``resolvers.filters.age_on`` counts)."""
         raise NotImplementedError
 
-    def text(self, value: Expr) -> Expr:
-        return cast(value, String)
+    def result(self, value: Expr) -> Expr:
+        """The statement's JSON column as text: the driver hands it over without parsing."""
+        return value
 
 
 class Postgres(Dialect):
@@ -85,12 +87,16 @@ class Postgres(Dialect):
     def boolean(self, condition: Expr) -> Expr:
         return condition
 
+    def result(self, value: Expr) -> Expr:
+        # asyncpg (as SQLAlchemy sets it up) would decode a json column into Python objects.
+        return cast(value, Text)
+
     def base64(self, text: Expr) -> Expr:
         encoded = func.encode(func.convert_to(text, literal("UTF8", String)), literal("base64"))
         return func.replace(encoded, literal("\n"), literal(""))
 
     def text_agg(self, value: Expr, order_by: Expr, where: Expr) -> Expr:
-        return func.string_agg(aggregate_order_by(value, order_by), literal(" ")).filter(where)
+        return func.string_agg(value, aggregate_order_by(literal(" "), order_by)).filter(where)
 
     def age(self, born: Expr, today: date) -> Expr:
         years = cast(func.extract("year", born), Integer)
