@@ -313,7 +313,10 @@ class Compiler:
                 pairs.append((key_name, func.coalesce(agg, self.dialect.empty_array())))
             else:
                 raise Unsupported(f"{conn_type.name}.{name}")
-        data = select(self.dialect.obj(pairs)).select_from(page)
+        # An aggregate query answers one row even over an empty page (``count(*) >= 0`` is
+        # always true; it only makes the query an aggregate when no edges are selected).
+        whole = case((func.count() >= 0, self.dialect.obj(pairs)))
+        data = select(whole).select_from(page)
         facts_text = self.dialect.text_agg(self._joined(row_facts), key, shown)
         fact = select(facts_text).select_from(page)
         if outer is not None:
