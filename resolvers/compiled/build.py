@@ -118,7 +118,9 @@ class Compiler:
         otherwise = next((build(d) for place, d in chosen if not place), null())
         return case(*whens, else_=otherwise)
 
-    def _linked(self, spec: TypeSpec, field_name: str) -> Callable[[Expr], Callable[[Decision], Expr]]:
+    def _linked(
+        self, spec: TypeSpec, field_name: str
+    ) -> Callable[[Expr], Callable[[Decision], Expr]]:
         """``schema.guard.allowed`` for links, lists and computed fields: resolved when
         ALLOW, or MASK of a field whose mask hides nothing; null otherwise."""
         mask = FIELDS[spec.name][field_name].mask
@@ -239,9 +241,9 @@ class Compiler:
         facts = [self._decided(spec, row, field_name, linked(f)) for f in built.facts]
         return Built(data, facts)
 
-    def _args(self, parent: GraphQLObjectType, node: FieldNode, resource: Resource) -> tuple[
-        PageArgs, filters.Filter
-    ]:
+    def _args(
+        self, parent: GraphQLObjectType, node: FieldNode, resource: Resource
+    ) -> tuple[PageArgs, filters.Filter]:
         args = self.walk.arguments(parent, node)
         paging = page_args(
             args.get("first"),
@@ -305,7 +307,9 @@ class Compiler:
                     count = count.correlate(outer)
                 pairs.append((key_name, count.scalar_subquery()))
             elif name == "pageInfo":
-                pairs.append((key_name, self._page_info(conn_type, field_nodes, paging, page, resource)))
+                pairs.append(
+                    (key_name, self._page_info(conn_type, field_nodes, paging, page, resource))
+                )
             elif name == "edges":
                 edges, facts = self._edges(conn_type, field_nodes, spec, page)
                 row_facts.extend(facts)

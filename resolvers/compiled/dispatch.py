@@ -112,7 +112,8 @@ async def answer(split: Split, context: RequestContext) -> dict[str, orjson.Frag
     answers: dict[str, orjson.Fragment | None] = {}
     for key, statement in split.compiled.items():
         rows = await context.rows(statement)
-        data, facts = rows[0] if rows else (None, None)
+        found = rows[0]._mapping if rows else {}
+        data, facts = found.get("data"), found.get("facts")
         answers[key] = None if data is None else orjson.Fragment(data)
         record_facts(context, facts)
         context.compiled_fields.append(key)

@@ -8,9 +8,9 @@ way (``schema/`` is the reference for what each field means).
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 from resolvers.loaders import AREA
 from resolvers.resources import GRIDS, HOUSES, PEOPLE, Resource
