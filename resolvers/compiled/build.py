@@ -45,13 +45,17 @@ from resolvers.compiled import masks
 from resolvers.compiled.dialect import Dialect
 from resolvers.compiled.selection import Unsupported, Walk
 from resolvers.compiled.types import ROOT_LISTS, ROOT_LOOKUPS, TYPES, Kind, TypeSpec
-from resolvers.filter_inputs import HouseFilter, PersonFilter
+from resolvers.filter_inputs import EntityFilter, HouseFilter, PersonFilter
 from resolvers.loaders import AREA
 from resolvers.pagination import PageArgs, page_args
 from resolvers.resources import Resource
 
 Expr = ColumnElement[Any]
-FILTER_INPUTS: dict[str, Any] = {"houses": HouseFilter, "people": PersonFilter}
+FILTER_INPUTS: dict[str, Any] = {
+    "houses": HouseFilter,
+    "people": PersonFilter,
+    "entities": EntityFilter,
+}
 
 
 def _snake(name: str) -> str:
@@ -197,6 +201,10 @@ class Compiler:
                 built = self._child_connection(gtype, spec, name, field_nodes, row, code)
                 pairs.append((key, self.dialect.embed(built.data)))
                 facts.extend(built.facts)
+            elif name in spec.links:
+                built = self._link(gtype, spec, name, field_nodes, row)
+                pairs.append((key, self.dialect.embed(built.data)))
+                facts.extend(built.facts)
             else:
                 raise Unsupported(f"{gtype.name}.{name}")
         return Built(self.dialect.obj(pairs), facts)
@@ -234,12 +242,41 @@ class Compiler:
                 parent_code = row.c.code
                 scope = func.substr(area, 1, func.length(parent_code)) == parent_code
         else:
-            scope = child.table.c[relation] == row.c.code
+            scope = child.table.c[relation] == row.c[spec.resource.key.name]
         built = self.connection(parent, nodes, node_type, [scope], row)
         linked = self._linked(spec, field_name)
         data = self._decided(spec, row, field_name, linked(built.data))
         facts = [self._decided(spec, row, field_name, linked(f)) for f in built.facts]
         return Built(data, facts)
+
+    def _link(
+        self,
+        parent: GraphQLObjectType,
+        spec: TypeSpec,
+        field_name: str,
+        nodes: list[FieldNode],
+        row: FromClause,
+    ) -> Built:
+        """A link to one object: the row its key column names, if the plan shows it."""
+        target_name, column = spec.links[field_name]
+        target = TYPES[target_name]
+        gtype = get_named_type(parent.fields[field_name].type)
+        assert isinstance(gtype, GraphQLObjectType)
+        self._depth += 1
+        linked = target.resource.table.alias(f"gh_link{self._depth}")
+        built = self.object(gtype, nodes, linked)
+        where = [
+            linked.c[target.resource.key.name] == row.c[column],
+            *self._row_scope(target.resource, linked),
+        ]
+        data = select(built.data).where(*where).correlate(row).scalar_subquery()
+        token = self._joined([self._token(target, linked), *built.facts])
+        fact = select(token).where(*where).correlate(row).scalar_subquery()
+        shown = self._linked(spec, field_name)
+        return Built(
+            self._decided(spec, row, field_name, shown(data)),
+            [self._decided(spec, row, field_name, shown(fact))],
+        )
 
     def _args(
         self, parent: GraphQLObjectType, node: FieldNode, resource: Resource

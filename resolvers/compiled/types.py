@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from resolvers.loaders import AREA
-from resolvers.resources import GRIDS, HOUSES, PEOPLE, Resource
+from resolvers.resources import ENTITIES, GRIDS, HOUSES, PEOPLE, Resource
 
 
 class Kind(enum.Enum):
@@ -30,6 +30,8 @@ class TypeSpec:
     scalars: Mapping[str, tuple[str, Kind]]
     #: Connection fields: GraphQL field → (node type, relation: a column or ``AREA``).
     connections: Mapping[str, tuple[str, str]]
+    #: Links to one object: GraphQL field → (its type, the column holding its key).
+    links: Mapping[str, tuple[str, str]]
 
 
 TYPES: Mapping[str, TypeSpec] = MappingProxyType(
@@ -39,7 +41,12 @@ TYPES: Mapping[str, TypeSpec] = MappingProxyType(
             GRIDS,
             "G",
             {"code": ("code", Kind.RAW), "name": ("name", Kind.RAW), "level": ("level", Kind.ENUM)},
-            {"houses": ("House", AREA), "people": ("Person", AREA)},
+            {
+                "houses": ("House", AREA),
+                "people": ("Person", AREA),
+                "entities": ("Entity", AREA),
+            },
+            {},
         ),
         "House": TypeSpec(
             "House",
@@ -53,7 +60,8 @@ TYPES: Mapping[str, TypeSpec] = MappingProxyType(
                 "builtYear": ("built_year", Kind.RAW),
                 "gridCode": ("grid_code", Kind.RAW),
             },
-            {"residents": ("Person", "house_code")},
+            {"residents": ("Person", "house_code"), "entities": ("Entity", "house_code")},
+            {"grid": ("Grid", "grid_code")},
         ),
         "Person": TypeSpec(
             "Person",
@@ -70,13 +78,41 @@ TYPES: Mapping[str, TypeSpec] = MappingProxyType(
                 "gridCode": ("grid_code", Kind.RAW),
             },
             {},
+            {
+                "house": ("House", "house_code"),
+                "grid": ("Grid", "grid_code"),
+                "employer": ("Entity", "employer_code"),
+            },
+        ),
+        "Entity": TypeSpec(
+            "Entity",
+            ENTITIES,
+            "E",
+            {
+                "creditCode": ("credit_code", Kind.RAW),
+                "name": ("name", Kind.RAW),
+                "type": ("type", Kind.ENUM),
+                "industry": ("industry", Kind.RAW),
+                "status": ("status", Kind.ENUM),
+                "establishedOn": ("established_on", Kind.RAW),
+                "registeredAddress": ("registered_address", Kind.RAW),
+                "gridCode": ("grid_code", Kind.RAW),
+            },
+            {"employees": ("Person", "employer_code")},
+            {
+                "house": ("House", "house_code"),
+                "grid": ("Grid", "grid_code"),
+                "legalRepresentative": ("Person", "legal_representative_id"),
+            },
         ),
     }
 )
 TYPE_OF_TAG = {spec.tag: spec.name for spec in TYPES.values()}
 
 #: Root fields: connections over a resource, and single look-ups by key argument.
-ROOT_LISTS: Mapping[str, str] = MappingProxyType({"houses": "House", "people": "Person"})
+ROOT_LISTS: Mapping[str, str] = MappingProxyType(
+    {"houses": "House", "people": "Person", "entities": "Entity"}
+)
 ROOT_LOOKUPS: Mapping[str, tuple[str, str]] = MappingProxyType(
-    {"grid": ("Grid", "code"), "house": ("House", "code")}
+    {"grid": ("Grid", "code"), "house": ("House", "code"), "entity": ("Entity", "creditCode")}
 )

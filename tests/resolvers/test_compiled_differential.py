@@ -32,7 +32,7 @@ from policies.plan import AccessPlan
 from policies.principal import Principal
 from resolvers.context import RequestContext
 from resolvers.pagination import encode_cursor
-from resolvers.resources import HOUSES, PEOPLE
+from resolvers.resources import ENTITIES, HOUSES, PEOPLE
 from schema import build_schema
 from tests.conftest import SEED
 from tests.permissions.test_properties import DISTRICT, Drawn, _principals
@@ -43,6 +43,7 @@ COMPILED = Executor(SCHEMA, 0, compiled=True)
 
 GRID_CODES = sorted(str(g["code"]) for g in DISTRICT.grids)
 HOUSE_CODES = sorted(str(h["code"]) for h in DISTRICT.houses)
+ENTITY_CODES = sorted(str(e["credit_code"]) for e in DISTRICT.entities)
 PERSON_IDS = sorted(int(p["id"]) for p in DISTRICT.people)
 SEEDED = sorted(
     p.subject
@@ -66,12 +67,35 @@ SCALARS = {
         "gridCode",
         "__typename",
     ],
+    "Entity": [
+        "id",
+        "creditCode",
+        "name",
+        "type",
+        "industry",
+        "status",
+        "establishedOn",
+        "registeredAddress",
+        "gridCode",
+        "__typename",
+    ],
 }
-CHILDREN = {"Grid": [("houses", "House"), ("people", "Person")], "House": [("residents", "Person")]}
+CHILDREN = {
+    "Grid": [("houses", "House"), ("people", "Person"), ("entities", "Entity")],
+    "House": [("residents", "Person"), ("entities", "Entity")],
+    "Entity": [("employees", "Person")],
+}
+LINKS = {
+    "House": [("grid", "Grid")],
+    "Person": [("house", "House"), ("grid", "Grid"), ("employer", "Entity")],
+    "Entity": [("house", "House"), ("grid", "Grid"), ("legalRepresentative", "Person")],
+}
 FILTERS = {
     "House": ["{areaCode: $area}", "{use: RESIDENTIAL}", "{minFloors: 3}", None, None],
     "Person": ["{gender: FEMALE}", "{minAge: 60}", "{areaCode: $area}", None, None],
+    "Entity": ["{areaCode: $area}", "{status: ACTIVE}", '{nameContains: "科技"}', None, None],
 }
+AFTER = {"House": "after: $after", "Person": "after: $afterPerson", "Entity": "after: $afterEntity"}
 #: Root fields the compiler leaves to graphql-core, mixed in to test the splice.
 OTHERS = ["__typename", "departments { code }", "grids(first: 2) { totalCount }"]
 
@@ -97,6 +121,9 @@ def _object(draw: st.DrawFn, doc: Doc, type_name: str, depth: int) -> str:
         for name, child in CHILDREN.get(type_name, []):
             if draw(st.booleans()):
                 parts.append(doc.alias(draw) + name + _connection(draw, doc, child, depth + 1))
+        for name, linked in LINKS.get(type_name, []):
+            if draw(st.integers(0, 3)) == 0:
+                parts.append(doc.alias(draw) + name + " " + _object(draw, doc, linked, depth + 1))
     body = " ".join(parts)
     style = draw(st.integers(0, 5))
     if style == 0:
@@ -116,7 +143,7 @@ def _connection(draw: st.DrawFn, doc: Doc, type_name: str, depth: int) -> str:
     if first is not None:
         args.append(f"first: {first}")
     if draw(st.integers(0, 3)) == 0 and depth == 1:
-        args.append("after: $after" if type_name == "House" else "after: $afterPerson")
+        args.append(AFTER[type_name])
     flt = draw(st.sampled_from(FILTERS[type_name]))
     if flt is not None:
         args.append(f"filter: {flt}")
@@ -153,7 +180,9 @@ def documents(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     doc = Doc()
     roots: list[str] = []
     for _ in range(draw(st.integers(1, 3))):
-        kind = draw(st.sampled_from(["grid", "house", "houses", "people", "other"]))
+        kind = draw(
+            st.sampled_from(["grid", "house", "houses", "people", "entities", "entity", "other"])
+        )
         alias = doc.alias(draw)
         if kind == "grid":
             code = draw(st.sampled_from(["$code", '"440306001001001"', '"440306001"', '"4"']))
@@ -162,6 +191,10 @@ def documents(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
             roots.append(f"{alias}house(code: $house) " + _object(draw, doc, "House", 1))
         elif kind == "houses":
             roots.append(alias + "houses" + _connection(draw, doc, "House", 1))
+        elif kind == "entities":
+            roots.append(alias + "entities" + _connection(draw, doc, "Entity", 1))
+        elif kind == "entity":
+            roots.append(f"{alias}entity(creditCode: $entity) " + _object(draw, doc, "Entity", 1))
         elif kind == "people":
             roots.append(alias + "people" + _connection(draw, doc, "Person", 1))
         else:
@@ -170,10 +203,12 @@ def documents(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     declared = {
         "$code": "$code: String!",
         "$house": "$house: String!",
+        "$entity": "$entity: String!",
         "$area": "$area: String",
         "$first": "$first: Int",
         "$after": "$after: String",
         "$afterPerson": "$afterPerson: String",
+        "$afterEntity": "$afterEntity: String",
     }
     everything = text + " ".join(doc.fragments)
     used = [d for v, d in declared.items() if re.search(re.escape(v) + r"\b", everything)]
@@ -182,10 +217,12 @@ def documents(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     variables = {
         "code": draw(st.sampled_from(GRID_CODES)),
         "house": draw(st.sampled_from(HOUSE_CODES)),
+        "entity": draw(st.sampled_from(ENTITY_CODES)),
         "area": draw(st.sampled_from(GRID_CODES)),
         "first": draw(st.sampled_from([0, 2, 4])),
         "after": encode_cursor(HOUSES, draw(st.sampled_from(HOUSE_CODES))),
         "afterPerson": encode_cursor(PEOPLE, draw(st.sampled_from(PERSON_IDS))),
+        "afterEntity": encode_cursor(ENTITIES, draw(st.sampled_from(ENTITY_CODES))),
     }
     return query, {k: v for k, v in variables.items() if re.search(rf"\${k}\b", query)}
 
