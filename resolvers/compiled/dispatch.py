@@ -54,6 +54,10 @@ def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionN
     return found[0] if len(found) == 1 else None
 
 
+#: Splits a plan keeps (per plan: a principal's plan lives until the policy changes).
+PLAN_MEMO_SIZE = 64
+
+
 def split(
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -61,7 +65,39 @@ def split(
     variables: dict[str, Any] | None,
     context: RequestContext,
 ) -> Split | None:
-    """The compiled part of a request, or None when nothing in it is compiled."""
+    """The compiled part of a request, or None when nothing in it is compiled.
+
+    Building the statements costs milliseconds of Python for a large document; the same
+    document, variables and plan on the same day give the same statements, so a plan that
+    keeps a memo (``policies.plan.AccessPlan``) keeps the last :data:`PLAN_MEMO_SIZE` splits.
+    """
+    memo: dict[Any, Any] | None = getattr(context.plan, "memo", None)
+    if memo is None:
+        return _split(schema, document, operation_name, variables, context)
+    try:
+        frozen = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS) if variables else b""
+    except TypeError:
+        return _split(schema, document, operation_name, variables, context)
+    key = ("compiled", id(document), operation_name, frozen, context.now.date())
+    found = memo.get(key)
+    if found is not None and found[0] is document:
+        return found[1]
+    result = _split(schema, document, operation_name, variables, context)
+    kept = memo.setdefault("compiled-keys", [])
+    kept.append(key)
+    if len(kept) > PLAN_MEMO_SIZE:
+        memo.pop(kept.pop(0), None)
+    memo[key] = (document, result)
+    return result
+
+
+def _split(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    context: RequestContext,
+) -> Split | None:
     operation = _operation(document, operation_name)
     if operation is None or operation.operation is not OperationType.QUERY:
         return None
