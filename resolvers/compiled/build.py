@@ -46,6 +46,7 @@ from resolvers.compiled.dialect import Dialect
 from resolvers.compiled.selection import Unsupported, Walk
 from resolvers.compiled.types import ROOT_LISTS, ROOT_LOOKUPS, TYPES, Kind, TypeSpec
 from resolvers.filter_inputs import EntityFilter, HouseFilter, PersonFilter
+from resolvers.ids import from_global_id
 from resolvers.loaders import AREA
 from resolvers.pagination import PageArgs, page_args
 from resolvers.resources import Resource
@@ -426,18 +427,32 @@ class Compiler:
             built = self.connection(query, nodes, ROOT_LISTS[name], [], None)
             data = self.dialect.result(built.data)
             return select(data.label("data"), built.facts[0].label("facts"))
+        if name in ("node", "person"):
+            # ``from_global_id`` refuses a malformed id (BadUserInput): the field-by-field
+            # path then answers with that error.
+            expected = "Person" if name == "person" else None
+            type_name, key = from_global_id(self.walk.arguments(query, nodes[0])["id"], expected)
+            if type_name not in TYPES:
+                raise Unsupported(f"node of type {type_name}")
+            return self._lookup(query, nodes, type_name, key)
         if name in ROOT_LOOKUPS:
             type_name, argument = ROOT_LOOKUPS[name]
-            spec = TYPES[type_name]
             key = self.walk.arguments(query, nodes[0])[argument]
-            row = spec.resource.table.alias("gh_root")
-            code = key if spec.name == "Grid" else None
-            gtype = self.walk.schema.get_type(type_name)
-            assert isinstance(gtype, GraphQLObjectType)
-            built = self.object(gtype, nodes, row, code)
-            facts = self._joined([self._token(spec, row), *built.facts])
-            data = self.dialect.result(built.data)
-            return select(data.label("data"), facts.label("facts")).where(
-                row.c[spec.resource.key.name] == key, *self._row_scope(spec.resource, row)
-            )
+            return self._lookup(query, nodes, type_name, key)
         raise Unsupported(f"Query.{name}")
+
+    def _lookup(
+        self, query: GraphQLObjectType, nodes: list[FieldNode], type_name: str, key: Any
+    ) -> Select[Any]:
+        """A root look-up by key: the object, or no row (null) when the plan hides it."""
+        spec = TYPES[type_name]
+        row = spec.resource.table.alias("gh_root")
+        code = key if spec.name == "Grid" else None
+        gtype = self.walk.schema.get_type(type_name)
+        assert isinstance(gtype, GraphQLObjectType)
+        built = self.object(gtype, nodes, row, code)
+        facts = self._joined([self._token(spec, row), *built.facts])
+        data = self.dialect.result(built.data)
+        return select(data.label("data"), facts.label("facts")).where(
+            row.c[spec.resource.key.name] == key, *self._row_scope(spec.resource, row)
+        )

@@ -31,6 +31,7 @@ from policies.access import Access
 from policies.plan import AccessPlan
 from policies.principal import Principal
 from resolvers.context import RequestContext
+from resolvers.ids import to_global_id
 from resolvers.pagination import encode_cursor
 from resolvers.resources import ENTITIES, HOUSES, PEOPLE
 from schema import build_schema
@@ -106,6 +107,8 @@ class Doc:
 
     fragments: list[str] = field(default_factory=list)
     n: int = 0
+    #: Variables holding global ids (``$node<n>``) and their values.
+    ids: dict[str, str] = field(default_factory=dict)
 
     def alias(self, draw: st.DrawFn) -> str:
         if draw(st.integers(0, 4)) == 0:
@@ -175,13 +178,28 @@ def _connection(draw: st.DrawFn, doc: Doc, type_name: str, depth: int) -> str:
     return arguments + " { " + " ".join(parts) + " }"
 
 
+def _global_id(type_name: str) -> st.SearchStrategy[str]:
+    keys: dict[str, list[Any]] = {
+        "Person": PERSON_IDS,
+        "House": HOUSE_CODES,
+        "Entity": ENTITY_CODES,
+        "Grid": GRID_CODES,
+    }
+    return st.one_of(
+        st.sampled_from(keys[type_name]).map(lambda key: to_global_id(type_name, key)),
+        st.just("bm90IGFuIGlk"),  # not an id: the other path answers BAD_USER_INPUT
+    )
+
+
 @st.composite
 def documents(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
     doc = Doc()
     roots: list[str] = []
     for _ in range(draw(st.integers(1, 3))):
         kind = draw(
-            st.sampled_from(["grid", "house", "houses", "people", "entities", "entity", "other"])
+            st.sampled_from(
+                ["grid", "house", "houses", "people", "entities", "entity", "node", "other"]
+            )
         )
         alias = doc.alias(draw)
         if kind == "grid":
@@ -195,6 +213,16 @@ def documents(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
             roots.append(alias + "entities" + _connection(draw, doc, "Entity", 1))
         elif kind == "entity":
             roots.append(f"{alias}entity(creditCode: $entity) " + _object(draw, doc, "Entity", 1))
+        elif kind == "node":
+            target = draw(st.sampled_from(["Person", "House", "Entity", "Grid"]))
+            field_name = draw(
+                st.sampled_from(["node", "person"] if target == "Person" else ["node"])
+            )
+            doc.n += 1
+            inner = _object(draw, doc, target, 1)
+            spread = f"{{ __typename ... on {target} {inner} }}" if field_name == "node" else inner
+            roots.append(f"{alias}{field_name}(id: $node{doc.n}) {spread}")
+            doc.ids[f"node{doc.n}"] = draw(_global_id(target))
         elif kind == "people":
             roots.append(alias + "people" + _connection(draw, doc, "Person", 1))
         else:
@@ -211,6 +239,7 @@ def documents(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
         "$afterEntity": "$afterEntity: String",
     }
     everything = text + " ".join(doc.fragments)
+    declared.update({f"${name}": f"${name}: ID!" for name in doc.ids})
     used = [d for v, d in declared.items() if re.search(re.escape(v) + r"\b", everything)]
     header = f"query({', '.join(used)})" if used else "query"
     query = header + " { " + text + " } " + " ".join(doc.fragments)
@@ -224,6 +253,7 @@ def documents(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
         "afterPerson": encode_cursor(PEOPLE, draw(st.sampled_from(PERSON_IDS))),
         "afterEntity": encode_cursor(ENTITIES, draw(st.sampled_from(ENTITY_CODES))),
     }
+    variables.update(doc.ids)
     return query, {k: v for k, v in variables.items() if re.search(rf"\${k}\b", query)}
 
 
