@@ -49,13 +49,23 @@ from resolvers.filter_inputs import EntityFilter, HouseFilter, PersonFilter
 from resolvers.ids import from_global_id
 from resolvers.loaders import AREA
 from resolvers.pagination import PageArgs, page_args
-from resolvers.resources import Resource
+from resolvers.resources import ENTITIES, EVENTS, HOUSES, PEOPLE, Resource
 
 Expr = ColumnElement[Any]
 FILTER_INPUTS: dict[str, Any] = {
     "houses": HouseFilter,
     "people": PersonFilter,
     "entities": EntityFilter,
+}
+
+
+#: ``GridStats`` fields: the resource counted and the filter applied.
+STAT_COUNTS: dict[str, tuple[Resource, filters.Filter]] = {
+    "houses": (HOUSES, ()),
+    "people": (PEOPLE, ()),
+    "entities": (ENTITIES, ()),
+    "events": (EVENTS, ()),
+    "openEvents": (EVENTS, (("open", True),)),
 }
 
 
@@ -107,14 +117,17 @@ class Compiler:
         row: FromClause,
         field_name: str,
         build: Callable[[Decision], Expr],
+        type_name: str | None = None,
     ) -> Expr:
-        """The field's value under the plan: one expression, or a CASE over the row's area."""
-        regions = self._regions(spec.name)
+        """The field's value under the plan: one expression, or a CASE over the row's area
+        (``type_name``: the rules of another type for the same row, ``GridStats``)."""
+        type_name = type_name or spec.name
+        regions = self._regions(type_name)
         chosen: list[tuple[str, Decision]] = []
         for place, rules in regions:
             decision = rules.of(field_name)
             if decision in (Decision.DENY, Decision.PURPOSE_REQUIRED):
-                raise Unsupported(f"{spec.name}.{field_name} is refused for this caller")
+                raise Unsupported(f"{type_name}.{field_name} is refused for this caller")
             chosen.append((place, decision))
         if len({decision for _, decision in chosen}) == 1:
             return build(chosen[0][1])
@@ -124,11 +137,11 @@ class Compiler:
         return case(*whens, else_=otherwise)
 
     def _linked(
-        self, spec: TypeSpec, field_name: str
+        self, spec: TypeSpec, field_name: str, type_name: str | None = None
     ) -> Callable[[Expr], Callable[[Decision], Expr]]:
         """``schema.guard.allowed`` for links, lists and computed fields: resolved when
         ALLOW, or MASK of a field whose mask hides nothing; null otherwise."""
-        mask = FIELDS[spec.name][field_name].mask
+        mask = FIELDS[type_name or spec.name][field_name].mask
 
         def given(value: Expr) -> Callable[[Decision], Expr]:
             def build(decision: Decision) -> Expr:
@@ -202,6 +215,10 @@ class Compiler:
                 built = self._child_connection(gtype, spec, name, field_nodes, row, code)
                 pairs.append((key, self.dialect.embed(built.data)))
                 facts.extend(built.facts)
+            elif name == "stats" and spec.name == "Grid":
+                stats = self._stats(gtype, field_nodes, row, code)
+                shown = self._linked(spec, "stats")(stats)
+                pairs.append((key, self._decided(spec, row, "stats", shown)))
             elif name in spec.links:
                 built = self._link(gtype, spec, name, field_nodes, row)
                 pairs.append((key, self.dialect.embed(built.data)))
@@ -236,12 +253,7 @@ class Compiler:
         node_type, relation = spec.connections[field_name]
         child = TYPES[node_type].resource
         if relation == AREA:
-            area = child.area
-            if code is not None:
-                scope = under_area(area, code)
-            else:
-                parent_code = row.c.code
-                scope = func.substr(area, 1, func.length(parent_code)) == parent_code
+            scope = self._under(child, row, code)
         else:
             scope = child.table.c[relation] == row.c[spec.resource.key.name]
         built = self.connection(parent, nodes, node_type, [scope], row)
@@ -249,6 +261,47 @@ class Compiler:
         data = self._decided(spec, row, field_name, linked(built.data))
         facts = [self._decided(spec, row, field_name, linked(f)) for f in built.facts]
         return Built(data, facts)
+
+    @staticmethod
+    def _under(child: Resource, row: FromClause, code: str | None) -> Expr:
+        """Rows of ``child`` under the area of the grid ``row`` (its code, when known)."""
+        if code is not None:
+            return under_area(child.area, code)
+        parent_code = row.c.code
+        return func.substr(child.area, 1, func.length(parent_code)) == parent_code
+
+    def _stats(
+        self, grid: GraphQLObjectType, nodes: list[FieldNode], row: FromClause, code: str | None
+    ) -> Expr:
+        """``Grid.stats``: counts of the rows the caller sees under the area, each under the
+        plan's ``GridStats`` rules for the area."""
+        stats_type = get_named_type(grid.fields["stats"].type)
+        assert isinstance(stats_type, GraphQLObjectType)
+        spec = TYPES["Grid"]
+        pairs: list[tuple[str, Expr]] = []
+        for key, field_nodes in self.walk.subfields(stats_type, nodes).items():
+            name = field_nodes[0].name.value
+            if name == "__typename":
+                pairs.append((key, literal(stats_type.name, String)))
+                continue
+            if name not in STAT_COUNTS:
+                raise Unsupported(f"GridStats.{name}")
+            resource, filter_key = STAT_COUNTS[name]
+            filter_key = filters.checked(self.plan, resource, filter_key)
+            count = (
+                select(func.count())
+                .select_from(resource.table)
+                .where(
+                    self._under(resource, row, code),
+                    *self._row_scope(resource),
+                    *filters.clauses(resource, filter_key, self.now),
+                )
+                .correlate(row)
+                .scalar_subquery()
+            )
+            shown = self._linked(spec, name, "GridStats")(count)
+            pairs.append((key, self._decided(spec, row, name, shown, "GridStats")))
+        return self.dialect.obj(pairs)
 
     def _link(
         self,
