@@ -232,6 +232,14 @@ def gql_without_limits(settings: Settings, engine: AsyncEngine, access: Access) 
     return _runner(settings, engine, executor, access)
 
 
+@pytest.fixture(scope="session")
+def gql_field_by_field(settings: Settings, engine: AsyncEngine, access: Access) -> GraphQL:
+    """:func:`gql` with compiled reads off: for tests of the field-by-field path itself (its
+    loaders' batching), which the compiled path would otherwise answer."""
+    executor = Executor(build_schema(), settings.document_cache_size, compiled=False)
+    return _runner(settings, engine, executor, access)
+
+
 def _runner(settings: Settings, engine: AsyncEngine, executor: Executor, access: Access) -> GraphQL:
 
     async def run(

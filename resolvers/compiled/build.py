@@ -17,7 +17,8 @@ page rows of a connection whose edges are not selected.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -98,7 +99,20 @@ class Compiler:
         self.dialect = dialect
         self.pages = pages
         self.now = now
-        self._depth = 0
+        self._depth = 0  # numbers the subqueries' aliases
+        self._nesting = 0  # how many connections and links deep the walk is
+
+    @contextmanager
+    def _deeper(self) -> Iterator[None]:
+        """One connection or link further down; refused past the back end's limit."""
+        self._nesting += 1
+        limit = self.dialect.max_nesting
+        if limit is not None and self._nesting > limit:
+            raise Unsupported(f"nested deeper than {limit} on {self.dialect.name}")
+        try:
+            yield
+        finally:
+            self._nesting -= 1
 
     # -- the plan ---------------------------------------------------------------------------
 
@@ -318,7 +332,8 @@ class Compiler:
         assert isinstance(gtype, GraphQLObjectType)
         self._depth += 1
         linked = target.resource.table.alias(f"gh_link{self._depth}")
-        built = self.object(gtype, nodes, linked)
+        with self._deeper():
+            built = self.object(gtype, nodes, linked)
         where = [
             linked.c[target.resource.key.name] == row.c[column],
             *self._row_scope(target.resource, linked),
@@ -402,7 +417,8 @@ class Compiler:
                     (key_name, self._page_info(conn_type, field_nodes, paging, page, resource))
                 )
             elif name == "edges":
-                edges, facts = self._edges(conn_type, field_nodes, spec, page)
+                with self._deeper():
+                    edges, facts = self._edges(conn_type, field_nodes, spec, page)
                 row_facts.extend(facts)
                 agg = self.dialect.agg(edges, key, shown)
                 pairs.append((key_name, func.coalesce(agg, self.dialect.empty_array())))

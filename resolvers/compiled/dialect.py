@@ -34,6 +34,8 @@ class Dialect:
     """The JSON-building SQL of one back end (see :func:`for_backend`)."""
 
     name = ""
+    #: How many connections and links deep one statement may nest (None: no limit).
+    max_nesting: int | None = None
 
     def obj(self, pairs: list[tuple[str, Expr]]) -> Expr:
         raise NotImplementedError
@@ -106,6 +108,9 @@ class Postgres(Dialect):
 
 class SQLite(Dialect):
     name = "sqlite"
+    #: SQLite's parser has a fixed stack (100 entries): four levels of nested connections
+    #: and links overflow it ("parser stack overflow"); deeper documents go field by field.
+    max_nesting = 3
 
     def obj(self, pairs: list[tuple[str, Expr]]) -> Expr:
         args: list[Any] = []

@@ -34,7 +34,7 @@ from resolvers.ids import to_global_id
 from resolvers.pagination import encode_cursor
 from resolvers.resources import ENTITIES, HOUSES, PEOPLE
 from schema import build_schema
-from tests.conftest import SEED
+from tests.conftest import SEED, GraphQL, StatementCounter
 from tests.permissions.test_properties import DISTRICT, Drawn, _principals
 
 SCHEMA = build_schema()
@@ -388,3 +388,16 @@ def test_the_drawn_documents_exercise_the_compiler() -> None:
     if not SEEN:
         pytest.skip("the property tests did not run in this process")
     assert SEEN["compiled"] * 10 >= SEEN["compiled"] + SEEN["not"], SEEN
+
+
+async def test_a_compiled_root_field_is_one_statement(
+    gql: GraphQL, statements: StatementCounter, settings: Settings
+) -> None:
+    """However many rows and levels: one statement per compiled root field."""
+    query = """{ grid(code: "440306001") { houses(first: 60) { totalCount edges { node { code
+        residents(first: 20) { totalCount edges { node { name employer { name } } } } } } } }
+        people(first: 50) { edges { node { name } } } }"""
+    with statements:
+        body = await gql(query)
+    assert "errors" not in body
+    assert len(statements.statements) == 2
