@@ -377,6 +377,17 @@ class Compiler:
         outer: FromClause | None,
     ) -> Built:
         """A connection field: ``{edges, pageInfo, totalCount}`` as the document asks."""
+        with self._deeper():
+            return self._connection(parent, nodes, node_type, scope, outer)
+
+    def _connection(
+        self,
+        parent: GraphQLObjectType,
+        nodes: list[FieldNode],
+        node_type: str,
+        scope: list[Expr],
+        outer: FromClause | None,
+    ) -> Built:
         spec = TYPES[node_type]
         resource = spec.resource
         paging, filter_key = self._args(parent, nodes[0], resource)
@@ -417,8 +428,7 @@ class Compiler:
                     (key_name, self._page_info(conn_type, field_nodes, paging, page, resource))
                 )
             elif name == "edges":
-                with self._deeper():
-                    edges, facts = self._edges(conn_type, field_nodes, spec, page)
+                edges, facts = self._edges(conn_type, field_nodes, spec, page)
                 row_facts.extend(facts)
                 agg = self.dialect.agg(edges, key, shown)
                 pairs.append((key_name, func.coalesce(agg, self.dialect.empty_array())))

@@ -108,9 +108,10 @@ class Postgres(Dialect):
 
 class SQLite(Dialect):
     name = "sqlite"
-    #: SQLite's parser has a fixed stack (100 entries): four levels of nested connections
-    #: and links overflow it ("parser stack overflow"); deeper documents go field by field.
-    max_nesting = 3
+    #: SQLite's parser has a fixed stack (100 entries): three levels of connections and links
+    #: with many fields overflow it ("parser stack overflow"); deeper documents go field by
+    #: field on SQLite (the embedded back end; PostgreSQL has no such limit).
+    max_nesting = 2
 
     def obj(self, pairs: list[tuple[str, Expr]]) -> Expr:
         args: list[Any] = []
