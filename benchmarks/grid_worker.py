@@ -226,7 +226,9 @@ async def run_benchmark(
     await audit.start()
     try:
         workloads = await plan_workloads(connection, settings.max_page_size)
-        executor = Executor(build_schema(), settings.document_cache_size)
+        executor = Executor(
+            build_schema(), settings.document_cache_size, compiled=settings.compiled_reads
+        )
         access = Access.create(engine, watch)
         in_process = InProcess(executor, engine, keys, verifier, access, settings, audit)
         # One connection, kept alive: the hub's connection setup is not what is measured.

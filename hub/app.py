@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
         settings.document_cache_size,
         Limits.from_settings(settings),
         production=settings.production,
+        compiled=settings.compiled_reads,
     )
 
     @asynccontextmanager

@@ -54,6 +54,7 @@ from hub.production_errors import (
 )
 from policies.fields import FIELDS
 from resolvers.answer import ANSWER, Answer, Selection
+from resolvers.compiled import dispatch
 from schema.audit_log import AUDIT_TYPES
 from store.availability import is_unavailable
 from store.errors import Forbidden, GridhubError, PurposeRequired
@@ -240,8 +241,12 @@ class Executor:
         cache_size: int = 512,
         limits: Limits | None = None,
         production: bool = False,
+        compiled: bool = False,
     ) -> None:
         self.schema: GraphQLSchema = schema._schema
+        #: Whether reads of the shared data go through the compiled path (one SQL statement
+        #: per root field, the answer built by the database); see ``resolvers.compiled``.
+        self.compiled = compiled
         self._cache: OrderedDict[str, Prepared] = OrderedDict()
         self._cache_size = cache_size
         self.limits = limits or Limits()
@@ -331,12 +336,38 @@ class Executor:
             return {"errors": [costly]}
         if variables and _holds_nul(variables):
             return {"errors": [_nul_refusal()]}
+        document = prepared.document
+        if self.compiled and hasattr(context, "engine"):
+            divided = dispatch.split(self.schema, document, operation_name, variables, context)
+            if divided is not None:
+                rest: dict[str, Any] = {"data": {}}
+                if divided.rest is not None:
+                    rest = await self._execute(
+                        prepared, divided.rest, variables, operation_name, context
+                    )
+                    if rest.get("data") is None:
+                        return rest
+                answers = await dispatch.answer(divided, context)
+                rest["data"] = dispatch.splice(divided, answers, rest["data"])
+                return rest
+        return await self._execute(prepared, document, variables, operation_name, context)
+
+    async def _execute(
+        self,
+        prepared: Prepared,
+        document: DocumentNode,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        context: Any,
+    ) -> dict[str, Any]:
+        """graphql-core's field-by-field execution of ``document`` (the whole request's, or
+        what the compiled path left of it) and its errors in the hub's shape."""
         answer: Answer | None = getattr(context, "answer", None)
         noting = ANSWER.set(answer)
         try:
             result = execute(
                 self.schema,
-                prepared.document,
+                document,
                 context_value=context,
                 variable_values=variables,
                 operation_name=operation_name,

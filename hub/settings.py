@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     document_cache_size: Annotated[
         int, Field(ge=0, description="How many parsed and validated query documents to keep.")
     ] = 512
+    compiled_reads: Annotated[
+        bool,
+        Field(
+            description="Answer reads of the shared data (grids, houses, people) with one SQL "
+            "statement per root field that builds the JSON in the database; off: every field "
+            "is resolved one by one. The answers are the same either way."
+        ),
+    ] = True
     max_body_bytes: Annotated[
         int, Field(ge=1024, description="Largest request body accepted, in bytes.")
     ] = 1_048_576

@@ -71,6 +71,8 @@ class RequestContext:
     #: Fields read other than through the document's selections (a map view's layers), as
     #: (type, field): the audit entry records the plan's decision on them too.
     field_reads: set[tuple[str, str]] = field(default_factory=set, init=False)
+    #: Root fields (response keys) the compiled read path answered in this request.
+    compiled_fields: list[str] = field(default_factory=list, init=False)
     _connecting: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
     _closed: bool = field(default=False, init=False)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from pathlib import Path
 from typing import Any, Protocol
@@ -54,13 +55,24 @@ def normalise_database_url(url: str) -> str:
 POSTGRESQL_SESSION_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 
 
+#: The SQL function SQLite lacks and compiled reads need (PostgreSQL has ``encode``).
+SQLITE_BASE64 = "gridhub_base64"
+
+
+def _base64(text: str | None) -> str | None:
+    """Standard base64 of a text's UTF-8 bytes (global ids and cursors built in SQL)."""
+    return None if text is None else base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL lets readers run beside a writer; foreign keys are off in SQLite unless asked for."""
+    """WAL lets readers run beside a writer; foreign keys are off in SQLite unless asked for.
+    Also registers :data:`SQLITE_BASE64`, which compiled reads call to build ids in SQL."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+    dbapi_connection.create_function(SQLITE_BASE64, 1, _base64, deterministic=True)
 
 
 def create_engine(settings: EngineSettings, **kwargs: Any) -> AsyncEngine:

@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
@@ -223,7 +224,7 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture(scope="session")
 def executor(settings: Settings) -> Executor:
-    return Executor(build_schema(), settings.document_cache_size)
+    return Executor(build_schema(), settings.document_cache_size, compiled=settings.compiled_reads)
 
 
 class StatementCounter:
@@ -277,7 +278,16 @@ def gql_without_limits(settings: Settings, engine: AsyncEngine, access: Access) 
     """:func:`gql` with the limits on depth and cost lifted: for tests whose point is a long
     chain of links or a large answer, not what a client may ask."""
     roomy = Limits(max_depth=64, max_cost=10**9, max_tokens=100_000, max_query_length=10**6)
-    return _runner(settings, engine, Executor(build_schema(), 0, roomy), access)
+    executor = Executor(build_schema(), 0, roomy, compiled=settings.compiled_reads)
+    return _runner(settings, engine, executor, access)
+
+
+@pytest.fixture(scope="session")
+def gql_field_by_field(settings: Settings, engine: AsyncEngine, access: Access) -> GraphQL:
+    """:func:`gql` with compiled reads off: for tests of the field-by-field path itself (its
+    loaders' batching), which the compiled path would otherwise answer."""
+    executor = Executor(build_schema(), settings.document_cache_size, compiled=False)
+    return _runner(settings, engine, executor, access)
 
 
 def _runner(settings: Settings, engine: AsyncEngine, executor: Executor, access: Access) -> GraphQL:
@@ -301,7 +311,10 @@ def _runner(settings: Settings, engine: AsyncEngine, executor: Executor, access:
                 context.plan = await access.plan_for(
                     context.identity, purpose, await context.connection()
                 )
-            return await executor.run(executor.prepare(query), variables, operation_name, context)
+            body = await executor.run(executor.prepare(query), variables, operation_name, context)
+            # Compiled answers are spliced in as the database wrote them: read them as a
+            # client would.
+            return dict(orjson.loads(orjson.dumps(body)))
         finally:
             await context.close()
 

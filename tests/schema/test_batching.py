@@ -1,4 +1,7 @@
-"""Nested fields are batched: the statement count does not grow with the number of rows."""
+"""Nested fields are batched: the statement count does not grow with the number of rows.
+
+These are the field-by-field path's tests (its loaders), so they run with compiled reads off;
+the compiled path answers a root field with one statement (``tests/resolvers``)."""
 
 from __future__ import annotations
 
@@ -15,28 +18,36 @@ NESTED = """query($code: String!, $houses: Int!, $residents: Int!) { grid(code: 
 
 
 async def _count(
-    gql: GraphQL, statements: StatementCounter, code: str, houses: int, residents: int
+    gql_field_by_field: GraphQL,
+    statements: StatementCounter,
+    code: str,
+    houses: int,
+    residents: int,
 ) -> tuple[int, int]:
     with statements:
-        data = data_of(await gql(NESTED, {"code": code, "houses": houses, "residents": residents}))
+        data = data_of(
+            await gql_field_by_field(
+                NESTED, {"code": code, "houses": houses, "residents": residents}
+            )
+        )
     people = sum(len(nodes(h["residents"])) for h in nodes(data["grid"]["houses"]))
     return len(statements.statements), people
 
 
 @pytest.mark.parametrize("level", ["street", "grid"])
 async def test_statement_count_does_not_grow_with_rows(
-    gql: GraphQL, statements: StatementCounter, district: District, level: str
+    gql_field_by_field: GraphQL, statements: StatementCounter, district: District, level: str
 ) -> None:
     code = next(g["code"] for g in district.grids if g["level"] == level)
-    small, few_people = await _count(gql, statements, code, 2, 1)
-    large, many_people = await _count(gql, statements, code, 60, 20)
+    small, few_people = await _count(gql_field_by_field, statements, code, 2, 1)
+    large, many_people = await _count(gql_field_by_field, statements, code, 60, 20)
     assert many_people > 10 * few_people
     # grid, houses, house count, residents, resident counts, employers, employers' houses
     assert small == large == 7
 
 
 async def test_siblings_share_one_statement(
-    gql: GraphQL, statements: StatementCounter, district: District
+    gql_field_by_field: GraphQL, statements: StatementCounter, district: District
 ) -> None:
     streets = [g["code"] for g in district.grids if g["level"] == "street"]
     query = " ".join(
@@ -44,6 +55,6 @@ async def test_siblings_share_one_statement(
         for i, code in enumerate(streets)
     )
     with statements:
-        data_of(await gql("{ " + query + " }"))
+        data_of(await gql_field_by_field("{ " + query + " }"))
     # grids by code, children, house counts, people counts
     assert len(statements.statements) == 4

@@ -1,0 +1,152 @@
+"""What differs between PostgreSQL and SQLite when the database builds the answer as JSON.
+
+PostgreSQL: ``json_build_object`` / ``json_agg`` (``json``, not ``jsonb``: it keeps the key order
+of the document), ``encode(…, 'base64')``. SQLite: JSON1's ``json_object`` /
+``json_group_array``, ``json()`` around every value that comes out of a subquery (a subquery
+loses the JSON subtype that keeps text from being quoted again), and the base64 function the
+engine registers on each connection (``store.engine.SQLITE_BASE64``).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    Text,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+from store.engine import SQLITE_BASE64
+
+Expr = ColumnElement[Any]
+
+
+class Dialect:
+    """The JSON-building SQL of one back end (see :func:`for_backend`)."""
+
+    name = ""
+    #: How many connections and links deep one statement may nest (None: no limit).
+    max_nesting: int | None = None
+
+    def obj(self, pairs: list[tuple[str, Expr]]) -> Expr:
+        raise NotImplementedError
+
+    def agg(self, value: Expr, order_by: Expr, where: Expr) -> Expr:
+        """A JSON array of ``value`` over the rows where ``where`` holds, in ``order_by``
+        order; NULL over no rows."""
+        raise NotImplementedError
+
+    def embed(self, value: Expr) -> Expr:
+        """A JSON value produced by a subquery, as a JSON value of the enclosing object."""
+        return value
+
+    def empty_array(self) -> Expr:
+        raise NotImplementedError
+
+    def boolean(self, condition: Expr) -> Expr:
+        raise NotImplementedError
+
+    def base64(self, text: Expr) -> Expr:
+        raise NotImplementedError
+
+    def text_agg(self, value: Expr, order_by: Expr, where: Expr) -> Expr:
+        """The values joined by spaces (the audit facts of a page), NULL over no rows."""
+        raise NotImplementedError
+
+    def age(self, born: Expr, today: date) -> Expr:
+        """Whole years from ``born`` to ``today`` (as ``resolvers.filters.age_on`` counts)."""
+        raise NotImplementedError
+
+    def result(self, value: Expr) -> Expr:
+        """The statement's JSON column as text: the driver hands it over without parsing."""
+        return value
+
+
+class Postgres(Dialect):
+    name = "postgresql"
+
+    def obj(self, pairs: list[tuple[str, Expr]]) -> Expr:
+        args: list[Any] = []
+        for key, value in pairs:
+            args.extend((literal(key, String), value))
+        return func.json_build_object(*args)
+
+    def agg(self, value: Expr, order_by: Expr, where: Expr) -> Expr:
+        return func.json_agg(aggregate_order_by(value, order_by)).filter(where)
+
+    def empty_array(self) -> Expr:
+        return literal_column("'[]'::json")
+
+    def boolean(self, condition: Expr) -> Expr:
+        return condition
+
+    def result(self, value: Expr) -> Expr:
+        # asyncpg (as SQLAlchemy sets it up) would decode a json column into Python objects.
+        return cast(value, Text)
+
+    def base64(self, text: Expr) -> Expr:
+        encoded = func.encode(func.convert_to(text, literal("UTF8", String)), literal("base64"))
+        return func.replace(encoded, literal("\n"), literal(""))
+
+    def text_agg(self, value: Expr, order_by: Expr, where: Expr) -> Expr:
+        return func.string_agg(value, aggregate_order_by(literal(" "), order_by)).filter(where)
+
+    def age(self, born: Expr, today: date) -> Expr:
+        years = cast(func.extract("year", born), Integer)
+        later = func.to_char(born, literal("MM-DD")) > literal(today.strftime("%m-%d"))
+        return literal(today.year) - years - case((later, 1), else_=0)
+
+
+class SQLite(Dialect):
+    name = "sqlite"
+    #: SQLite's parser has a fixed stack (100 entries): three levels of connections and links
+    #: with many fields overflow it ("parser stack overflow"); deeper documents go field by
+    #: field on SQLite (the embedded back end; PostgreSQL has no such limit).
+    max_nesting = 2
+
+    def obj(self, pairs: list[tuple[str, Expr]]) -> Expr:
+        args: list[Any] = []
+        for key, value in pairs:
+            args.extend((literal(key, String), value))
+        return func.json_object(*args)
+
+    def agg(self, value: Expr, order_by: Expr, where: Expr) -> Expr:
+        # SQLite 3.40 has no ORDER BY inside an aggregate: the rows come ordered from below.
+        return func.json_group_array(value).filter(where)
+
+    def embed(self, value: Expr) -> Expr:
+        return func.json(value)
+
+    def empty_array(self) -> Expr:
+        return func.json(literal("[]"))
+
+    def boolean(self, condition: Expr) -> Expr:
+        return case((condition, func.json(literal("true"))), else_=func.json(literal("false")))
+
+    def base64(self, text: Expr) -> Expr:
+        return getattr(func, SQLITE_BASE64)(text)
+
+    def text_agg(self, value: Expr, order_by: Expr, where: Expr) -> Expr:
+        return func.group_concat(value, literal(" ")).filter(where)
+
+    def age(self, born: Expr, today: date) -> Expr:
+        years = cast(func.substr(born, 1, 4), Integer)
+        later = func.substr(born, 6, 5) > literal(today.strftime("%m-%d"))
+        return literal(today.year) - years - case((later, 1), else_=0)
+
+
+def for_backend(name: str) -> Dialect:
+    if name == "postgresql":
+        return Postgres()
+    if name == "sqlite":
+        return SQLite()
+    raise ValueError(f"no compiled reads for {name}")
