@@ -9,9 +9,12 @@ its SQL mask, or — when the decision depends on the row's area — a ``CASE`` 
 areas. A field refused anywhere (DENY, PURPOSE_REQUIRED) is :class:`Unsupported` for now: its root
 field goes the field-by-field way, which answers it with its error.
 
-The facts column lists, space-separated, one token per object the answer holds (a type letter
-and, for people, the id), exactly the objects the field-by-field path would build — including the
-page rows of a connection whose edges are not selected.
+The facts column lists, space-separated, what the audit entry needs of the answer, as the
+field-by-field path notes it (``resolvers.answer``): one token per object the answer holds (a
+type letter, for people the id, and after a dot the index of the fields selected on it: see
+:attr:`Compiler.selections`), so a page of which only ``totalCount`` is asked returns nobody; and
+one token per value shown masked (``m`` and the index of its field in
+:attr:`Compiler.masked_fields`), only where the mask changed the value, as the guard notes it.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from policies.decision import Decision
 from policies.field_rules import FieldRules, Plan
 from policies.fields import FIELDS
 from resolvers import filters
+from resolvers.answer import Selection
 from resolvers.compiled import masks
 from resolvers.compiled.dialect import Dialect
 from resolvers.compiled.selection import Unsupported, Walk
@@ -101,6 +105,64 @@ class Compiler:
         self.now = now
         self._depth = 0  # numbers the subqueries' aliases
         self._nesting = 0  # how many connections and links deep the walk is
+        #: The fields selected on each object site, by the index its facts token names.
+        self.selections: list[Selection] = []
+        #: The (type, field) of masked values, by the index their facts token names.
+        self.masked_fields: list[tuple[str, str]] = []
+
+    # -- audit facts ------------------------------------------------------------------------
+
+    def _selected(self, gtype: GraphQLObjectType, nodes: list[FieldNode]) -> str:
+        """The suffix naming the fields selected on objects of this site (``.n``)."""
+        names = frozenset(
+            (gtype.name, field_nodes[0].name.value)
+            for field_nodes in self.walk.subfields(gtype, nodes).values()
+            if not field_nodes[0].name.value.startswith("__")
+        )
+        self.selections.append(Selection(names))
+        return f".{len(self.selections) - 1}"
+
+    def _mask_token(self, type_name: str, field_name: str) -> Expr:
+        key = (type_name, field_name)
+        if key not in self.masked_fields:
+            self.masked_fields.append(key)
+        return literal(f"m{self.masked_fields.index(key)}", String)
+
+    def _masks_anywhere(self, type_name: str, field_name: str) -> bool:
+        return any(rules.of(field_name) is Decision.MASK for _, rules in self._regions(type_name))
+
+    def _scalar_fact(self, spec: TypeSpec, row: FromClause, field_name: str) -> Expr | None:
+        """A token where the row's value of a plain field is shown masked and the mask changed
+        it (``schema.guard``: an empty or null value masks to itself and hides nothing)."""
+        if not self._masks_anywhere(spec.name, field_name):
+            return None
+        column: Expr = row.c[spec.scalars[field_name][0]]
+        rule = FIELDS[spec.name][field_name].mask
+        token = self._mask_token(spec.name, field_name)
+
+        def build(decision: Decision) -> Expr:
+            if decision is not Decision.MASK:
+                return null()
+            return case((masks.masked(rule, column).is_distinct_from(column), token), else_=null())
+
+        return self._decided(spec, row, field_name, build)
+
+    def _linked_fact(
+        self, spec: TypeSpec, row: FromClause, field_name: str, type_name: str | None = None
+    ) -> Expr | None:
+        """A token where a link, list or computed field is masked, so answered null
+        (``schema.guard.allowed`` notes it whatever the value would have been)."""
+        type_name = type_name or spec.name
+        if FIELDS[type_name][field_name].mask is masks.Mask.NONE:
+            return None
+        if not self._masks_anywhere(type_name, field_name):
+            return None
+        token = self._mask_token(type_name, field_name)
+
+        def build(decision: Decision) -> Expr:
+            return token if decision is Decision.MASK else null()
+
+        return self._decided(spec, row, field_name, build, type_name)
 
     @contextmanager
     def _deeper(self) -> Iterator[None]:
@@ -212,7 +274,8 @@ class Compiler:
         if spec is None:
             raise Unsupported(gtype.name)
         pairs: list[tuple[str, Expr]] = []
-        facts: list[Expr] = []
+        # The object's own token first (never NULL: ``_joined`` starts from it).
+        facts: list[Expr | None] = [self._token(spec, row, self._selected(gtype, nodes))]
         for key, field_nodes in self.walk.subfields(gtype, nodes).items():
             name = field_nodes[0].name.value
             if name == "__typename":
@@ -220,31 +283,39 @@ class Compiler:
             elif name == "id":
                 linked = self._linked(spec, "id")(self.global_id(spec, row))
                 pairs.append((key, self._decided(spec, row, "id", linked)))
+                facts.append(self._linked_fact(spec, row, "id"))
             elif name in spec.scalars:
                 pairs.append((key, self._scalar(spec, row, name)))
+                facts.append(self._scalar_fact(spec, row, name))
             elif name == "age" and spec.name == "Person":
                 age = self.dialect.age(row.c.birth_date, self.now.date())
                 pairs.append((key, self._decided(spec, row, "age", self._linked(spec, "age")(age))))
+                facts.append(self._linked_fact(spec, row, "age"))
             elif name in spec.connections:
                 built = self._child_connection(gtype, spec, name, field_nodes, row, code)
                 pairs.append((key, self.dialect.embed(built.data)))
                 facts.extend(built.facts)
+                facts.append(self._linked_fact(spec, row, name))
             elif name == "stats" and spec.name == "Grid":
                 stats = self._stats(gtype, field_nodes, row, code)
-                shown = self._linked(spec, "stats")(stats)
-                pairs.append((key, self._decided(spec, row, "stats", shown)))
+                shown = self._linked(spec, "stats")
+                pairs.append((key, self._decided(spec, row, "stats", shown(stats.data))))
+                facts.extend(self._decided(spec, row, "stats", shown(f)) for f in stats.facts)
+                facts.append(self._linked_fact(spec, row, "stats"))
             elif name in spec.links:
                 built = self._link(gtype, spec, name, field_nodes, row)
                 pairs.append((key, self.dialect.embed(built.data)))
                 facts.extend(built.facts)
+                facts.append(self._linked_fact(spec, row, name))
             else:
                 raise Unsupported(f"{gtype.name}.{name}")
-        return Built(self.dialect.obj(pairs), facts)
+        return Built(self.dialect.obj(pairs), [f for f in facts if f is not None])
 
-    def _token(self, spec: TypeSpec, row: FromClause) -> Expr:
+    def _token(self, spec: TypeSpec, row: FromClause, selected: str) -> Expr:
         if spec.name == "Person":
-            return literal("P", String).concat(cast(row.c.id, String))
-        return literal(spec.tag, String)
+            person = literal("P", String).concat(cast(row.c.id, String))
+            return person.concat(literal(selected, String))
+        return literal(spec.tag + selected, String)
 
     @staticmethod
     def _joined(parts: list[Expr]) -> Expr:
@@ -286,13 +357,15 @@ class Compiler:
 
     def _stats(
         self, grid: GraphQLObjectType, nodes: list[FieldNode], row: FromClause, code: str | None
-    ) -> Expr:
+    ) -> Built:
         """``Grid.stats``: counts of the rows the caller sees under the area, each under the
         plan's ``GridStats`` rules for the area."""
         stats_type = get_named_type(grid.fields["stats"].type)
         assert isinstance(stats_type, GraphQLObjectType)
         spec = TYPES["Grid"]
         pairs: list[tuple[str, Expr]] = []
+        # A statistics object holds no row of its own: its token names only its fields.
+        facts: list[Expr | None] = [literal("_" + self._selected(stats_type, nodes), String)]
         for key, field_nodes in self.walk.subfields(stats_type, nodes).items():
             name = field_nodes[0].name.value
             if name == "__typename":
@@ -315,7 +388,8 @@ class Compiler:
             )
             shown = self._linked(spec, name, "GridStats")(count)
             pairs.append((key, self._decided(spec, row, name, shown, "GridStats")))
-        return self.dialect.obj(pairs)
+            facts.append(self._linked_fact(spec, row, name, "GridStats"))
+        return Built(self.dialect.obj(pairs), [f for f in facts if f is not None])
 
     def _link(
         self,
@@ -339,7 +413,7 @@ class Compiler:
             *self._row_scope(target.resource, linked),
         ]
         data = select(built.data).where(*where).correlate(row).scalar_subquery()
-        token = self._joined([self._token(target, linked), *built.facts])
+        token = self._joined(built.facts)
         fact = select(token).where(*where).correlate(row).scalar_subquery()
         shown = self._linked(spec, field_name)
         return Built(
@@ -413,7 +487,7 @@ class Compiler:
         assert isinstance(conn_type, GraphQLObjectType)
 
         pairs: list[tuple[str, Expr]] = []
-        row_facts: list[Expr] = [self._token(spec, page)]
+        row_facts: list[Expr] = []  # the objects of its edges' nodes, when asked for
         for key_name, field_nodes in self.walk.subfields(conn_type, nodes).items():
             name = field_nodes[0].name.value
             if name == "__typename":
@@ -438,10 +512,14 @@ class Compiler:
         # always true; it only makes the query an aggregate when no edges are selected).
         whole = case((func.count() >= 0, self.dialect.obj(pairs)))
         data = select(whole).select_from(page)
+        if outer is not None:
+            data = data.correlate(outer)
+        if not row_facts:
+            return Built(data.scalar_subquery(), [])
         facts_text = self.dialect.text_agg(self._joined(row_facts), key, shown)
         fact = select(facts_text).select_from(page)
         if outer is not None:
-            data, fact = data.correlate(outer), fact.correlate(outer)
+            fact = fact.correlate(outer)
         return Built(data.scalar_subquery(), [fact.scalar_subquery()])
 
     def _page_info(
@@ -505,7 +583,8 @@ class Compiler:
         if name in ROOT_LISTS:
             built = self.connection(query, nodes, ROOT_LISTS[name], [], None)
             data = self.dialect.result(built.data)
-            return select(data.label("data"), built.facts[0].label("facts"))
+            facts = built.facts[0] if built.facts else null()
+            return select(data.label("data"), facts.label("facts"))
         if name in ("node", "person"):
             # ``from_global_id`` refuses a malformed id (BadUserInput): the field-by-field
             # path then answers with that error.
@@ -530,7 +609,7 @@ class Compiler:
         gtype = self.walk.schema.get_type(type_name)
         assert isinstance(gtype, GraphQLObjectType)
         built = self.object(gtype, nodes, row, code)
-        facts = self._joined([self._token(spec, row), *built.facts])
+        facts = self._joined(built.facts)
         data = self.dialect.result(built.data)
         return select(data.label("data"), facts.label("facts")).where(
             row.c[spec.resource.key.name] == key, *self._row_scope(spec.resource, row)

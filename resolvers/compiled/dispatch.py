@@ -27,6 +27,7 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_variable_values
 from sqlalchemy import Select
 
+from resolvers.answer import Selection
 from resolvers.compiled.build import Compiler, PageSettings
 from resolvers.compiled.dialect import for_backend
 from resolvers.compiled.selection import Unsupported, Walk
@@ -43,6 +44,16 @@ class Split:
     keys: tuple[str, ...]
     compiled: dict[str, Select[Any]]
     rest: DocumentNode | None
+    #: Per compiled key, what its facts tokens' indexes name (the compiler's registries).
+    legends: dict[str, Legend]
+
+
+@dataclass(frozen=True, slots=True)
+class Legend:
+    """The selections and masked fields a statement's facts tokens name by index."""
+
+    selections: tuple[Selection, ...]
+    masked_fields: tuple[tuple[str, str], ...]
 
 
 def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
@@ -121,12 +132,14 @@ def _split(
     settings = context.settings
     pages = PageSettings(settings.default_page_size, settings.max_page_size)
     compiled: dict[str, Select[Any]] = {}
+    legends: dict[str, Legend] = {}
     for key, nodes in roots.items():
         compiler = Compiler(walk, context.plan, dialect, pages, context.now)
         try:
             compiled[key] = compiler.root(query, nodes)
         except (Unsupported, GridhubError, GraphQLError):
             continue  # the field-by-field path answers it (and reports any error it has)
+        legends[key] = Legend(tuple(compiler.selections), tuple(compiler.masked_fields))
     if not compiled:
         return None
     rest_nodes: list[FieldNode] = [n for k, ns in roots.items() if k not in compiled for n in ns]
@@ -140,7 +153,7 @@ def _split(
             selection_set=SelectionSetNode(selections=tuple(rest_nodes)),
         )
         rest = DocumentNode(definitions=(narrowed, *fragments.values()))
-    return Split(tuple(roots), compiled, rest)
+    return Split(tuple(roots), compiled, rest, legends)
 
 
 async def answer(split: Split, context: RequestContext) -> dict[str, orjson.Fragment | None]:
@@ -151,21 +164,31 @@ async def answer(split: Split, context: RequestContext) -> dict[str, orjson.Frag
         found = rows[0]._mapping if rows else {}
         data, facts = found.get("data"), found.get("facts")
         answers[key] = None if data is None else orjson.Fragment(data)
-        record_facts(context, facts)
+        record_facts(context, facts, split.legends[key])
         context.compiled_fields.append(key)
     return answers
 
 
-def record_facts(context: RequestContext, facts: str | None) -> None:
-    """What the objects of a compiled answer tell the audit entry (as ``from_row`` would)."""
+def record_facts(context: RequestContext, facts: str | None, legend: Legend) -> None:
+    """What a compiled answer tells its audit entry, noted as the field-by-field path notes it
+    (:mod:`resolvers.answer`): the objects it holds with their fields, the people among them,
+    and the fields whose values it shows masked."""
     if not facts:
         return
+    answer = context.answer
     counts: Counter[str] = Counter()
     for token in facts.split():
-        tag = token[0]
+        if token[0] == "m":
+            answer.masked.add(legend.masked_fields[int(token[1:])])
+            continue
+        head, _, selected = token.partition(".")
+        answer.selections.add(legend.selections[int(selected)])
+        tag = head[0]
+        if tag == "_":  # an object of no row (statistics)
+            continue
         counts[TYPE_OF_TAG[tag]] += 1
         if tag == "P":
-            context.person_ids.add(int(token[1:]))
+            context.person_ids.add(int(head[1:]))
     context.row_counts.update(counts)
 
 
