@@ -72,6 +72,9 @@ class Traced:
     def filterable(self, type_name: str, field_name: str, value_tier: int | None = None) -> bool:
         return self.plan.filterable(type_name, field_name, value_tier)
 
+    def area_splits(self, resource: str, area: str) -> bool:
+        return self.plan.area_splits(resource, area)
+
     def needs_purpose(self, type_name: str, field_name: str) -> bool:
         return self.plan.needs_purpose(type_name, field_name)
 

@@ -24,7 +24,8 @@ async def test_me_lists_the_apps_live_grants(gql: GraphQL) -> None:
     grants = me["grants"]
     assert grants
     assert all(g["id"].startswith("grant:") and g["state"] == "ACTIVE" for g in grants)
-    assert all(g["policyResource"] == "people" for g in grants)
+    # the demo's grants of the app are on people (a test elsewhere may add one of its own)
+    assert "people" in {g["policyResource"] for g in grants}
     assert all(datetime.fromisoformat(g["expiresAt"]) > datetime.now(UTC) for g in grants)
     assert {"elderly_care", "social_assistance"} <= {g["purposeCode"] for g in grants}
     for_care = [g for g in grants if g["purposeCode"] == "elderly_care"]
