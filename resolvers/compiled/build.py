@@ -40,6 +40,7 @@ from sqlalchemy import (
     select,
 )
 
+from policies import row_scope as scoping
 from policies.areas import under_area
 from policies.decision import Decision
 from policies.field_rules import FieldRules, Plan
@@ -228,10 +229,10 @@ class Compiler:
 
         return given
 
-    def _row_scope(self, resource: Resource, row: FromClause | None = None) -> list[Expr]:
-        column = resource.area if row is None else row.c[resource.area.name]
-        predicate = self.plan.rows(resource.name, column)
-        return [] if predicate is None else [predicate]
+    @staticmethod
+    def _area(resource: Resource, row: FromClause | None = None) -> Expr:
+        """The grid-code column a row predicate is taken on: the table's, or ``row``'s."""
+        return resource.area if row is None else row.c[resource.area.name]
 
     # -- objects ----------------------------------------------------------------------------
 
@@ -380,7 +381,9 @@ class Compiler:
                 .select_from(resource.table)
                 .where(
                     self._under(resource, row, code),
-                    *self._row_scope(resource),
+                    *scoping.row_scope(
+                        self.plan, "compiled.stats", resource.name, self._area(resource)
+                    ),
                     *filters.clauses(resource, filter_key, self.now, self.plan),
                 )
                 .correlate(row)
@@ -410,7 +413,12 @@ class Compiler:
             built = self.object(gtype, nodes, linked)
         where = [
             linked.c[target.resource.key.name] == row.c[column],
-            *self._row_scope(target.resource, linked),
+            *scoping.row_scope(
+                self.plan,
+                "compiled.link",
+                target.resource.name,
+                self._area(target.resource, linked),
+            ),
         ]
         data = select(built.data).where(*where).correlate(row).scalar_subquery()
         token = self._joined(built.facts)
@@ -467,7 +475,9 @@ class Compiler:
         paging, filter_key = self._args(parent, nodes[0], resource)
         conditions = [
             *scope,
-            *self._row_scope(resource),
+            *scoping.row_scope(
+                self.plan, "compiled.connection", resource.name, self._area(resource)
+            ),
             *filters.clauses(resource, filter_key, self.now, self.plan),
         ]
         page_conditions = list(conditions)
@@ -612,5 +622,8 @@ class Compiler:
         facts = self._joined(built.facts)
         data = self.dialect.result(built.data)
         return select(data.label("data"), facts.label("facts")).where(
-            row.c[spec.resource.key.name] == key, *self._row_scope(spec.resource, row)
+            row.c[spec.resource.key.name] == key,
+            *scoping.row_scope(
+                self.plan, "compiled.lookup", spec.resource.name, self._area(spec.resource, row)
+            ),
         )

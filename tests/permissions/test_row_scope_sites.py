@@ -26,11 +26,11 @@ predicate is tested on its own.
 The compiled read path (``resolvers/compiled/``, one SQL statement per root field) comes under
 this test the same way: its statement builder takes each predicate from
 ``row_scope.row_scope(plan, "compiled.<statement>", resource, column)``, so the scan below finds
-its sites and fails until they are listed in :data:`SITES`; their probes are the same GraphQL
-probes (``gql`` runs whatever path the executor takes for a document), with a document the
-compiler accepts for each site, and a probe that runs on the compiled path must say so
-(for instance by asserting the executor compiled it) so that removing the site cannot pass
-through the resolvers' own statements instead.
+its sites, listed in :data:`SITES` with probes of their own (:data:`COMPILED`). Each path's
+sites are tested on their own: the compiled probes run on an executor that requires every root
+field to have been compiled (so removing a site cannot pass through the resolvers' statements
+instead), and every other probe runs field by field (so a document the compiler now accepts
+cannot carry a resolver's site off its probe).
 """
 
 from __future__ import annotations
@@ -42,10 +42,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import ColumnElement, delete, true
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hub.execution import Executor
+from hub.settings import Settings
 from policies import row_scope as scoping
 from policies.field_rules import Plan
 from policies.fields import RESOURCE_OF_TYPE
@@ -54,8 +57,10 @@ from policies.principal import Principal
 from policies.resource_plan import ResourcePlan
 from policies.rules import Act, Rule
 from policies.store import PolicyStore
+from resolvers.context import RequestContext
 from resolvers.ids import from_global_id, to_global_id
 from schema import addresses as schema_addresses
+from schema import build_schema
 from store.models import View, ViewVersion
 from tests.conftest import GraphQL
 from tests.permissions.oracle import (
@@ -134,10 +139,13 @@ def _counted(body: dict[str, Any], expected: dict[str, int], first: int = 100) -
 Probe = Callable[[GraphQL], Awaitable[None]]
 
 
-async def _ask(gql: GraphQL, query: str, variables: dict[str, Any] | None = None) -> Any:
-    """The answer under the carved plan (every id shown: see ``Traced``), holding no row
-    outside the plan and at least one row."""
-    body = await gql(query, variables, plan=Traced(_plan()))
+async def _ask(
+    gql: GraphQL, query: str, variables: dict[str, Any] | None = None, *, traced: bool = True
+) -> Any:
+    """The answer under the carved plan (every id shown: see ``Traced``; or as it is),
+    holding no row outside the plan and at least one row."""
+    plan = _plan()
+    body = await gql(query, variables, plan=Traced(plan) if traced else plan)
     data_of(body)
     assert_no_row_outside(ORACLE, body)
     assert objects(body["data"]), "the probe saw nothing: it would pass whatever the plan"
@@ -431,6 +439,152 @@ async def map_layers(gql: GraphQL) -> None:
                 assert feature["properties"][COUNT] == _people("grid_code", key), key
 
 
+# -- the compiled read path -----------------------------------------------------------------------
+#
+# These probes run through :func:`gql_compiled`, which requires every root field of the answer
+# to have been answered by the compiled path; the probes above run field by field, so that each
+# path's sites are tested on their own. The compiled path answers a root field only when no
+# field under it is refused in an area the plan shows, so these ask for ids, counts and links;
+# and it reads those areas from the plan itself, which ``Traced`` does not expose (under it
+# only ids would compile), so these run on the plan as it is. Its ids are shown wherever it
+# shows rows, so a row let through shows itself here too.
+
+
+async def compiled_look_ups(gql: GraphQL) -> None:
+    """Compiled look-ups of rows outside the plan answer null; inside it, the row."""
+    shown_person = _person_in("440306001002002")
+    body = await _ask(
+        gql,
+        """query($g: String!, $h: String!, $p: ID!, $e: String!, $sp: ID!) {
+          grid(code: $g) { id } house(code: $h) { id } person(id: $p) { id }
+          entity(creditCode: $e) { id }
+          shownGrid: grid(code: "440306001002001") { id } shownPerson: person(id: $sp) { id } }""",
+        {
+            "g": "440306001001001",
+            "h": _hidden("House", "houses"),
+            "p": to_global_id("Person", _hidden("Person", "people")),
+            "e": _hidden("Entity", "entities"),
+            "sp": to_global_id("Person", shown_person["id"]),
+        },
+        traced=False,
+    )
+    data = body["data"]
+    assert [data[k] for k in ("grid", "house", "person", "entity")] == [None] * 4
+    assert data["shownGrid"] is not None
+    assert data["shownPerson"] is not None
+
+
+async def compiled_connections(gql: GraphQL) -> None:
+    """Compiled root lists, an area's connections and statistics, a house's residents and an
+    entity's employees hold and count only the plan's rows."""
+    house = next(h for h in DISTRICT.houses if h["grid_code"] == "440306002001001")
+    entity = next(e for e in DISTRICT.entities if e["grid_code"] == "440306001002002")
+    body = await _ask(
+        gql,
+        """query($h: String!, $e: String!) {
+          houses(first: 100) { totalCount edges { node { id } } }
+          people(first: 100) { totalCount edges { node { id } } }
+          entities(first: 100) { totalCount edges { node { id } } }
+          grid(code: "440306001") { id
+            houses(first: 200) { totalCount edges { node { id } } }
+            people(first: 200) { totalCount edges { node { id } } }
+            entities(first: 200) { totalCount edges { node { id } } }
+            stats { houses people entities } }
+          house(code: $h) { id residents(first: 50) { totalCount edges { node { id } } } }
+          entity(creditCode: $e) { id employees(first: 50) { totalCount } } }""",
+        {"h": house["code"], "e": entity["credit_code"]},
+        traced=False,
+    )
+    _counted(body, {name: ORACLE.visible_rows(name) for name in ("houses", "people", "entities")})
+    counts = {r: ORACLE.visible_rows(r, STREET) for r in ("houses", "people", "entities")}
+    _counted(body, {f"grid.{r}": n for r, n in counts.items()}, first=200)
+    assert body["data"]["grid"]["stats"] == counts
+    employees = sum(
+        1
+        for p in DISTRICT.people
+        if p["employer_code"] == entity["credit_code"] and ORACLE.visible("people", p["grid_code"])
+    )
+    _counted(body, {"house.residents": 0, "entity.employees": employees})
+
+
+async def compiled_links(gql: GraphQL) -> None:
+    """A compiled link to a row outside the plan answers null: a shown person's carved-out
+    house, grid and employer, a shown entity's carved-out house; a link to a shown row
+    answers it."""
+    hidden_employers = {
+        e["credit_code"] for e in DISTRICT.entities if e["grid_code"] == "440306001002001"
+    }
+    housed = _person_in("440306001002002")  # houses and grids carved out; people shown
+    shown = _person_in("440306001002001")  # houses and grids shown
+    employed = next(
+        p
+        for p in DISTRICT.people
+        if p["employer_code"] in hidden_employers and ORACLE.visible("people", p["grid_code"])
+    )
+    entity = next(
+        e
+        for e in DISTRICT.entities
+        if ORACLE.visible("entities", e["grid_code"])
+        and not ORACLE.visible("houses", grid_of("House", e["house_code"]))
+    )
+    body = await _ask(
+        gql,
+        """query($p: ID!, $s: ID!, $q: ID!, $e: String!) {
+          housed: person(id: $p) { id house { id } grid { id } }
+          shown: person(id: $s) { id house { id } grid { id } }
+          employed: person(id: $q) { id employer { id } }
+          entity(creditCode: $e) { id house { id } } }""",
+        {
+            "p": to_global_id("Person", housed["id"]),
+            "s": to_global_id("Person", shown["id"]),
+            "q": to_global_id("Person", employed["id"]),
+            "e": entity["credit_code"],
+        },
+        traced=False,
+    )
+    data = body["data"]
+    assert data["housed"]["house"] is None
+    assert data["housed"]["grid"] is None
+    assert data["shown"]["house"] is not None
+    assert data["shown"]["grid"] is not None
+    assert data["employed"]["employer"] is None
+    assert data["entity"]["house"] is None
+
+
+#: Probes that run on the compiled path (see :func:`gql_compiled`).
+COMPILED: set[Probe] = {compiled_look_ups, compiled_connections, compiled_links}
+
+
+@pytest.fixture(scope="module")
+def gql_compiled(settings: Settings, engine: AsyncEngine) -> GraphQL:
+    """Run a query on the compiled path, requiring that every root field was compiled: a probe
+    that fell back to the resolvers would test their statements, not the compiler's."""
+    executor = Executor(build_schema(), 0, compiled=True)
+
+    async def run(
+        query: str, variables: dict[str, Any] | None = None, *, plan: Plan
+    ) -> dict[str, Any]:
+        context = RequestContext.build(settings, engine, plan)
+        try:
+            body = await executor.run(executor.prepare(query), variables, None, context)
+            answer: dict[str, Any] = orjson.loads(orjson.dumps(body))
+            assert sorted(context.compiled_fields) == sorted(answer.get("data") or {}), (
+                "not every root field was compiled",
+                context.compiled_fields,
+            )
+            return answer
+        finally:
+            await context.close()
+
+    return run
+
+
+@pytest.fixture
+def runner(gql_field_by_field: GraphQL, gql_compiled: GraphQL) -> Callable[[Probe], GraphQL]:
+    """The path a probe runs on: compiled for :data:`COMPILED`, field by field otherwise."""
+    return lambda probe: gql_compiled if probe in COMPILED else gql_field_by_field
+
+
 #: Every site, and the probes that must notice when it drops its predicate.
 SITES: dict[str, list[Probe]] = {
     "loaders.by_key": [look_ups],
@@ -453,20 +607,26 @@ SITES: dict[str, list[Probe]] = {
     "features.people": [map_layers],
     "features.people_houses": [map_layers],
     "features.people_grids": [map_layers],
+    "compiled.lookup": [compiled_look_ups],
+    "compiled.connection": [compiled_connections],
+    "compiled.stats": [compiled_connections],
+    "compiled.link": [compiled_links],
 }
 PROBES = sorted({probe for probes in SITES.values() for probe in probes}, key=lambda p: p.__name__)
 
 
 @pytest.mark.usefixtures("_probe_view")
 @pytest.mark.parametrize("probe", PROBES, ids=lambda p: p.__name__)
-async def test_every_probe_passes_with_every_predicate(gql: GraphQL, probe: Probe) -> None:
-    await probe(gql)
+async def test_every_probe_passes_with_every_predicate(
+    runner: Callable[[Probe], GraphQL], probe: Probe
+) -> None:
+    await probe(runner(probe))
 
 
 @pytest.mark.usefixtures("_probe_view")
 @pytest.mark.parametrize("site", sorted(SITES))
 async def test_removing_one_sites_predicate_fails_a_probe(
-    gql: GraphQL, monkeypatch: pytest.MonkeyPatch, site: str
+    runner: Callable[[Probe], GraphQL], monkeypatch: pytest.MonkeyPatch, site: str
 ) -> None:
     kept = scoping.row_scope
     removed: list[str] = []
@@ -483,7 +643,7 @@ async def test_removing_one_sites_predicate_fails_a_probe(
     failed = []
     for probe in SITES[site]:
         try:
-            await probe(gql)
+            await probe(runner(probe))
         except AssertionError as error:
             failed.append((probe.__name__, error))
     assert removed, f"no probe of {site} reached it"
