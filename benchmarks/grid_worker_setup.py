@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import asyncpg
 import httpx
@@ -128,6 +128,29 @@ T = TypeVar("T")
 
 
 # -- the database ------------------------------------------------------------------------------
+
+
+#: ``--server-env``, shared by the scripts that start a gridhub server.
+ServerEnvOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="GRIDHUB_NAME=VALUE for the gridhub server (repeatable), e.g."
+        " GRIDHUB_COMPILED_READS=false; no other GRIDHUB_* variable reaches it."
+    ),
+]
+
+
+def bench_settings(database_url: str) -> Settings:
+    """The settings of a benchmark on PostgreSQL, from its ``--database-url`` alone: the
+    shell's GRIDHUB_* variables are dropped, so the hub measured is the default one."""
+    for name in [name for name in os.environ if name.startswith("GRIDHUB_")]:
+        del os.environ[name]
+    from store.engine import normalise_database_url
+
+    database_url = normalise_database_url(database_url)
+    if not database_url.startswith("postgresql"):
+        raise typer.BadParameter("the benchmark runs on PostgreSQL", param_hint="--database-url")
+    return Settings(database_url=database_url, _env_file=None)  # type: ignore[call-arg]
 
 
 def asyncpg_dsn(url: str, database: str | None = None) -> str:

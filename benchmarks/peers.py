@@ -41,9 +41,11 @@ from grid_worker_setup import (
     NEWEST_ENTRY_INDEXED,
     QUERY,
     SQL,
+    ServerEnvOption,
     Settle,
     Workload,
     asyncpg_dsn,
+    bench_settings,
     canonical_from_hub,
     canonical_from_sql,
     console,
@@ -70,7 +72,7 @@ from sqlalchemy.engine import make_url
 
 from auth.keys import HubKeys
 from auth.tokens import issue_token
-from hub.settings import Settings, normalise_database_url
+from hub.settings import Settings
 from store.models import CODE_LENGTH, AreaLevel
 
 #: Who asks: the grid's own worker, and the staff of the street the grid lies in (whose plan
@@ -221,24 +223,14 @@ def main(
     street_staff: Annotated[
         bool, typer.Option(help="Also time the street staff variant of each size.")
     ] = True,
-    server_env: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="GRIDHUB_NAME=VALUE for the gridhub server (repeatable), e.g."
-            " GRIDHUB_COMPILED_READS=false; no other GRIDHUB_* variable reaches it."
-        ),
-    ] = None,
+    server_env: ServerEnvOption = None,
     postgraphile: Annotated[
         bool, typer.Option(help="Time PostGraphile 4 (skipped anyway when node is missing).")
     ] = True,
 ) -> None:
     """Time the grid worker's query through the hub, one SQL query and PostGraphile 4."""
-    for name in [name for name in os.environ if name.startswith("GRIDHUB_")]:
-        del os.environ[name]
-    database_url = normalise_database_url(database_url)
-    if not database_url.startswith("postgresql"):
-        raise typer.BadParameter("the benchmark runs on PostgreSQL", param_hint="--database-url")
-    settings = Settings(database_url=database_url, _env_file=None)  # type: ignore[call-arg]
+    settings = bench_settings(database_url)
+    database_url = settings.database_url
     if asyncio.run(create_database_if_missing(database_url)):
         console.print(f"Created database {make_url(database_url).database}.")
     from store.engine import upgrade

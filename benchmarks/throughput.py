@@ -39,7 +39,9 @@ from grid_worker_setup import (
     DEFAULT_DATABASE_URL,
     QUERY,
     RESULTS_DIR,
+    ServerEnvOption,
     asyncpg_dsn,
+    bench_settings,
     console,
     create_database_if_missing,
     grid_workers,
@@ -57,7 +59,6 @@ from rich.table import Table
 
 from auth.keys import HubKeys
 from auth.tokens import issue_token
-from hub.settings import Settings, normalise_database_url
 from store.engine import upgrade
 
 
@@ -183,24 +184,14 @@ def main(
     warmup: Annotated[float, typer.Option(min=0, help="Untimed seconds first.")] = 3,
     clients: Annotated[int, typer.Option(min=1, help="Concurrent clients.")] = 16,
     workers: Annotated[int, typer.Option(min=1, help="gridhub serve --workers.")] = 2,
-    server_env: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="GRIDHUB_NAME=VALUE for the gridhub server (repeatable), e.g."
-            " GRIDHUB_COMPILED_READS=false; no other GRIDHUB_* variable reaches it."
-        ),
-    ] = None,
+    server_env: ServerEnvOption = None,
     postgraphile: Annotated[
         bool, typer.Option(help="Also load PostGraphile 4 (skipped when node is missing).")
     ] = True,
 ) -> None:
     """Requests/s and p99 of gridhub and PostGraphile 4 under concurrent clients."""
-    for name in [name for name in os.environ if name.startswith("GRIDHUB_")]:
-        del os.environ[name]
-    database_url = normalise_database_url(database_url)
-    if not database_url.startswith("postgresql"):
-        raise typer.BadParameter("the benchmark runs on PostgreSQL", param_hint="--database-url")
-    settings = Settings(database_url=database_url, _env_file=None)  # type: ignore[call-arg]
+    settings = bench_settings(database_url)
+    database_url = settings.database_url
     asyncio.run(create_database_if_missing(database_url))
     upgrade(database_url)
     asyncio.run(seed_if_empty(settings))
