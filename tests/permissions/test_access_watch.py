@@ -76,6 +76,7 @@ async def areas(access: Access, engine: AsyncEngine) -> tuple[str, ...]:
 async def test_a_kept_principal_costs_no_statement_until_it_changes(
     watch: AccessWatch, principal: str, engine: AsyncEngine, statements: StatementCounter
 ) -> None:
+    await _settled(watch)  # the fixture's own committed changes are heard first, not mid-test
     access = Access.create(engine, watch)
     assert await areas(access, engine) == (GRID,)
     with statements:
