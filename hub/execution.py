@@ -186,9 +186,10 @@ class AnsweringExecutor(IncrementalExecutor):
         return found[1]
 
 
-#: No text the hub stores or looks up holds a NUL (PostgreSQL's text can not): a value with one
-#: can match nothing, and sent to the database it would fail as an internal error.
 def _nul_refusal() -> dict[str, Any]:
+    """The refusal of a value holding a NUL. No text the hub stores or looks up holds one
+    (PostgreSQL's text can not): such a value can match nothing, and sent to the database it
+    would fail as an internal error."""
     return {
         "message": "A value holds a NUL character (\\u0000), which no value here can hold",
         "extensions": {"code": BAD_USER_INPUT},
