@@ -33,10 +33,15 @@ from store.models.people import (
     decode_care_tags,
     encode_care_tags,
 )
+from store.models.provenance import SHARED_TARGETS, RemovedRow, RowChange, Tracked
 from store.models.reference import Department, Matter
 from store.models.views import View, ViewVersion
 
 __all__ = [
+    "SHARED_TARGETS",
+    "RemovedRow",
+    "RowChange",
+    "Tracked",
     "Address",
     "AddressAlias",
     "CODE_LENGTH",

@@ -9,6 +9,7 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models.base import Base, GridCode
+from store.models.provenance import Tracked
 
 
 class EntityType(enum.StrEnum):
@@ -24,7 +25,7 @@ class EntityStatus(enum.StrEnum):
     DEREGISTERED = "deregistered"
 
 
-class Entity(Base):
+class Entity(Tracked, Base):
     __tablename__ = "entities"
     __table_args__ = (
         Index("ix_entities_grid_code_credit_code", "grid_code", "credit_code"),

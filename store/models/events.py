@@ -9,6 +9,7 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models.base import Base, GridCode, UTCDateTime
+from store.models.provenance import Tracked
 
 
 class EventSource(enum.StrEnum):
@@ -30,7 +31,7 @@ class EventStatus(enum.StrEnum):
     RETURNED = "returned"
 
 
-class Event(Base):
+class Event(Tracked, Base):
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_grid_code_id", "grid_code", "id"),

@@ -8,6 +8,7 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models.base import Base, GridCode
+from store.models.provenance import Tracked
 
 
 class HouseUse(enum.StrEnum):
@@ -19,7 +20,7 @@ class HouseUse(enum.StrEnum):
     OFFICE = "office"
 
 
-class House(Base):
+class House(Tracked, Base):
     __tablename__ = "houses"
     __table_args__ = (Index("ix_houses_grid_code_code", "grid_code", "code"),)
 
@@ -33,7 +34,7 @@ class House(Base):
     grid_code: Mapped[str] = mapped_column(GridCode(), ForeignKey("grids.code"))
 
 
-class Room(Base):
+class Room(Tracked, Base):
     __tablename__ = "rooms"
     __table_args__ = (Index("ix_rooms_house_code_code", "house_code", "code"),)
 

@@ -9,6 +9,7 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models.base import Base, GridCode
+from store.models.provenance import Tracked
 
 
 class Gender(enum.StrEnum):
@@ -52,7 +53,7 @@ def decode_care_tags(value: str | None) -> list[str]:
     return [tag for tag in (value or "").split(",") if tag]
 
 
-class Person(Base):
+class Person(Tracked, Base):
     __tablename__ = "people"
     __table_args__ = (
         Index("ix_people_grid_code_id", "grid_code", "id"),
