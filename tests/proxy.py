@@ -83,7 +83,13 @@ class TcpProxy:
     async def _finish(self) -> None:
         """End every connection's tasks and let their transports close their sockets, before
         the loop stops: a socket left to the garbage collector warns in whatever test runs
-        then (stalled pipes are still waiting when the proxy is left)."""
+        then (stalled pipes are still waiting when the proxy is left).
+
+        A connection accepted just before the proxy closed has a task that has not run yet:
+        cancelled before its first step, it would never register its socket. Letting the loop
+        turn a few times first runs each such task to its first wait, after it registered."""
+        for _ in range(3):
+            await asyncio.sleep(0)
         tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
@@ -96,12 +102,16 @@ class TcpProxy:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        # Registered before the first wait, so closing the proxy (which aborts every registered
+        # writer) also ends a connection still waiting for its upstream, or cancelled there.
+        self._writers.add(writer)
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
         except OSError:
+            self._writers.discard(writer)
             writer.transport.abort()
             return
-        self._writers.update((writer, upstream_writer))
+        self._writers.add(upstream_writer)
         await asyncio.gather(
             self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)
         )
