@@ -83,6 +83,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 #: seen it closed.
 PING_AFTER_IDLE = 2.0
 _IDLE_SINCE = "gridhub_idle_since"
+PING = "SELECT 1"
 
 
 def _stamp_idle(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
@@ -99,7 +100,8 @@ def _check_alive(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any
     database restart or ``pg_terminate_backend`` ended is closed by the server, and asyncpg
     marks it closed as soon as the loop reads that: no round trip is needed to see it. Only a
     connection idle for longer than :data:`PING_AFTER_IDLE` (one a silent network cut or an idle
-    timeout may have ended without a word) is pinged, with one simple-protocol ``;``. Either
+    timeout may have ended without a word) is pinged, with one simple-protocol ``SELECT 1``
+    (no statement to prepare: one round trip, and safe behind a transaction pooler). Either
     failure raises ``DisconnectionError``: the pool drops the connection and takes another.
     """
     driver = dbapi_connection.driver_connection
@@ -109,7 +111,7 @@ def _check_alive(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any
     if idle_since is not None and time.monotonic() - idle_since <= PING_AFTER_IDLE:
         return
     try:
-        await_only(driver.execute(";"))
+        await_only(driver.execute(PING))
     except Exception as error:
         raise exc.DisconnectionError(f"the connection failed a ping: {error}") from error
 
