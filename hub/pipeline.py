@@ -53,6 +53,7 @@ from hub.services import Services, services
 from policies.plan import AccessPlan
 from resolvers.context import RequestContext
 from store.availability import SERVICE_UNAVAILABLE
+from store.engine import connect
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,9 @@ class Call:
         self._context: RequestContext | None = None
         #: The app a data officer previews as (``X-Preview-As``), once the plan is its.
         self.preview_as: str | None = None
+        #: Set by the step once it knows the request only reads (a query): its connection
+        #: then needs no transaction of its own (:func:`store.engine.connect`).
+        self.reads_only = False
 
     async def authenticate(self) -> Identity:
         """Who asks, from the bearer token (:class:`Unauthenticated` if none will do)."""
@@ -158,26 +162,27 @@ class Call:
         return value
 
     async def connection(self) -> AsyncConnection:
-        """The request's connection (the plan and every statement of the answer use it)."""
+        """The request's connection (the plan and every statement of the answer use it),
+        taken on first use: a request whose plan is cached and whose answer reads nothing
+        takes none."""
         if self._context is not None:
             return await self._context.connection()
         if self._connection is None:
-            self._connection = await self.services.engine.connect()
+            self._connection = await connect(self.services.engine, reads_only=self.reads_only)
         return self._connection
 
     async def plan(
         self, identity: Identity, purpose: str | None
     ) -> tuple[AccessPlan, RequestContext]:
         """The principal's plan for ``purpose``, and the request context that carries it."""
-        connection = await self.connection()
-        plan = await self.services.access.plan_for(identity, purpose, connection)
+        plan = await self.services.access.plan_for(identity, purpose, self.connection)
         self.facts.department_code = plan.principal.department
         self.facts.roles = plan.roles
         app = self.request.headers.get(PREVIEW_HEADER)
         if app is not None:  # a data officer reads as their department's app (hub.preview)
             app = app.strip()
             plan = await preview_plan(
-                self.services.access, plan, identity, app, purpose, connection
+                self.services.access, plan, identity, app, purpose, await self.connection()
             )
             self.preview_as = app
             self.facts.roles = (preview_role(app), *plan.roles)
@@ -189,9 +194,10 @@ class Call:
             self.request,
             services.clock(),
             identity=identity,
-            connection=connection,
+            connection=self._connection,
             policy_store=services.access.store,
             audit_writer=services.audit_writer,
+            reads_only=self.reads_only,
         )
         self._connection = None  # the context's now
         return plan, self._context

@@ -204,6 +204,13 @@ class PlanCache:
             self._keep(plan)
         return plan
 
+    def cached(self, principal: Principal, purpose: str | None, version: int) -> AccessPlan | None:
+        """The plan :meth:`plan_for` would return for ``version`` with no statement and no
+        compile, if the store holds that version's rules and the plan is cached; else None."""
+        if not self._store.holds(version):
+            return None
+        return self.lookup(principal, purpose, version)
+
     def lookup(self, principal: Principal, purpose: str | None, version: int) -> AccessPlan | None:
         """The cached plan for this version, if any and not past a grant's expiry (a
         dictionary look-up, and a clock reading for a plan that holds a grant)."""

@@ -163,6 +163,11 @@ class PolicyStore:
         async with self._engine.connect() as own:
             return await self._version_in(own)
 
+    def holds(self, version: int) -> bool:
+        """Whether the rules in memory are those of ``version`` (:meth:`refresh` would read
+        nothing)."""
+        return version == self._loaded
+
     async def refresh(
         self, connection: AsyncConnection | None = None, *, version: int | None = None
     ) -> int:

@@ -24,6 +24,7 @@ from policies import row_scope as scoping
 from policies.field_rules import FieldRules, Plan
 from resolvers.answer import Answer
 from resolvers.resources import Resource
+from store.engine import connect
 
 if TYPE_CHECKING:
     from audit.writer import AuditWriter
@@ -60,6 +61,9 @@ class RequestContext:
     #: The app's policy store and audit writer (None in-process, where there is no app).
     policy_store: PolicyStore | None = None
     audit_writer: AuditWriter | None = None
+    #: The request only reads (a query): its connection needs no transaction of its own
+    #: (:func:`store.engine.connect`).
+    reads_only: bool = False
     loaders: Loaders = field(init=False)
     _connection: AsyncConnection | None = field(default=None, init=False)
     #: What the response holds, for the audit entry: objects returned per type, the ids of
@@ -94,6 +98,7 @@ class RequestContext:
         connection: AsyncConnection | None = None,
         policy_store: PolicyStore | None = None,
         audit_writer: AuditWriter | None = None,
+        reads_only: bool = False,
     ) -> RequestContext:
         """The context of one request; "today" is the district's date, not the server's.
         ``now`` is the app's clock reading (default: the present); ``connection``, one the
@@ -109,6 +114,7 @@ class RequestContext:
             identity=identity,
             policy_store=policy_store,
             audit_writer=audit_writer,
+            reads_only=reads_only,
         )
         context._connection = connection
         return context
@@ -140,7 +146,7 @@ class RequestContext:
                 if self._closed:
                     raise RuntimeError("the request is finished")
                 if self._connection is None:
-                    self._connection = await self.engine.connect()
+                    self._connection = await connect(self.engine, reads_only=self.reads_only)
                 connection = self._connection
         return connection
 

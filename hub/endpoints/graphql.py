@@ -322,6 +322,8 @@ async def _run(call: Call, identity: Identity, params: Params, media: str) -> Re
     if isinstance(prepared, Response):
         return prepared
     facts, settings = call.facts, call.services.settings
+    # A query only reads: its connection needs no transaction (hub.pipeline.Call.reads_only).
+    call.reads_only = prepared.operation_type(params.operation_name) == OperationType.QUERY
     try:
         plan, context = await call.plan(identity, facts.purpose)
     except Forbidden as error:  # a preview the caller may not make
