@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, String, and_, case, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.util import ClauseAdapter
 
 from catalog.columns import STORED
 
@@ -118,7 +119,9 @@ async def measure(
     if planned is not None and planned > exact_up_to:
         percent = min(100.0, 100.0 * SAMPLE_ROWS / planned)
         sample = stored.table.tablesample(func.system(percent), seed=literal(0))
-        row = (await connection.execute(select(*columns).select_from(sample))).one()._mapping
+        adapter = ClauseAdapter(sample)
+        sampling = select(*(adapter.traverse(column) for column in columns)).select_from(sample)
+        row = (await connection.execute(sampling)).one()._mapping
         sampled = int(row["rows"])
         scale = planned / sampled if sampled else 0.0
         counts = {item: round(int(row[f"item_{i}"]) * scale) for i, item in enumerate(distinct)}
