@@ -219,7 +219,9 @@ async def main() -> None:
             compiled = query.limit(21).compile(
                 dialect=connection.dialect, compile_kwargs={"literal_binds": True}
             )
-            plan = await connection.execute(text(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {compiled}"))
+            plan = await connection.execute(
+                text(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {compiled}")
+            )
             print("plan of one page (without its ORDER BY):")
             for line in plan.scalars():
                 print("  " + line)
