@@ -9,6 +9,10 @@ anything else the hub hashes or signs.
 
 A checkpoint signs ``CHECKPOINT_DOMAIN || canonical_json({writer_id, number, seq, head_hash,
 at, key_id, final})`` with Ed25519; the signature is stored base64url without padding.
+
+A retention checkpoint (left where retention removed a chain's oldest entries, see
+:mod:`audit.retention`) signs ``RETENTION_DOMAIN || canonical_json({writer_id, seq, head_hash,
+checkpoints, before, at, exports, key_id})`` the same way.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from audit.record import GENESIS, canonical_entry, canonical_json, parse_time, r
 
 ENTRY_DOMAIN = b"gridhub.audit.entry.v1\n"
 CHECKPOINT_DOMAIN = b"gridhub.audit.checkpoint.v1\n"
+RETENTION_DOMAIN = b"gridhub.audit.retention.v1\n"
 #: What a checkpoint's signature covers, besides the domain.
 CHECKPOINT_FIELDS: tuple[str, ...] = (
     "writer_id",
@@ -37,15 +42,30 @@ CHECKPOINT_FIELDS: tuple[str, ...] = (
     "key_id",
     "final",
 )
+#: What a retention checkpoint's signature covers, besides the domain.
+RETENTION_FIELDS: tuple[str, ...] = (
+    "writer_id",
+    "seq",
+    "head_hash",
+    "checkpoints",
+    "before",
+    "at",
+    "exports",
+    "key_id",
+)
 
 __all__ = [
     "CHECKPOINT_DOMAIN",
     "CHECKPOINT_FIELDS",
     "ENTRY_DOMAIN",
     "GENESIS",
+    "RETENTION_DOMAIN",
+    "RETENTION_FIELDS",
     "b64decode",
     "b64encode",
     "checkpoint_message",
+    "retention_message",
+    "retention_signature_valid",
     "entry_hash",
     "signature_valid",
 ]
@@ -69,6 +89,24 @@ def checkpoint_message(values: Mapping[str, Any]) -> bytes:
     at = document["at"]
     document["at"] = render_time(at if isinstance(at, datetime) else parse_time(at))
     return CHECKPOINT_DOMAIN + canonical_json(document)
+
+
+def retention_message(values: Mapping[str, Any]) -> bytes:
+    """The bytes a retention checkpoint's signature covers."""
+    document = {name: values[name] for name in RETENTION_FIELDS}
+    for name in ("before", "at"):
+        at = document[name]
+        document[name] = render_time(at if isinstance(at, datetime) else parse_time(at))
+    return RETENTION_DOMAIN + canonical_json(document)
+
+
+def retention_signature_valid(public_key: Ed25519PublicKey, values: Mapping[str, Any]) -> bool:
+    """Whether ``values["signature"]`` is the key's signature of the retention checkpoint."""
+    try:
+        public_key.verify(b64decode(values["signature"]), retention_message(values))
+    except (InvalidSignature, ValueError, TypeError, KeyError):
+        return False
+    return True
 
 
 def b64encode(data: bytes) -> str:

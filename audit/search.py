@@ -93,7 +93,10 @@ def _filtered(connection: AsyncConnection, filter: AuditFilter) -> tuple[Any, An
         query = (
             select(entries)
             .select_from(AuditPersonRead)
-            .join(entries, entries.c.id == AuditPersonRead.entry_id)
+            .join(
+                entries,
+                and_(entries.c.id == AuditPersonRead.entry_id, entries.c.at == AuditPersonRead.at),
+            )
             .where(AuditPersonRead.person_id == filter.person_id)
         )
         at, entry_id = AuditPersonRead.at, AuditPersonRead.entry_id
@@ -115,7 +118,9 @@ def _filtered(connection: AsyncConnection, filter: AuditFilter) -> tuple[Any, An
     if filter.until is not None:
         query = query.where(at < filter.until)
     if filter.resource_type is not None or filter.field is not None or filter.decision is not None:
-        read = select(AuditFieldRead.entry_id).where(AuditFieldRead.entry_id == entries.c.id)
+        read = select(AuditFieldRead.entry_id).where(
+            AuditFieldRead.entry_id == entries.c.id, AuditFieldRead.at == entries.c.at
+        )
         if filter.resource_type is not None:
             read = read.where(AuditFieldRead.resource_type == filter.resource_type)
         if filter.field is not None:
@@ -233,12 +238,15 @@ async def stats(
             columns.append(entries.c.outcome.label(name))
         elif name == "resource":
             resources = (
-                select(AuditFieldRead.entry_id, AuditFieldRead.resource_type)
+                select(AuditFieldRead.entry_id, AuditFieldRead.at, AuditFieldRead.resource_type)
                 .where(AuditFieldRead.at >= since, AuditFieldRead.at < until)
                 .distinct()
                 .subquery()
             )
-            query = query.join(resources, resources.c.entry_id == entries.c.id)
+            query = query.join(
+                resources,
+                and_(resources.c.entry_id == entries.c.id, resources.c.at == entries.c.at),
+            )
             columns.append(resources.c.resource_type.label(name))
         else:
             spans = offset_spans(ZoneInfo(timezone), since.astimezone(UTC), until.astimezone(UTC))

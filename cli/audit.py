@@ -1,4 +1,5 @@
-"""``gridhub audit``: verify the log, export it for an auditor, publish and rotate its key.
+"""``gridhub audit``: verify the log, export it for an auditor, publish and rotate its key,
+remove whole past months (retention) and make its monthly partitions ahead.
 
 ``verify`` exits 0 when the log (or an export) is intact, 1 when it was tampered with, and 2
 when it could not be checked at all (no database, no keys, an unreadable key document). The
@@ -358,3 +359,120 @@ def rotate(key_dir: KeyDirOption = None) -> None:
     kid = rotate_keys(_settings(key_dir=key_dir).audit_key_dir)
     typer.echo(kid)
     console.print("Rotated: new checkpoints are signed with this key.")
+
+
+@audit_app.command()
+def retain(
+    before: Annotated[
+        str,
+        typer.Option(
+            "--before",
+            help="Remove every whole month before this one (YYYY-MM, UTC); at most the current "
+            "month, which is never removed.",
+            show_default=False,
+        ),
+    ],
+    export_dir: Annotated[
+        Path,
+        typer.Option(
+            "--export-dir",
+            help="Write each month's export here (audit-YYYY-MM.jsonl) before removing it.",
+            show_default=False,
+        ),
+    ],
+    database_url: DatabaseOption = None,
+    key_dir: KeyDirOption = None,
+) -> None:
+    """Export, verify, then remove whole past months, leaving a signed retention checkpoint.
+
+    Exit 0 when the months are gone (or there were none), 1 when refused (nothing removed),
+    2 when the log could not be read.
+
+    \b
+    gridhub audit retain --before 2026-10 --export-dir /srv/audit-archive
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from audit.keys import AuditKeys
+    from audit.retention import RetentionRefused, RetentionResult
+    from audit.retention import retain as retain_months
+    from store.audit_partitions import Month
+
+    try:
+        month = Month.parse(before)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--before") from None
+    settings = _settings(database_url, key_dir)
+    try:
+        keys = AuditKeys.load(settings.audit_key_dir)
+    except (OSError, ValueError, KeyError) as error:
+        raise _unchecked(f"no audit keys in {settings.audit_key_dir} ({error})") from None
+
+    async def main() -> RetentionResult:
+        from store.engine import create_engine
+
+        engine = create_engine(settings)
+        try:
+            return await retain_months(engine, keys, month, export_dir)
+        finally:
+            await engine.dispose()
+
+    try:
+        result = asyncio.run(main())
+    except RetentionRefused as error:
+        typer.secho(f"refused: {error}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+    except (SQLAlchemyError, OSError) as error:
+        raise _unchecked(f"can not read the audit log: {error}") from None
+    if not result.exports:
+        typer.echo(f"nothing before {month}: no entry removed")
+        return
+    for item in result.exports:
+        typer.echo(f"{item.month}: {item.entries} entries exported to {item.path}, verified")
+        typer.echo(f"  sha256 {item.sha256}")
+    typer.echo(
+        f"removed {result.entries} entries before {month} from "
+        f"{len(result.chains)} chains; a signed retention checkpoint starts each"
+    )
+
+
+@audit_app.command()
+def partitions(
+    ahead: Annotated[
+        int, typer.Option("--ahead", min=0, max=120, help="Months to make after the current one.")
+    ] = 3,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Make the audit log's monthly partitions ahead (PostgreSQL; hubs also do it daily).
+
+    \b
+    gridhub audit partitions --ahead 12
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from audit.partitions import ensure_partitions
+    from store.audit_partitions import is_partitioned, months_of
+
+    settings = _settings(database_url)
+
+    async def main() -> tuple[list[Any], list[Any]]:
+        from store.engine import create_engine
+
+        engine = create_engine(settings)
+        try:
+            made = await ensure_partitions(engine, ahead=ahead)
+            async with engine.connect() as connection:
+                months = await months_of(connection) if await is_partitioned(connection) else []
+            return made, months
+        finally:
+            await engine.dispose()
+
+    try:
+        made, months = asyncio.run(main())
+    except (SQLAlchemyError, OSError) as error:
+        raise _unchecked(f"can not make the audit partitions: {error}") from None
+    if not months:
+        typer.echo("the audit log is not partitioned here (SQLite keeps one table)")
+        return
+    typer.echo(f"made: {', '.join(str(m) for m in made) or 'none (all there)'}")
+    typer.echo(f"partitions: {months[0]} .. {months[-1]} ({len(months)} months) and default")

@@ -18,6 +18,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp
 
 from audit.keys import AuditKeys
+from audit.partitions import PartitionKeeper
 from audit.witness import open_witness
 from audit.writer import AuditWriter
 from auth.issuers import Verifier
@@ -55,6 +56,8 @@ class Services:
     audit_keys: AuditKeys
     audit_writer: AuditWriter
     grant_sweep: GrantSweep
+    #: Makes the audit log's monthly partitions ahead (PostgreSQL).
+    audit_partitions: PartitionKeeper
     #: On PostgreSQL, the listener that tells ``access`` when policies or principals changed.
     watch: AccessWatch | None = None
 
@@ -75,6 +78,8 @@ class Services:
             await watch.start()
         access = Access.create(engine, watch, clock)
         audit_keys = await asyncio.to_thread(AuditKeys.load_or_create, settings.audit_key_dir)
+        partitions = PartitionKeeper(engine)
+        await partitions.start()
         writer = AuditWriter(
             engine,
             audit_keys,
@@ -100,6 +105,7 @@ class Services:
             audit_keys=audit_keys,
             audit_writer=writer,
             grant_sweep=sweep,
+            audit_partitions=partitions,
             watch=watch,
         )
 
@@ -107,6 +113,7 @@ class Services:
         """Stop the sweep, flush and seal this process's audit chain, then let go of the rest."""
         await self.grant_sweep.close()
         await self.audit_writer.close()
+        await self.audit_partitions.close()
         if self.watch is not None:
             await self.watch.close()
         await self.engine.dispose()

@@ -152,6 +152,14 @@ class Settings(BaseSettings):
         float,
         Field(gt=0, description="...or after this many seconds with unsigned entries, if sooner."),
     ] = 60.0
+    catalog_exact_statistics_rows: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="The catalogue's live statistics count a table exactly up to this many "
+            "rows (the planner's estimate); larger PostgreSQL tables are estimated, and say so.",
+        ),
+    ] = 200_000
     audit_witness: Annotated[
         str | None,
         Field(

@@ -10,6 +10,7 @@ either is stored with a resource.
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -93,6 +94,15 @@ class ResourceField:
         )
 
 
+@strawberry.enum(description="How a resource's statistics were obtained.")
+class StatisticsMethod(enum.Enum):
+    EXACT = strawberry.enum_value("exact", description="Counted now, row by row.")
+    ESTIMATED = strawberry.enum_value(
+        "estimated",
+        description="The planner's row count and a sample's share of values (a large table).",
+    )
+
+
 @strawberry.type(description="How many rows have a value for one field.")
 class FieldCompleteness:
     field: str
@@ -116,6 +126,10 @@ class ResourceStatistics:
     )
     fields: list[FieldCompleteness] = strawberry.field(
         description="Completeness of each of the resource's fields, in the resource's order."
+    )
+    method: StatisticsMethod = strawberry.field(
+        description="EXACT: counted now; ESTIMATED: the row count and `filled` estimated (a "
+        "large table on PostgreSQL), `lastUpdated` still exact."
     )
 
 
@@ -151,7 +165,11 @@ class Shown:
 
     def __init__(self, info: Info, codes: Sequence[str]) -> None:
         context = info.context
-        self.statistics = StatisticsCache(context.connection, context.settings.timezone)
+        self.statistics = StatisticsCache(
+            context.connection,
+            context.settings.timezone,
+            context.settings.catalog_exact_statistics_rows,
+        )
         self._context = context
         self._codes = list(codes)
         self._versions: dict[str, list[StoredVersion]] | None = None
@@ -219,11 +237,15 @@ class DataResource:
             _shown=shown,
         )
 
-    @described("Rows, completeness and last update, counted now.")
+    @described(
+        "Rows, completeness and last update, counted now; on PostgreSQL a table larger than "
+        "`GRIDHUB_CATALOG_EXACT_STATISTICS_ROWS` is estimated instead (see `method`)."
+    )
     async def statistics(self) -> ResourceStatistics:
         measured = await self._shown.statistics.of(self.graphql_type)
         return ResourceStatistics(
             row_count=measured.rows,
+            method=StatisticsMethod(measured.method.value),
             last_updated=measured.last_changed,
             last_updated_from=[
                 f"{self.graphql_type}.{name}" for name in STORED[self.graphql_type].changed_at

@@ -26,6 +26,7 @@ from audit.stream import (
 from audit.verify.checkpoints import checkpoint_problem
 from audit.verify.index import IndexCursor, index_difference, index_mark
 from audit.verify.report import Problem, Report, UnsignedTail
+from audit.verify.retention import retention_anchor
 from audit.verify.walk import Anchor, ChainChecker
 from audit.verify.witness import compare_with_witness
 from store.models.audit import AuditCheckpoint, AuditEntry
@@ -73,6 +74,9 @@ async def verify_database(
     if it has none: the part checked always hangs on a signed head or on the genesis, and
     costs at most ``audit_checkpoint_entries`` entries more than asked.
 
+    A chain whose oldest entries retention removed is checked from its retention checkpoint
+    (:mod:`audit.verify.retention`), or from a later ``from_seq`` checkpoint.
+
     With ``witness`` (a witness file, :mod:`audit.witness`), an intact database is then
     compared with it: every checkpoint it holds must be in the database as written.
     """
@@ -88,10 +92,16 @@ async def verify_database(
         for chain in await writer_ids(connection, writer_id):
             anchor, problem = await _anchor(connection, chain, from_seq, public_keys)
             report.chains += 1
+            after_retention = False
+            if problem is None:
+                retained, problem, line = await retention_anchor(connection, chain, public_keys)
+                if retained is not None and retained.seq >= anchor.seq:
+                    anchor, after_retention = retained, True
+                    report.ranges.append(str(line))
             if problem is not None:
                 report.problem = problem
                 break
-            if anchor.seq:
+            if anchor.seq and not after_retention:
                 report.ranges.append(
                     f"chain {chain}: checked from #{anchor.seq + 1}, after signed checkpoint "
                     f"{anchor.checkpoints} (--from {from_seq})"

@@ -27,7 +27,8 @@ class Anchor:
     """Where a chain's walk starts.
 
     The default is the chain's beginning (genesis). ``verify --from`` starts after a signed
-    checkpoint (its seq, head and number; ``sealed`` if it was the final one); an export's
+    checkpoint (its seq, head and number; ``sealed`` if it was the final one), and a chain whose
+    oldest entries retention removed starts after its retention checkpoint; an export's
     chain starts wherever its first line does (``open=True``: the first entry's
     ``prev_hash`` is taken on trust, and said so).
     """
@@ -110,6 +111,11 @@ class ChainChecker:
     @property
     def sealed(self) -> bool:
         return self._sealed_at is not None
+
+    @property
+    def signed_seq(self) -> int:
+        """The seq the chain's checkpoints accepted so far cover up to."""
+        return self._signed_seq
 
     @property
     def unsigned(self) -> UnsignedTail | None:

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from store.audit_partitions import compared_with_models
 from store.engine import DEFAULT_DATABASE_URL, create_engine, normalise_database_url
 from store.models import Base
 
@@ -22,6 +23,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=compared_with_models(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -16,6 +16,7 @@ from store.models.audit import (
     AuditFieldRead,
     AuditIndexMark,
     AuditPersonRead,
+    AuditRetention,
 )
 from store.models.base import Base, UTCDateTime
 from store.models.catalog import CatalogField, CatalogResource, CatalogVersion
@@ -53,6 +54,7 @@ __all__ = [
     "AuditFieldRead",
     "AuditIndexMark",
     "AuditPersonRead",
+    "AuditRetention",
     "Base",
     "PersistedOperation",
     "CareTag",

@@ -22,6 +22,13 @@ two B-tree entries each) was the largest part of what the audit log cost a reque
 stops in between, the next hub process to start writes what its chain lacks (see
 :mod:`audit.writer`); verify leaves a chain's entries past its mark out of the index check and
 says how many there are.
+
+On PostgreSQL the entries and both index tables are partitioned by month of ``at``
+(:mod:`store.audit_partitions`): their primary keys there end with ``at`` (a partitioned table's
+unique keys hold its partition key), and ``(writer_id, seq)`` is an index rather than a unique
+constraint — a seq written twice is still found, by ``gridhub audit verify`` ("appears twice").
+``audit_retentions`` holds the signed checkpoints retention leaves where it removed a chain's
+oldest entries (:mod:`audit.retention`).
 """
 
 from __future__ import annotations
@@ -169,4 +176,29 @@ class AuditCheckpoint(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     key_id: Mapped[str] = mapped_column(String(64))
     final: Mapped[bool]
+    signature: Mapped[str] = mapped_column(String(128))
+
+
+class AuditRetention(Base):
+    """Where retention cut a chain: its entries up to ``seq`` (with head ``head_hash``) were
+    exported, verified and removed; signed with the hub's audit key.
+
+    ``checkpoints`` is the number of the chain's last checkpoint at or before ``seq`` (the
+    checkpoints themselves stay: the witness holds them), ``before`` the first instant kept,
+    ``exports`` the files the removed months went to with their SHA-256. Verification starts
+    the chain here (:mod:`audit.verify.database`).
+    """
+
+    __tablename__ = "audit_retentions"
+    __table_args__ = (Index("ix_audit_retentions_writer_id_seq", "writer_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    writer_id: Mapped[str] = mapped_column(String(ENTRY_TEXT_LIMITS["writer_id"]))
+    seq: Mapped[int]
+    head_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    checkpoints: Mapped[int]
+    before: Mapped[datetime] = mapped_column(UTCDateTime())
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    exports: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    key_id: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(128))

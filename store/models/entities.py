@@ -37,7 +37,7 @@ class Entity(Tracked, Base):
     type: Mapped[str] = mapped_column(String(24), index=True)
     industry: Mapped[str] = mapped_column(String(32), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
-    established_on: Mapped[date]
+    established_on: Mapped[date] = mapped_column(index=True)
     legal_representative_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"), index=True)
     registered_address: Mapped[str] = mapped_column(String(160))
     house_code: Mapped[str | None] = mapped_column(String(24), ForeignKey("houses.code"))

@@ -16,6 +16,7 @@ from store.models import (
     AuditFieldRead,
     AuditIndexMark,
     AuditPersonRead,
+    AuditRetention,
 )
 
 _request_ids = itertools.count(1)
@@ -23,7 +24,14 @@ _request_ids = itertools.count(1)
 
 async def empty_audit_tables(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
-        for model in (AuditFieldRead, AuditPersonRead, AuditIndexMark, AuditCheckpoint, AuditEntry):
+        for model in (
+            AuditFieldRead,
+            AuditPersonRead,
+            AuditIndexMark,
+            AuditCheckpoint,
+            AuditEntry,
+            AuditRetention,
+        ):
             await connection.execute(delete(model))
 
 

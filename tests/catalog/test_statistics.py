@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from catalog.statistics import Method, measure
 from demo import District
 from hub.settings import Settings
 from tests.conftest import GraphQL, StatementCounter
@@ -168,3 +169,35 @@ async def test_each_table_is_measured_once_per_request(
     assert len(measured) == len(types)
     catalogue_reads = [s for s in statements.statements if "FROM catalog_" in s]
     assert len(catalogue_reads) == 2  # the resources, then all their fields
+
+
+async def test_small_tables_are_counted_exactly_and_say_so(gql: GraphQL) -> None:
+    body = await gql("{ catalog { code statistics { method } } }", as_="cdo")
+    methods = {r["statistics"]["method"] for r in data_of(body)["catalog"]}
+    assert methods == {"EXACT"}
+
+
+async def test_large_tables_are_estimated_and_say_so(
+    engine: AsyncEngine, backend: str, settings: Settings
+) -> None:
+    """Past the threshold (here 0 rows) PostgreSQL estimates: the planner's row count and a
+    sample's shares, close to the exact counts; lastUpdated stays exact. SQLite counts."""
+    async with engine.connect() as connection:
+        exact = await measure(connection, "Person", settings.timezone)
+        if backend == "postgresql":  # the planner's row counts (ANALYZE runs in a transaction)
+            await connection.execute(text("ANALYZE people"))
+            await connection.execute(text("ANALYZE events"))
+        estimated = await measure(connection, "Person", settings.timezone, exact_up_to=0)
+        events_exact = await measure(connection, "Event", settings.timezone)
+        events = await measure(connection, "Event", settings.timezone, exact_up_to=0)
+    assert exact.method is Method.EXACT
+    if backend != "postgresql":
+        assert estimated == exact
+        return
+    assert estimated.method is Method.ESTIMATED
+    assert estimated.rows == pytest.approx(exact.rows, rel=0.05)
+    for field in ("phone", "careTags", "name", "room"):
+        assert estimated.filled[field] == pytest.approx(exact.filled[field], rel=0.1, abs=20)
+        assert estimated.filled[field] <= estimated.rows
+    assert events.method is Method.ESTIMATED
+    assert events.last_changed == events_exact.last_changed
