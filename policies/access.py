@@ -15,6 +15,7 @@ a subject removed and added again does not revive its old tokens.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, exists, select
@@ -79,6 +80,15 @@ async def _load(
     return principal, int(first.policy_version or 0), created_second
 
 
+#: A connection, or how to take one when a statement is needed (with read replicas, the
+#: request's own connection is a replica's and plans read the primary only when they must).
+Connection = AsyncConnection | Callable[[], Awaitable[AsyncConnection]]
+
+
+async def _connection(source: Connection) -> AsyncConnection:
+    return source if isinstance(source, AsyncConnection) else await source()
+
+
 #: Most principals whose rows a process keeps between notifications.
 KEPT_PRINCIPALS = 100_000
 
@@ -104,20 +114,20 @@ class Access:
         return cls(store, PlanCache(store, clock=clock), watch)
 
     async def _principal(
-        self, connection: AsyncConnection, subject: str, client_id: str | None
+        self, connection: Connection, subject: str, client_id: str | None
     ) -> tuple[Principal | None, int, int | None]:
         """The principal, policy version and creation second: kept from an earlier request
         while no change has been heard since (a client's deletion is one), else read (one
         statement)."""
         watch = self.watch
         if watch is None or not watch.live:
-            return await _load(connection, subject, client_id)
+            return await _load(await _connection(connection), subject, client_id)
         generation = watch.generation
         key = (subject, client_id)
         kept = self._kept.get(key)
         if kept is not None and kept[0] == generation:
             return kept[1], kept[2], kept[3]
-        principal, version, created = await _load(connection, subject, client_id)
+        principal, version, created = await _load(await _connection(connection), subject, client_id)
         if principal is not None and watch.live and watch.generation == generation:
             if len(self._kept) >= KEPT_PRINCIPALS:
                 self._kept.clear()
@@ -125,12 +135,16 @@ class Access:
         return principal, version, created
 
     async def plan_for(
-        self, identity: Identity, purpose: str | None, connection: AsyncConnection
+        self, identity: Identity, purpose: str | None, connection: Connection
     ) -> AccessPlan:
         """The plan of the principal ``identity`` names; :class:`Unauthenticated` if there is
         no such principal (any more), it is of another kind than the token says, or the token
         was issued before the principal was created (to an earlier principal of that subject,
-        since removed: adding a subject again does not revive its old tokens)."""
+        since removed: adding a subject again does not revive its old tokens).
+
+        ``connection`` is one on the primary, or how to take one: given so, it is taken only
+        if the principal must be read, and rules the policy store must reload are read on the
+        store's own connection."""
         principal, version, created = await self._principal(
             connection, identity.subject, identity.client_id
         )
@@ -138,4 +152,5 @@ class Access:
             raise Unauthenticated(f"no {identity.kind} principal {identity.subject!r}")
         if created is not None and identity.issued_at is not None and identity.issued_at < created:
             raise Unauthenticated(f"a token of {identity.subject!r} issued before it was created")
-        return await self.plans.plan_for(principal, purpose, connection, version=version)
+        on = connection if isinstance(connection, AsyncConnection) else None
+        return await self.plans.plan_for(principal, purpose, on, version=version)

@@ -98,6 +98,7 @@ async def _stream(call: Call) -> Response:
         )
         if value is not None
     }
+    call.may_read_replica()  # a layer only reads: a replica may serve it
     plan, context = await call.plan(identity, purpose)
     connection = await context.connection()
     cut = parse_cut(_bbox(raw_bbox), area_code)
