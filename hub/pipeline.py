@@ -129,6 +129,8 @@ class Call:
         #: A connection to the primary beside a replica's, for the access plan.
         self._primary: AsyncConnection | None = None
         self._counted = False
+        #: Whether the request only reads (counted in ``gridhub_reads_total`` by where).
+        self._a_read = False
         #: The app a data officer previews as (``X-Preview-As``), once the plan is its.
         self.preview_as: str | None = None
         self.identity: Identity | None = None
@@ -179,12 +181,13 @@ class Call:
     def may_read_replica(self) -> None:
         """The endpoint's word that this request only reads: its connection, when taken, may
         be a read replica's (:mod:`hub.read_routing`). Without replicas, nothing changes."""
-        self._reads_only = True
+        self._reads_only = self._a_read = True
 
-    async def use_primary(self) -> None:
-        """The request writes after all (a mutation), or must read the primary: a connection
-        already taken on a replica goes back, and the next one is the primary's."""
-        self._reads_only = False
+    async def use_primary(self, *, reading: bool = False) -> None:
+        """The request writes after all (a mutation), or must read the primary (``reading``:
+        it still only reads, and counts as a read of the primary): a connection already taken
+        on a replica goes back, and the next one is the primary's."""
+        self._reads_only, self._a_read = False, reading
         if self.replica is not None and self._context is None:
             connection, self._connection, self.replica = self._connection, None, None
             if connection is not None:
@@ -330,7 +333,7 @@ class Call:
 
     def _count_read(self) -> None:
         """Count a request that only read by where it read (``gridhub_reads_total``), once."""
-        if self._reads_only and not self._counted and self.services.reads is not None:
+        if self._a_read and not self._counted and self.services.reads is not None:
             if self._context is not None or self._connection is not None:
                 where = PRIMARY if self.replica is None else self.replica.name
                 self.services.metrics.reads.labels(where).inc()

@@ -330,8 +330,10 @@ async def _run(call: Call, identity: Identity, params: Params, media: str) -> Re
     if isinstance(prepared, Response):
         return prepared
     operation_type = prepared.operation_type(params.operation_name)
-    if operation_type is not OperationType.QUERY or _reads_primary(prepared, params):
+    if operation_type is not OperationType.QUERY:
         await call.use_primary()
+    elif _reads_primary(prepared, params):
+        await call.use_primary(reading=True)
     facts, settings = call.facts, call.services.settings
     try:
         plan, context = await call.plan(identity, facts.purpose)
