@@ -163,7 +163,16 @@ def make_replica(primary_port: int, replica_port: int) -> None:
     """``pg_createcluster`` the replica, replace its data with ``pg_basebackup -R`` of the
     primary (which writes ``standby.signal`` and ``primary_conninfo``), and start it."""
     console.print(f"Creating the replica {VERSION}/{REPLICA} on port {replica_port} …")
-    sh("pg_createcluster", VERSION, REPLICA, "-p", str(replica_port))
+    sh(
+        "pg_createcluster",
+        VERSION,
+        REPLICA,
+        "-p",
+        str(replica_port),
+        "--",
+        "--auth-local=trust",
+        "--auth-host=trust",
+    )
     data = Path(f"/var/lib/postgresql/{VERSION}/{REPLICA}")
     for entry in data.iterdir():  # the directory stays, with its owner and mode
         if entry.is_dir() and not entry.is_symlink():
@@ -215,6 +224,20 @@ async def wait_until_replayed(primary: str, replica: str) -> None:
             return
         await asyncio.sleep(0.2)
     raise RuntimeError("the replica did not catch up within a minute")
+
+
+async def transactions(primary: str, replica: str) -> dict[str, int]:
+    """Transactions each server has ended in the benchmark's database (committed or rolled
+    back: the hub gives a reading connection back with a rollback)."""
+    sql = f"SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '{DATABASE}'"
+    return {
+        "primary": int(await one_value(primary, sql)),
+        "replica": int(await one_value(replica, sql)),
+    }
+
+
+def delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {name: after[name] - before[name] for name in after}
 
 
 # The hubs
@@ -404,7 +427,7 @@ def main(
         run_async(create_database_if_missing(primary))
         upgrade(primary)
         run_async(seed_if_empty(settings))
-        console.print(f"Primary seeded in {time.perf_counter() - started:.0f} s.")
+        console.print(f"Primary ready in {time.perf_counter() - started:.0f} s.")
         make_replica(primary_port, replica_port)
         run_async(wait_until_replayed(primary, replica))
         variables = run_async(small_variables(primary, settings.max_page_size))
@@ -427,14 +450,17 @@ def main(
             headers = {"content-type": "application/json", "authorization": f"Bearer {token}"}
             with hubs(primary, keys, subjects, settings, common) as only_primary:
                 console.print(f"Loading the primary alone: {clients} clients, {seconds} s …")
+                before = run_async(transactions(primary, replica))
                 loads.append(
                     run_async(
                         spread("primary only", only_primary.urls, body, headers, clients, seconds)
                     )
                 )
+                results["transactions_primary_only"] = delta(
+                    run_async(transactions(primary, replica)), before
+                )
             with hubs(primary, keys, subjects, settings, with_replica) as both:
-                commits = "SELECT sum(xact_commit) FROM pg_stat_database"
-                replica_before = run_async(one_value(replica, commits))
+                before = run_async(transactions(primary, replica))
                 reads_before = both.metrics()
                 console.print(f"Loading primary + replica: {clients} clients, {seconds} s …")
                 loads.append(
@@ -443,13 +469,14 @@ def main(
                     )
                 )
                 reads = {k: v - reads_before.get(k, 0.0) for k, v in both.metrics().items()}
-                replica_commits = int(run_async(one_value(replica, commits)) - replica_before)
+                served = delta(run_async(transactions(primary, replica)), before)
                 console.print(
-                    f"Reads by database during that run: {reads}; the replica committed"
-                    f" {replica_commits} transactions."
+                    f"Reads by database during that run: {reads}; transactions (database"
+                    f" {DATABASE}) primary alone: {results['transactions_primary_only']},"
+                    f" with the replica: {served}."
                 )
                 results["reads_by_database"] = reads
-                results["replica_transactions"] = replica_commits
+                results["transactions_with_replica"] = served
                 results["read_your_writes"] = read_your_writes(both, primary, replica, max_lag)
                 before = both.metrics()
                 console.print(
