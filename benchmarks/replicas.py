@@ -282,7 +282,9 @@ def hubs(
 ) -> Iterator[Hubs]:
     with ExitStack() as stack:
         urls = [
-            stack.enter_context(running_server(primary, key_dir, subjects, extra_env=env))
+            stack.enter_context(
+                running_server(primary, key_dir, subjects, extra_env=env, startup_seconds=300)
+            )
             for _ in range(2)
         ]
         yield Hubs(urls, HubKeys.load_or_create(key_dir), settings)
