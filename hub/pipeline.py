@@ -310,7 +310,7 @@ class Call:
         """Give the request's connection back. Once the answer is complete and its entry on
         its way, a failure to do so (the database went away after the last read) is the
         pool's to clean up, not the request's: the answer stands, as its entry says."""
-        self._count_read()
+        self.count_read()
         primary, self._primary = self._primary, None
         try:
             try:
@@ -331,7 +331,7 @@ class Call:
                 error,
             )
 
-    def _count_read(self) -> None:
+    def count_read(self) -> None:
         """Count a request that only read by where it read (``gridhub_reads_total``), once."""
         if self._a_read and not self._counted and self.services.reads is not None:
             if self._context is not None or self._connection is not None:

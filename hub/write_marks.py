@@ -96,11 +96,11 @@ class WriteMarks:
         self._local.move_to_end(subject)
         while len(self._local) > self._max:
             self._local.popitem(last=False)
-        if self._redis is None or now < self._redis_down_until:
+        if self._redis is None:
             return
         from redis.exceptions import RedisError
 
-        try:
+        try:  # tried even just after Redis failed: writes are rare, and a lost mark matters
             await self._forward(
                 keys=[self._prefix + subject], args=[str(position), int(self._seconds * 1000)]
             )

@@ -394,3 +394,14 @@ def test_checks_say_why_a_replica_is_out(hub: Hub) -> None:
     hub.check()
     assert hub.replica.in_rotation
     assert hub.replica.reason is None
+
+
+def test_a_view_layer_streams_from_the_replica(hub: Hub) -> None:
+    before = len(hub.replica_statements)
+    response = hub.client.get(
+        "/views/grid-office-patrol.geojson?layer=houses", headers=hub.headers(NEIGHBOUR)
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["features"]
+    assert len(hub.replica_statements) > before
+    assert hub.reads(hub.replica.name) == 1
