@@ -227,12 +227,17 @@ async def wait_until_replayed(primary: str, replica: str) -> None:
 
 
 async def transactions(primary: str, replica: str) -> dict[str, int]:
-    """Transactions each server has ended in the benchmark's database (committed or rolled
-    back: the hub gives a reading connection back with a rollback)."""
-    sql = f"SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '{DATABASE}'"
+    """Per server, in the benchmark's database: the transactions it ended (committed or rolled
+    back: the hub gives a reading connection back with a rollback) and the rows it read
+    (``tup_returned + tup_fetched``: what the reads cost it)."""
+    where = f"FROM pg_stat_database WHERE datname = '{DATABASE}'"
+    xacts = f"SELECT xact_commit + xact_rollback {where}"
+    rows = f"SELECT tup_returned + tup_fetched {where}"
     return {
-        "primary": int(await one_value(primary, sql)),
-        "replica": int(await one_value(replica, sql)),
+        "primary transactions": int(await one_value(primary, xacts)),
+        "replica transactions": int(await one_value(replica, xacts)),
+        "primary rows read": int(await one_value(primary, rows)),
+        "replica rows read": int(await one_value(replica, rows)),
     }
 
 
