@@ -48,6 +48,9 @@ from hub.faults import (
     service_unavailable,
     unavailable,
 )
+from hub.faults import (
+    refuse as refuse_unavailable,
+)
 from hub.preview import PREVIEW_HEADER, preview_plan, preview_role
 from hub.rate_limit import Admission, refuse
 from hub.read_routing import PRIMARY
@@ -341,7 +344,14 @@ class Call:
 
     def failed(self, error: Exception) -> Response:
         """The answer to a request that raised ``error``: 503 ``SERVICE_UNAVAILABLE`` if the
-        database was unreachable, else a logged 500 ``INTERNAL_SERVER_ERROR``."""
+        database was unreachable, else a logged 500 ``INTERNAL_SERVER_ERROR``. A replica that
+        failed where the request could not move (a view's stream already begun, a persisted
+        document looked up before the plan) leaves the rotation; the primary is not marked
+        down for it (every other request would be refused for a second)."""
+        reads, replica = self.services.reads, self.replica
+        if reads is not None and replica is not None and is_unavailable(error):
+            reads.failed(replica, error)
+            return refuse_unavailable(self.facts)
         response = failed_request(self.services.database, self.facts, error)
         if response is None:
             log.exception("Request %s failed", self.facts.request_id, exc_info=error)

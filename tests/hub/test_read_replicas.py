@@ -405,3 +405,34 @@ def test_a_view_layer_streams_from_the_replica(hub: Hub) -> None:
     assert response.json()["features"]
     assert len(hub.replica_statements) > before
     assert hub.reads(hub.replica.name) == 1
+
+
+def test_a_replica_failing_where_a_read_can_not_move_does_not_mark_the_primary_down(
+    hub: Hub,
+) -> None:
+    """A view's layer read on a replica that goes before its statements: that request is
+    refused (503, retry), the replica leaves the rotation, and the primary is not taken for
+    down: the next request, and everybody else's, is answered at once."""
+    from hub import pipeline
+
+    original = pipeline.Call.plan
+
+    async def plan_then_cut(call: pipeline.Call, *args: Any, **kwargs: Any) -> Any:
+        planned = await original(call, *args, **kwargs)
+        if call.replica is not None:
+            hub.proxy.cut()
+        return planned
+
+    url = "/views/grid-office-patrol.geojson?layer=houses"
+    pipeline.Call.plan = plan_then_cut  # type: ignore[method-assign]
+    try:
+        refused = hub.client.get(url, headers=hub.headers(NEIGHBOUR))
+    finally:
+        pipeline.Call.plan = original  # type: ignore[method-assign]
+    assert refused.status_code == 503
+    assert refused.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+    assert not hub.replica.in_rotation
+    assert hub.shared.database.up
+    again = hub.client.get(url, headers=hub.headers(NEIGHBOUR))
+    assert again.status_code == 200
+    assert again.json()["features"]
