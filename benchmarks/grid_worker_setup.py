@@ -380,6 +380,7 @@ def running_server(
     subjects: Sequence[str],
     workers: int = 1,
     extra_env: Mapping[str, str] | None = None,
+    startup_seconds: float = 60,
 ) -> Iterator[str]:
     """A ``gridhub serve`` process for the benchmark (``workers`` uvicorn workers); yields its
     GraphQL URL. ``extra_env`` sets ``GRIDHUB_*`` variables on purpose (to compare a setting's
@@ -390,7 +391,8 @@ def running_server(
     with one exception: ``subjects`` (the grid workers the benchmark asks as) get a budget
     no run can spend. Hundreds of back-to-back requests from one person are exactly what the
     default rate limit refuses (429); a budget of its own keeps the limiter's per-request
-    work in the figures while never refusing.
+    work in the figures while never refusing. ``startup_seconds``: how long it may take to
+    answer ``/healthz`` (more on a machine others are loading).
     Its log (uvicorn's access log included, as in production) goes to a file, shown if it
     fails to start.
     """
@@ -419,7 +421,7 @@ def running_server(
         process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=log)
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + startup_seconds
             while True:
                 if process.poll() is not None or time.monotonic() > deadline:
                     log.seek(0)

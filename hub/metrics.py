@@ -16,7 +16,10 @@ could not be written is counted as lost.
   ``gridhub_audit_queue_depth``: entries waiting for their transaction;
   ``gridhub_audit_lost_total{code}``: entries that could not be written (their requests were
   answered without data);
-- ``gridhub_requests_in_progress``, ``gridhub_rate_limit_redis_errors_total``.
+- ``gridhub_requests_in_progress``, ``gridhub_rate_limit_redis_errors_total``;
+- with read replicas (docs/scaling.md): ``gridhub_reads_total{database}``, the requests that
+  only read by the database that answered them (``primary`` or a replica), and
+  ``gridhub_read_replica_in_rotation{replica}``.
 
 With several worker processes (``gridhub serve --workers N``) each writes its figures to files
 in ``PROMETHEUS_MULTIPROC_DIR`` (the serve command makes a fresh folder), and whichever worker
@@ -113,6 +116,20 @@ class Metrics:
             "Requests being answered.",
             registry=self.registry,
             multiprocess_mode="livesum",
+        )
+        self.reads = Counter(
+            "gridhub_reads",
+            "Requests that only read, by the database that answered them: primary, or a "
+            "read replica's host:port/database.",
+            ("database",),
+            registry=self.registry,
+        )
+        self.replica_in_rotation = Gauge(
+            "gridhub_read_replica_in_rotation",
+            "1 while a read replica answers reads, 0 while it is out of rotation.",
+            ("replica",),
+            registry=self.registry,
+            multiprocess_mode="livemin",
         )
         self.redis_errors = Counter(
             "gridhub_rate_limit_redis_errors",

@@ -26,12 +26,14 @@ from auth.keys import HubKeys
 from catalog.sweep import GrantSweep
 from hub.execution import Executor
 from hub.rate_limit import RateLimits
+from hub.read_routing import ReadRouting
 from hub.settings import Settings
 from policies.access import Access
 from policies.access_watch import AccessWatch
 from policies.plan import Clock
 from store.availability import DatabaseState
 from store.engine import create_engine
+from store.replicas import Replica, ReplicaSet, replica_name
 
 if TYPE_CHECKING:  # hub.metrics reads the services: at run time it imports this module
     from hub.metrics import Metrics
@@ -60,6 +62,8 @@ class Services:
     audit_partitions: PartitionKeeper
     #: On PostgreSQL, the listener that tells ``access`` when policies or principals changed.
     watch: AccessWatch | None = None
+    #: With read replicas: where requests that only read go (:mod:`hub.read_routing`).
+    reads: ReadRouting | None = None
 
     @classmethod
     async def start(
@@ -91,6 +95,7 @@ class Services:
         await writer.start()
         sweep = GrantSweep(access.store, writer, clock, settings.grant_sweep_seconds)
         sweep.start()
+        reads = await start_read_routing(settings, engine, metrics)
         return cls(
             settings=settings,
             clock=clock,
@@ -107,11 +112,14 @@ class Services:
             grant_sweep=sweep,
             audit_partitions=partitions,
             watch=watch,
+            reads=reads,
         )
 
     async def close(self) -> None:
         """Stop the sweep, flush and seal this process's audit chain, then let go of the rest."""
         await self.grant_sweep.close()
+        if self.reads is not None:
+            await self.reads.close()
         await self.audit_writer.close()
         await self.audit_partitions.close()
         if self.watch is not None:
@@ -119,6 +127,37 @@ class Services:
         await self.engine.dispose()
         await self.verifier.aclose()
         await self.rate_limits.aclose()
+
+
+async def start_read_routing(
+    settings: Settings, primary: AsyncEngine, metrics: Metrics
+) -> ReadRouting | None:
+    """The replicas of ``GRIDHUB_READ_REPLICA_URLS`` (checked once now, then in the
+    background) and the principals' write marks; None without replicas."""
+    if not settings.read_replica_urls:
+        return None
+    from hub.write_marks import WriteMarks
+
+    def changed(replica: Replica) -> None:
+        metrics.replica_in_rotation.labels(replica.name).set(1 if replica.in_rotation else 0)
+
+    members = [
+        (replica_name(url), create_engine(settings.model_copy(update={"database_url": url})))
+        for url in settings.read_replica_urls
+    ]
+    replicas = ReplicaSet.of(
+        primary,
+        members,
+        max_lag=settings.replica_max_lag,
+        every=settings.replica_check_seconds,
+        timeout=settings.database_connect_timeout,
+        on_change=changed,
+    )
+    for replica in replicas.replicas:
+        changed(replica)
+    marks = WriteMarks(settings.redis_url, settings.redis_prefix)
+    await replicas.start()
+    return ReadRouting(replicas, marks)
 
 
 def services(where: HTTPConnection | ASGIApp) -> Services:

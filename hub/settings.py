@@ -242,6 +242,29 @@ class Settings(BaseSettings):
         float,
         Field(gt=0, description="Seconds a stopping process waits for requests in flight."),
     ] = 30.0
+    read_replica_urls: Annotated[
+        list[str],
+        NoDecode,
+        Field(
+            description="PostgreSQL streaming replicas of `database_url` that answer requests "
+            "which only read (GraphQL queries, a view's GeoJSON), comma-separated URLs; "
+            "everything that writes goes to the primary. Empty: every request uses the primary "
+            "(docs/scaling.md)."
+        ),
+    ] = []
+    replica_max_lag: Annotated[
+        float,
+        Field(
+            gt=0,
+            description="Seconds of the primary's writes a replica may not yet have replayed "
+            "and still answer reads; a replica further behind (or unreachable) leaves the "
+            "rotation until it catches up.",
+        ),
+    ] = 5.0
+    replica_check_seconds: Annotated[
+        float,
+        Field(gt=0, description="Seconds between checks of the read replicas' replay position."),
+    ] = 1.0
     database_connect_timeout: Annotated[
         float, Field(gt=0, description="Seconds to wait for a database connection.")
     ] = 5.0
@@ -327,7 +350,12 @@ class Settings(BaseSettings):
     ] = 600
 
     @field_validator(
-        "introspection_roles", "persisted_only", "cors_origins", "trusted_proxies", mode="before"
+        "introspection_roles",
+        "persisted_only",
+        "cors_origins",
+        "trusted_proxies",
+        "read_replica_urls",
+        mode="before",
     )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -370,6 +398,22 @@ class Settings(BaseSettings):
     @classmethod
     def _async_driver(cls, value: str) -> str:
         return normalise_database_url(value)
+
+    @field_validator("read_replica_urls")
+    @classmethod
+    def _replica_drivers(cls, value: list[str]) -> list[str]:
+        urls = [normalise_database_url(url) for url in value]
+        for url in urls:
+            if not url.startswith("postgresql"):
+                raise ValueError("read_replica_urls: each replica is a postgresql:// URL")
+        return urls
+
+    @model_validator(mode="after")
+    def _replicas_of_postgresql(self) -> Self:
+        """Replicas are PostgreSQL streaming replicas of a PostgreSQL primary."""
+        if self.read_replica_urls and not self.database_url.startswith("postgresql"):
+            raise ValueError("read_replica_urls need a PostgreSQL database_url (the primary)")
+        return self
 
     @model_validator(mode="after")
     def _issuers_distinct(self) -> Self:

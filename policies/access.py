@@ -141,9 +141,11 @@ class Access:
         was issued before the principal was created (to an earlier principal of that subject,
         since removed: adding a subject again does not revive its old tokens).
 
-        ``connection`` may be how to take one: on PostgreSQL, a principal kept since the last
-        change notification and a plan cached for the version then need no statement at all,
-        and the request takes a connection only if its answer needs one."""
+        ``connection`` is one on the primary, or how to take one: on PostgreSQL, a principal
+        kept since the last change notification and a plan cached for the version then need no
+        statement at all, and the request takes a connection only if its answer needs one;
+        given so, rules the policy store must reload are read on the store's own connection
+        (with read replicas, the request's own connection is a replica's)."""
         principal, version, created = await self._principal(
             connection, identity.subject, identity.client_id
         )
@@ -154,6 +156,5 @@ class Access:
         plan = self.plans.cached(principal, purpose, version)
         if plan is not None:
             return plan
-        return await self.plans.plan_for(
-            principal, purpose, await _taken(connection), version=version
-        )
+        on = connection if isinstance(connection, AsyncConnection) else None
+        return await self.plans.plan_for(principal, purpose, on, version=version)

@@ -1,7 +1,8 @@
 """Whether the database can be reached, and this process's memory of when it could not.
 
 A request that finds the database unreachable — a refused or dropped connection, a connect or
-statement timeout, a server shutting down, a SQLite file that can not be opened — must be told
+statement timeout, a server shutting down, a SQLite file that can not be opened, a read
+replica cancelling a query for a conflict with recovery — must be told
 apart from a fault of the hub's: the first is answered 503 and retried, the second is a bug.
 :func:`is_unavailable` tells them apart; :class:`DatabaseState` remembers a failure so that for
 the next ``retry_seconds`` requests are refused before any statement (a database that hangs
@@ -29,6 +30,10 @@ from store.errors import GridhubError
 log = logging.getLogger(__name__)
 
 SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+#: SQLSTATEs a hot standby cancels a query with when replaying WAL conflicts with it (rows it
+#: reads were vacuumed on the primary, a lock the primary took): the replica could not answer
+#: now; the hub reads the primary instead (hub.read_routing).
+_RECOVERY_CONFLICTS = frozenset({"40001", "40P01"})
 #: SQLite's messages for a file it can not use (the rest of its errors are the hub's own faults).
 _SQLITE_UNAVAILABLE = ("unable to open", "database is locked", "disk i/o", "readonly database")
 
@@ -68,6 +73,11 @@ def is_unavailable(error: BaseException) -> bool:
             | asyncpg.ReadOnlySQLTransactionError,
         ):
             return True
+        if (
+            getattr(current, "sqlstate", None) in _RECOVERY_CONFLICTS
+            and "recovery" in str(current).lower()
+        ):
+            return True  # a read replica cancelled the query: replaying conflicted with it
         if isinstance(current, sqlite3.OperationalError) and str(current).lower().startswith(
             _SQLITE_UNAVAILABLE
         ):

@@ -98,6 +98,7 @@ async def _stream(call: Call) -> Response:
         )
         if value is not None
     }
+    call.may_read_replica()  # a layer only reads: a replica may serve it
     plan, context = await call.plan(identity, purpose)
     connection = await context.connection()
     cut = parse_cut(_bbox(raw_bbox), area_code)
@@ -124,6 +125,7 @@ async def _stream(call: Call) -> Response:
     facts.row_counts = await _counts(context, query)
     denied = any(read.decision != "ALLOW" for read in facts.reads)
     facts.outcome = Outcome.PARTIAL if denied else Outcome.OK
+    call.count_read()  # the stream gives the connection back, not the call
     headers = {"Cache-Control": "no-store", "X-View-Version": str(stored.version)}
     # The connection goes back when the body is done; the background task is the fallback for
     # a body that never ran to its end (the client went away before it started).

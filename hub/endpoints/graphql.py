@@ -24,7 +24,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from graphql import OperationType
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    OperationType,
+    SelectionSetNode,
+)
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -167,6 +174,7 @@ async def _answer(call: Call) -> Response:
     media = negotiate(call.request.headers.get("accept"))
     if (refused := await call.admit(identity)) is not None:
         return refused  # over its rate limit, or the database is known to be down
+    call.may_read_replica()  # until the document turns out to write (see _run)
     try:
         params = await _read(call, media)
     except Refused as error:
@@ -321,9 +329,12 @@ async def _run(call: Call, identity: Identity, params: Params, media: str) -> Re
     prepared = await _prepare(call, identity, params, media)
     if isinstance(prepared, Response):
         return prepared
+    operation_type = prepared.operation_type(params.operation_name)
+    if operation_type is not OperationType.QUERY:
+        await call.use_primary()
+    elif _reads_primary(prepared, params):
+        await call.use_primary(reading=True)
     facts, settings = call.facts, call.services.settings
-    # A query only reads: its connection needs no transaction (hub.pipeline.Call.reads_only).
-    call.reads_only = prepared.operation_type(params.operation_name) == OperationType.QUERY
     try:
         plan, context = await call.plan(identity, facts.purpose)
     except Forbidden as error:  # a preview the caller may not make
@@ -344,7 +355,16 @@ async def _run(call: Call, identity: Identity, params: Params, media: str) -> Re
     document = _document_facts(executor, prepared)
     if document is not None:
         facts.reads, facts.grant_ids = plan_reads(plan, document)
-    result = await executor.run(prepared, params.variables, params.operation_name, context)
+    try:
+        result = await executor.run(prepared, params.variables, params.operation_name, context)
+    except Exception as error:
+        again = await call.fall_back(error)  # a replica failed under a query: the primary
+        if again is None:
+            raise
+        context = again
+        result = await executor.run(prepared, params.variables, params.operation_name, context)
+    if operation_type is OperationType.MUTATION:
+        await call.wrote()  # its principal reads its own writes from now on
     if document is not None:
         facts.reads = answered_reads(document, context.answer)
     if context.field_reads and document is not None:  # a map view's layers read more
@@ -424,6 +444,40 @@ def _describe(
     )
     document = _document_facts(executor, prepared)
     facts.variables = redact(params.variables, operation, document)
+
+
+#: Root fields read on the primary even in a query: an auditor's search finds every request
+#: this hub has answered (``schema.audit_log`` waits for this process's index rows), which a
+#: replica has not necessarily replayed yet.
+PRIMARY_ROOT_FIELDS = frozenset({"auditLog", "auditStats"})
+
+
+def _reads_primary(prepared: Prepared, params: Params) -> bool:
+    """Whether the operation selects a root field of :data:`PRIMARY_ROOT_FIELDS` (through
+    fragments too)."""
+    operation = prepared.operation(params.operation_name)
+    if operation is None or prepared.document is None:
+        return False
+    fragments = {
+        definition.name.value: definition
+        for definition in prepared.document.definitions
+        if isinstance(definition, FragmentDefinitionNode)
+    }
+    pending: list[SelectionSetNode] = [operation.selection_set]
+    seen: set[str] = set()
+    while pending:
+        for selection in pending.pop().selections:
+            if isinstance(selection, FieldNode):
+                if selection.name.value in PRIMARY_ROOT_FIELDS:
+                    return True
+            elif isinstance(selection, InlineFragmentNode):
+                pending.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name not in seen and name in fragments:
+                    seen.add(name)
+                    pending.append(fragments[name].selection_set)
+    return False
 
 
 def _introspection_disabled() -> dict[str, Any]:

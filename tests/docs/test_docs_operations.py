@@ -3,6 +3,7 @@ that refuses with 429, and the codes and settings of rate limits and outages are
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,3 +55,22 @@ def test_the_codes_of_limits_and_outages_are_explained() -> None:
 def test_the_benchmarks_readme_names_the_load_test() -> None:
     readme = (Path(__file__).parents[2] / "benchmarks" / "README.md").read_text("utf-8")
     assert "python benchmarks/load.py" in readme
+
+
+def test_the_scaling_page_names_real_settings_and_metrics() -> None:
+    """Every ``GRIDHUB_*`` the read-replica section names is a setting (or the Redis one it
+    relies on), and every ``gridhub_*`` metric it names is one the hub exposes."""
+    from hub.metrics import Metrics
+
+    page = (DOCS / "scaling.md").read_text(encoding="utf-8")
+    section = page.split("## Read replicas", 1)[1].split("\n## ", 1)[0]
+    settings = {f"GRIDHUB_{name.upper()}" for name in Settings.model_fields}
+    named = set(re.findall(r"GRIDHUB_[A-Z_]+", section))
+    assert named, "the section names no setting"
+    assert named <= settings, named - settings
+    exposed = Metrics().exposition().decode()
+    metrics = set(re.findall(r"\bgridhub_[a-z_]+", section))
+    assert {"gridhub_reads_total", "gridhub_read_replica_in_rotation"} <= metrics
+    for metric in metrics:
+        counter = f"# TYPE {metric.removesuffix('_total')} counter"
+        assert f"# TYPE {metric} " in exposed or counter in exposed, metric
