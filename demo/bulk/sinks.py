@@ -21,7 +21,7 @@ import asyncpg
 from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from demo.bulk.pieces import BULK_TABLES, COLUMNS, as_dicts
+from demo.bulk.pieces import BULK_TABLES, COLUMNS, NULL, as_dicts
 from demo.bulk.workers import Format, Piece
 from demo.loader import DistrictNotEmptyError
 from store.models import Department, Grid, Matter
@@ -141,6 +141,7 @@ class PostgresSink(Sink):
             source=source(),
             columns=list(COLUMNS[piece.table]),
             format="text",
+            null=NULL,
             freeze=True,
         )
 
