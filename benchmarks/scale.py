@@ -133,7 +133,7 @@ async def _measure(size: Size, runs: int, warmup: int) -> None:
     eighty = today.replace(year=today.year - 80, day=28 if today.day == 29 else today.day)
     with tempfile.TemporaryDirectory(prefix="gridhub-scale-") as keys_dir:
         keys = HubKeys.load_or_create(Path(keys_dir))
-        token_settings = Settings(database_url=size.url, key_dir=Path(keys_dir), _env_file=None)  # type: ignore[call-arg]
+        token_settings = Settings(database_url=size.url, key_dir=Path(keys_dir), _env_file=None)
 
         def token(subject: str) -> str:
             if subject in clients:

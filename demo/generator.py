@@ -17,6 +17,7 @@ from faker import Faker
 from shapely.geometry import Polygon
 
 from demo import addresses, entities, events, names, population
+from demo.events import DAYS_BACK
 from demo.geometry import DISTRICT_OUTLINE, random_point_in, split, to_geojson
 from demo.names import brand
 from demo.reference import DEPARTMENTS, DISTRICT_CODE, DISTRICT_NAME, MATTERS, STREETS
@@ -36,7 +37,7 @@ class Profile:
     entities: int
     events: int
     #: Days back from ``as_of`` that events are spread over (the demo's half year; years at scale).
-    event_days: int = events.DAYS_BACK
+    event_days: int = DAYS_BACK
     #: Rooms per house relative to the demo's (towers and handshake buildings hold more at scale).
     rooms_scale: float = 1.0
 
