@@ -151,7 +151,7 @@ def make_events(task: EventSlice, context: EventContext, emit: Emit) -> None:
             lon, lat = _point_in(place, rng)
             road = place.roads[int(rng.random() * len(place.roads))]
             spot = f"{DISTRICT_NAME}{place.street}街道{place.community}社区{road}附近"
-        day_back = rng.randint(task.first_day_back, task.last_day_back)
+        day_back = _between(rng, task.first_day_back, task.last_day_back)
         hour = _HOUR(rng)
         second = int(rng.random() * HOUR)
         reported = now - day_back * DAY + hour * HOUR + second
@@ -183,6 +183,11 @@ def make_events(task: EventSlice, context: EventContext, emit: Emit) -> None:
         emit("events", [(first + i, *row[1:]) for i, row in enumerate(piece)])
 
 
+def _between(rng: random.Random, low: int, high: int) -> int:
+    """``rng.randint(low, high)`` at a fifth of its cost (one float draw, no rejection loop)."""
+    return low + int(rng.random() * (high - low + 1))
+
+
 def _point_in(place: EventPlace, rng: random.Random) -> tuple[float, float]:
     """As :func:`demo.geometry.random_point_in`, for a convex grid (every grid is one)."""
     min_x, min_y, max_x, max_y = place.bounds
@@ -209,9 +214,9 @@ def _reporter(source: str, matter: MatterRef, place: EventPlace, rng: random.Ran
         return "12345热线市民"
     if source == "iot_sensor":
         kind = SENSOR_KINDS.get(matter.code, "GEN")
-        return f"IOT-{kind}-{place.code}-{rng.randint(1, 40):03d}"
+        return f"IOT-{kind}-{place.code}-{_between(rng, 1, 40):03d}"
     if source == "video_ai":
-        return f"CAM-{place.code}-{rng.randint(1, 60):04d}"
+        return f"CAM-{place.code}-{_between(rng, 1, 60):04d}"
     return rng.choice(_REFERRERS[matter.code])
 
 
@@ -222,25 +227,25 @@ def _progress(
     limit = matter.time_limit_hours * HOUR
     urgent = matter.time_limit_hours <= 4
     if urgent:
-        accepted = rng.randint(60, 600)
+        accepted = _between(rng, 60, 600)
     elif not 8 <= hour < 20:  # a routine report at night waits for the morning shift
         to_morning = ((8 - hour) if hour < 8 else (32 - hour)) * HOUR - second
-        accepted = to_morning + rng.randint(0, 2 * HOUR)
+        accepted = to_morning + _between(rng, 0, 2 * HOUR)
     else:
-        accepted = rng.randint(300, 4 * HOUR)
-    dispatched = accepted + (rng.randint(60, 600) if urgent else rng.randint(600, 8 * HOUR))
+        accepted = _between(rng, 300, 4 * HOUR)
+    dispatched = accepted + (_between(rng, 60, 600) if urgent else _between(rng, 600, 8 * HOUR))
     stages = [("reported", 0), ("accepted", accepted), ("dispatched", dispatched)]
     if rng.random() < RETURNED_SHARE:
-        returned = dispatched + rng.randint(HOUR, 12 * HOUR)
-        dispatched = returned + rng.randint(4 * HOUR, 72 * HOUR)
+        returned = dispatched + _between(rng, HOUR, 12 * HOUR)
+        dispatched = returned + _between(rng, 4 * HOUR, 72 * HOUR)
         stages += [("returned", returned), ("dispatched", dispatched)]
-    handling = dispatched + rng.randint(60, max(120, limit // 10))
+    handling = dispatched + _between(rng, 60, max(120, limit // 10))
     stages.append(("handling", handling))
     draw = rng.random()
     if draw >= STUCK_SHARE:
         share = rng.uniform(1.0, 2.5) if draw < STUCK_SHARE + LATE_SHARE else rng.uniform(0.3, 0.95)
         resolved = max(handling + 60, int(limit * share))
-        closed = resolved + rng.randint(HOUR // 2, 48 * HOUR)
+        closed = resolved + _between(rng, HOUR // 2, 48 * HOUR)
         stages += [("resolved", resolved), ("closed", closed)]
     elapsed = now - reported
     status, offset = "reported", 0

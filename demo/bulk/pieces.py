@@ -52,12 +52,16 @@ def as_tuples(table: str, rows: Sequence[dict[str, Any]] | Sequence[Row]) -> lis
     return list(rows)  # type: ignore[arg-type]
 
 
+#: " HH:MM:SS+00" of every second of a day.
+_CLOCK = [f" {s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}+00" for s in range(86_400)]
+
+
 def _timestamp(seconds: int) -> str:
     day, rest = divmod(seconds, 86_400)
     text = _DAYS.get(day)
     if text is None:
         text = _DAYS[day] = datetime.fromtimestamp(day * 86_400, UTC).date().isoformat()
-    return f"{text} {rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}+00"
+    return text + _CLOCK[rest]
 
 
 def _careful(row: Sequence[Any]) -> str:
