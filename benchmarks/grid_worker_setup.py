@@ -380,6 +380,7 @@ def running_server(
     subjects: Sequence[str],
     workers: int = 1,
     extra_env: Mapping[str, str] | None = None,
+    start_timeout: float = 60,
 ) -> Iterator[str]:
     """A ``gridhub serve`` process for the benchmark (``workers`` uvicorn workers); yields its
     GraphQL URL. ``extra_env`` sets ``GRIDHUB_*`` variables on purpose (to compare a setting's
@@ -419,7 +420,7 @@ def running_server(
         process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=log)
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + start_timeout
             while True:
                 if process.poll() is not None or time.monotonic() > deadline:
                     log.seek(0)

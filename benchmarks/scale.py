@@ -143,7 +143,9 @@ async def _measure(size: Size, runs: int, warmup: int) -> None:
             return issue_token(keys, token_settings, subject, "person")
 
         worker, staff = f"worker-{grid}", f"street-{street}"
-        with running_server(settings.database_url, Path(keys_dir), [worker, staff]) as url:
+        with running_server(
+            settings.database_url, Path(keys_dir), [worker, staff], start_timeout=600
+        ) as url:
             base = url.rsplit("/graphql", 1)[0]
             async with httpx.AsyncClient(timeout=600) as client:
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from demo.generator import Profile
 
-#: Every named profile. ``rooms_scale`` makes Bao'an's buildings hold about 24 rooms each, so
+#: Every named profile. ``rooms_scale`` makes Bao'an's buildings hold about 25 rooms each, so
 #: that houses and rooms together give its 4.3 million addresses; events span five years.
 PROFILES: dict[str, Profile] = {
     "small": Profile.small(),
@@ -24,7 +24,7 @@ PROFILES: dict[str, Profile] = {
         entities=894_000,
         events=21_640_000,
         event_days=1_826,
-        rooms_scale=2.4,
+        rooms_scale=2.7,
     ),
 }
 
