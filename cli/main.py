@@ -111,12 +111,24 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-async def _seed(settings: Settings, seed: int, people: int | None, as_of: date) -> bool:
-    """Seed the database; False when it already holds a district."""
+async def _seed(
+    settings: Settings,
+    seed: int,
+    people: int | None,
+    as_of: date,
+    profile_name: str = "demo",
+    workers: int | None = None,
+) -> bool:
+    """Seed the database; False when it already holds a district.
+
+    Districts from :data:`demo.profiles.STREAMED_FROM_PEOPLE` people on are generated streamed
+    in worker processes and loaded in bulk (``COPY`` on PostgreSQL); smaller ones in memory.
+    """
     from catalog.sync import sync_packaged
     from demo import DistrictNotEmptyError, Profile, generate, is_empty, load
     from demo.grants import seed_grants
     from demo.principals import demo_principals, save_clients, seed_principals
+    from demo.profiles import is_streamed, profile_named
     from demo.views import seed_views
     from store.engine import create_engine
 
@@ -124,7 +136,7 @@ async def _seed(settings: Settings, seed: int, people: int | None, as_of: date) 
     try:
         if not await is_empty(engine):
             return False
-        profile = Profile.demo() if people is None else Profile.for_people(people)
+        profile = profile_named(profile_name) if people is None else Profile.for_people(people)
         with Progress(
             TextColumn("[bold]{task.description:<10}"),
             BarColumn(),
@@ -132,22 +144,28 @@ async def _seed(settings: Settings, seed: int, people: int | None, as_of: date) 
             TimeElapsedColumn(),
             console=console,
         ) as progress:
-            task = progress.add_task("generating", total=None)
-            district = await asyncio.to_thread(generate, seed, profile, as_of)
-            progress.update(task, total=1, completed=1)
             tasks: dict[str, TaskID] = {}
 
-            def report(table: str, done: int, total: int) -> None:
+            def report(table: str, done: int, total: int | None) -> None:
                 if table not in tasks:
                     tasks[table] = progress.add_task(table, total=total)
                 progress.update(tasks[table], completed=done)
 
             try:
-                await load(engine, district, report)
+                if is_streamed(profile):
+                    from demo.bulk import seed_streamed
+
+                    grids = await seed_streamed(engine, seed, profile, as_of, workers, report)
+                else:
+                    task = progress.add_task("generating", total=None)
+                    district = await asyncio.to_thread(generate, seed, profile, as_of)
+                    progress.update(task, total=1, completed=1)
+                    await load(engine, district, report)
+                    grids = district.grids
             except DistrictNotEmptyError:
                 return False
             task = progress.add_task("principals", total=1)
-            clients = await seed_principals(engine, demo_principals(district.grids, seed))
+            clients = await seed_principals(engine, demo_principals(grids, seed))
             save_clients(demo_clients_path(settings), clients)
             progress.update(task, completed=1)
             task = progress.add_task("catalogue", total=1)
@@ -204,6 +222,19 @@ def seed(
         int | None,
         typer.Option(help="Generate this many people (and houses, entities, events to match)."),
     ] = None,
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="A named size: small, demo or baoan (4.9 million people; see docs/scaling.md)."
+        ),
+    ] = "demo",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Processes generating a large district (default: one per core; 0: none).",
+        ),
+    ] = None,
     as_of: Annotated[
         datetime | None,
         typer.Option(
@@ -211,11 +242,19 @@ def seed(
         ),
     ] = None,
 ) -> None:
-    """Fill an empty database with a generated demo district (profile `demo` unless --people),
-    its principals and rules, the catalogue, the apps' grants and the demo map views."""
+    """Fill an empty database with a generated demo district (--profile, or --people), its
+    principals and rules, the catalogue, the apps' grants and the demo map views."""
+    from demo.profiles import PROFILES
+
+    if profile not in PROFILES:
+        console.print(f"[red]No profile {profile!r}; the profiles are {', '.join(PROFILES)}.[/red]")
+        raise typer.Exit(2)
+    if people is not None and profile != "demo":
+        console.print("[red]Give --profile or --people, not both.[/red]")
+        raise typer.Exit(2)
     settings = _settings(database_url)
     day = as_of.date() if as_of else _today(settings)
-    if not asyncio.run(_seed(settings, seed, people, day)):
+    if not asyncio.run(_seed(settings, seed, people, day, profile, workers)):
         console.print("[red]The database already holds a district; seed only an empty one.[/red]")
         raise typer.Exit(1)
     console.print("[green]Seeded.[/green]")

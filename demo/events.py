@@ -1,4 +1,5 @@
-"""Events of the last 180 days, each at its own stage of handling on the ``as_of`` date.
+"""Events of the profile's last ``event_days`` (the demo: 180), each at its own stage of handling
+on the ``as_of`` date.
 
 Each event gets a whole handling timeline (accepted, dispatched, perhaps returned and
 re-dispatched, handled, resolved, closed) and shows the stage it had reached at the start of
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 #: China keeps one offset all year, so a fixed zone is exact and needs no tz database.
 CHINA = timezone(timedelta(hours=8), "CST")
+#: The demo's span of events, in days back from ``as_of`` (``Profile.event_days``).
 DAYS_BACK = 180
 HOUR = 3600
 
@@ -113,7 +115,7 @@ def events(
             lon, lat = random_point_in(place.polygon, rng)
             road = rng.choice(place.roads)
             spot = f"{DISTRICT_NAME}{place.street}街道{place.community}社区{road}附近"
-        day = now - timedelta(days=rng.randint(1, DAYS_BACK))
+        day = now - timedelta(days=rng.randint(1, profile.event_days))
         hour = rng.choices(range(24), HOUR_WEIGHTS)[0]
         reported = day + timedelta(hours=hour, seconds=rng.randrange(HOUR))
         status, dispatched_at, closed_at = _progress(reported, matter, now, rng)

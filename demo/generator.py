@@ -17,6 +17,7 @@ from faker import Faker
 from shapely.geometry import Polygon
 
 from demo import addresses, entities, events, names, population
+from demo.events import DAYS_BACK
 from demo.geometry import DISTRICT_OUTLINE, random_point_in, split, to_geojson
 from demo.names import brand
 from demo.reference import DEPARTMENTS, DISTRICT_CODE, DISTRICT_NAME, MATTERS, STREETS
@@ -35,6 +36,10 @@ class Profile:
     people: int
     entities: int
     events: int
+    #: Days back from ``as_of`` that events are spread over (the demo's half year; years at scale).
+    event_days: int = DAYS_BACK
+    #: Rooms per house relative to the demo's (towers and handshake buildings hold more at scale).
+    rooms_scale: float = 1.0
 
     @classmethod
     def demo(cls) -> Profile:
@@ -106,7 +111,7 @@ def generate(seed: int, profile: Profile, as_of: date) -> District:
     )
     district.grids, places = _areas(profile, rng, faker)
     district.houses, dormitories, parts = _houses(profile, places, rng, as_of)
-    district.rooms = _rooms(district.houses, dormitories, rng)
+    district.rooms = _rooms(district.houses, dormitories, rng, profile.rooms_scale)
     district.addresses = addresses.standard_addresses(district, parts)
     district.people = population.people(profile, district, dormitories, rng, faker, as_of)
     district.entities = entities.entities(profile, district, places, dormitories, rng, as_of)
@@ -333,26 +338,38 @@ def _building(use: str, dormitory: bool, stem: str, rng: random.Random) -> tuple
     return (f"{park}宿舍楼", f"{number}栋") if dormitory else (park, f"{number}栋")
 
 
-def _rooms(houses: list[Row], dormitories: set[str], rng: random.Random) -> list[Row]:
+def _rooms(
+    houses: list[Row], dormitories: set[str], rng: random.Random, scale: float = 1.0
+) -> list[Row]:
     """Rooms on distinct (floor, unit) positions; numbered like 0301, floor 3 unit 1."""
     rooms: list[Row] = []
     for house in houses:
         kind = "dormitory" if house["code"] in dormitories else house["use"]
-        (fewest, most), (min_units, max_units) = ROOMS[kind]
-        units = rng.randint(min_units, max_units)
-        count = min(MAX_ROOMS, rng.randint(fewest, most), house["floors"] * units)
-        low, high = ROOM_AREA[kind]
-        for position in sorted(rng.sample(range(house["floors"] * units), count)):
-            floor, unit = divmod(position, units)
-            number = f"{floor + 1:02d}{unit + 1:02d}"
-            rooms.append(
-                {
-                    "code": house["code"] + number,
-                    "house_code": house["code"],
-                    "number": number,
-                    "floor": floor + 1,
-                    "area_m2": round(rng.uniform(low, high), 1),
-                    "grid_code": house["grid_code"],
-                }
-            )
+        rooms.extend(house_rooms(house, kind, rng, scale))
+    return rooms
+
+
+def house_rooms(house: Row, kind: str, rng: random.Random, scale: float = 1.0) -> list[Row]:
+    """The rooms of one house of ``kind`` (its use, or ``dormitory``); ``scale`` multiplies the
+    kind's room counts and the cap (1.0: the demo's)."""
+    (fewest, most), (min_units, max_units) = ROOMS[kind]
+    if scale != 1.0:
+        fewest, most = max(1, round(fewest * scale)), max(1, round(most * scale))
+    units = rng.randint(min_units, max_units)
+    count = min(round(MAX_ROOMS * scale), rng.randint(fewest, most), house["floors"] * units)
+    low, high = ROOM_AREA[kind]
+    rooms: list[Row] = []
+    for position in sorted(rng.sample(range(house["floors"] * units), count)):
+        floor, unit = divmod(position, units)
+        number = f"{floor + 1:02d}{unit + 1:02d}"
+        rooms.append(
+            {
+                "code": house["code"] + number,
+                "house_code": house["code"],
+                "number": number,
+                "floor": floor + 1,
+                "area_m2": round(rng.uniform(low, high), 1),
+                "grid_code": house["grid_code"],
+            }
+        )
     return rooms
