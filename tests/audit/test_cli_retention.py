@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -142,3 +143,36 @@ def test_partitions_says_what_there_is(audit_settings: Settings, backend: str) -
         for _ in range(5):
             last = last.next()
         assert f".. {last} (" in result.stdout
+
+
+def _documented_retain_lines() -> list[re.Pattern[str]]:
+    """The output docs/operators.md shows for ``gridhub audit retain``, as patterns: numbers,
+    paths and hashes stand for any."""
+    text = (Path(__file__).parents[2] / "docs" / "operators.md").read_text(encoding="utf-8")
+    block = text[text.index("gridhub audit retain --before") :].split("```", 1)[0]
+    patterns = []
+    for line in block.splitlines()[1:]:
+        if not line.startswith("# ") or line.startswith("#   sha256"):
+            continue
+        shown = re.escape(line.removeprefix("# "))
+        shown = re.sub(r"/srv/audit\\-archive/", r".*/", shown)
+        shown = re.sub(r"\d+", r"\\d+", shown)
+        patterns.append(re.compile(shown))
+    return patterns
+
+
+def test_the_documented_output_is_what_retain_prints(
+    audit_settings: Settings, tmp_path: Path
+) -> None:
+    patterns = _documented_retain_lines()
+    assert len(patterns) == 3
+    _build_log(audit_settings, [Month(2026, 4), Month(2026, 5), Month(2026, 6)])
+    result = runner.invoke(
+        audit_app,
+        ["retain", "--before", "2026-06", "--export-dir", str(tmp_path), *_options(audit_settings)],
+    )
+    assert result.exit_code == 0, result.output
+    printed = [line for line in result.stdout.splitlines() if not line.startswith("  sha256")]
+    assert len(printed) == len(patterns)
+    for pattern, line in zip(patterns, printed, strict=True):
+        assert pattern.fullmatch(line), (pattern.pattern, line)
