@@ -151,6 +151,19 @@ SIGNATURE_MEMORY = 60.0
 SIGNATURE_MEMORY_SIZE = 10_000
 
 
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A token found good: its issuer, key id and claims, and the seconds since the epoch
+    from which and until which its time claims hold (``nbf``/``iat`` and ``exp``, with the
+    leeway), so that using it again needs no parsing, no signature and no claims check."""
+
+    issuer: Issuer
+    kid: str
+    claims: Any
+    valid_from: float
+    valid_until: float
+
+
 @dataclass(frozen=True)
 class Issuer:
     """One issuer the hub trusts: the ``iss`` and ``aud`` its tokens carry, its algorithms."""
@@ -177,6 +190,8 @@ class Verifier:
         self._http = http
         #: Tokens whose signature checked out: see :meth:`signed`.
         self._signed: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        #: Tokens accepted whole (signature and claims): see :meth:`accepted`.
+        self._accepted: OrderedDict[str, tuple[float, Accepted]] = OrderedDict()
 
     def signed(self, token: str) -> Any | None:
         """The verified JWT of ``token`` if its signature was checked in the last
@@ -201,6 +216,31 @@ class Verifier:
         self._signed[token] = (time.monotonic(), verified)
         if len(self._signed) > SIGNATURE_MEMORY_SIZE:
             self._signed.popitem(last=False)
+
+    def accepted(self, token: str, now: int) -> Accepted | None:
+        """``token`` as accepted in the last :data:`SIGNATURE_MEMORY` seconds, if its time
+        claims still hold at ``now`` (seconds since the epoch); else None (check it whole).
+
+        Everything in a token but time is fixed by its bytes: its issuer, audience, subject and
+        kind were checked when it was accepted, and the same text can only say the same. What
+        can change is checked by the caller every time: that the key is still listed. Keyed by
+        the token's exact text, like :meth:`signed`.
+        """
+        found = self._accepted.get(token)
+        if found is None:
+            return None
+        at, accepted = found
+        if time.monotonic() - at > SIGNATURE_MEMORY:
+            del self._accepted[token]
+            return None
+        if not accepted.valid_from <= now < accepted.valid_until:
+            return None
+        return accepted
+
+    def accept(self, token: str, accepted: Accepted) -> None:
+        self._accepted[token] = (time.monotonic(), accepted)
+        if len(self._accepted) > SIGNATURE_MEMORY_SIZE:
+            self._accepted.popitem(last=False)
 
     @classmethod
     def from_settings(

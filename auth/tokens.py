@@ -25,6 +25,7 @@ from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
 from joserfc.jwt import Claims, ClaimsOption, JWTClaimsRegistry
 
+from auth.issuers import Accepted
 from auth.keys import ALGORITHM, HubKeys
 
 if TYPE_CHECKING:
@@ -111,6 +112,12 @@ async def verify_token(token: str, verifier: Verifier, *, now: int | None = None
 
 
 async def _verify(token: str, verifier: Verifier, now: int | None) -> Claims:
+    known = verifier.accepted(token, int(time.time()) if now is None else now)
+    if known is not None:  # the same text accepted a moment ago, its time claims still hold
+        if await known.issuer.source.key(known.kid) is None:
+            raise InvalidTokenError(f"unknown kid {known.kid!r} for {known.issuer.name}")
+        remembered: Claims = known.claims
+        return remembered
     if len(token) > MAX_TOKEN_BYTES:
         raise InvalidTokenError("too long")
     raw = token.encode("ascii")
@@ -146,7 +153,16 @@ async def _verify(token: str, verifier: Verifier, now: int | None) -> Claims:
         # no principal's subject holds a control character; a NUL would fail in PostgreSQL
         # and be written into the audit entry as the subject that asked
         raise InvalidTokenError("a control character in the subject")
+    verifier.accept(token, _accepted(issuer, kid, verified.claims, verifier.leeway))
     return verified.claims
+
+
+def _accepted(issuer: Issuer, kid: str, claims: Claims, leeway: int) -> Accepted:
+    """The time window in which a token just accepted may be accepted again unchecked: the
+    claims check's own bounds (``exp > now - leeway``; ``nbf`` and ``iat`` ``<= now + leeway``)."""
+    starts = [claims[name] for name in ("nbf", "iat") if name in claims]
+    valid_from = max(starts, default=float("-inf")) - leeway
+    return Accepted(issuer, kid, claims, valid_from, claims["exp"] + leeway)
 
 
 def _registry(issuer: Issuer, leeway: int, now: int | None) -> JWTClaimsRegistry:

@@ -432,3 +432,37 @@ async def test_a_remembered_signature_still_has_its_claims_and_key_checked(
     # A key the provider withdrew ends its tokens though their signature was remembered.
     source.keys.clear()
     assert "unknown kid" in await refused(token, verifier)
+
+
+async def test_a_token_accepted_whole_is_taken_again_unparsed_within_its_time_claims(
+    auth_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Using a token again within a minute costs no parsing, signature or claims check — yet
+    it is refused from the second its ``exp`` says, not a second later, and never before
+    its ``nbf``; the key is still looked up every time (see the test above)."""
+    from auth import tokens
+    from auth.issuers import Issuer
+
+    key = ECKey.generate_key("P-256", parameters={"kid": "provider-1"})
+    issuer = Issuer("https://idp.example", "gridhub", ("ES256",), _Keys(key))
+    verifier = Verifier([issuer])
+    issued = int(time.time())
+    claims = {
+        "iss": issuer.name,
+        "aud": "gridhub",
+        "sub": "worker-1",
+        "nbf": issued + 10,
+        "exp": issued + 60,
+    }
+    token = sign(claims, key, kid="provider-1")
+    assert "not yet valid" in await refused(token, verifier, now=issued + 9)
+    assert (await verify_token(token, verifier, now=issued + 10))["sub"] == "worker-1"
+
+    def unparsed(_: bytes) -> Any:
+        raise AssertionError("an accepted token was parsed again")
+
+    monkeypatch.setattr(tokens, "extract_compact", unparsed)
+    assert (await verify_token(token, verifier, now=issued + 59))["sub"] == "worker-1"
+    monkeypatch.undo()
+    await refused(token, verifier, now=issued + 60)  # exp: on or after it, refused
+    await refused(token, verifier, now=issued + 9)  # and before nbf, though accepted since
