@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.write_marks import UNKNOWN, UnknownMark, WriteMarks
 from store.replicas import Replica, ReplicaSet, primary_position
@@ -69,7 +69,3 @@ class ReadRouting:
     async def close(self) -> None:
         await self.replicas.close()
         await self.marks.aclose()
-
-
-def engine_of(replica: Replica | None, primary: AsyncEngine) -> AsyncEngine:
-    return primary if replica is None else replica.engine
