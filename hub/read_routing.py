@@ -13,8 +13,9 @@ Where a read goes:
 - when the principal wrote recently, only to a replica known to have replayed past the mark,
   else to the primary (it reads its own writes);
 - to the primary when no replica qualifies, or the marks can not be asked (Redis down);
-- to the primary, once, again, when the replica fails under the request (the request does not
-  fail; the replica leaves the rotation until a check finds it well).
+- to the primary when the replica can not be reached as the request takes its connection, or
+  fails under a GraphQL query (which then runs again on the primary and does not fail); the
+  replica leaves the rotation until a check finds it well.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.write_marks import UNKNOWN, UnknownMark, WriteMarks
 from store.replicas import Replica, ReplicaSet, primary_position
@@ -69,7 +70,3 @@ class ReadRouting:
     async def close(self) -> None:
         await self.replicas.close()
         await self.marks.aclose()
-
-
-def engine_of(replica: Replica | None, primary: AsyncEngine) -> AsyncEngine:
-    return primary if replica is None else replica.engine
