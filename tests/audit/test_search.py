@@ -190,12 +190,29 @@ async def _plan(engine: AsyncEngine, wanted: AuditFilter) -> str:
         return "\n".join(str(row[0]) for row in result)
 
 
+async def _serves(engine: AsyncEngine, index: str, plan: str) -> bool:
+    """Whether ``index`` serves in ``plan``: by its name, or on PostgreSQL, where the log is
+    partitioned by month, by the name of its copy on one of the partitions."""
+    names = {index}
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as connection:
+            found = await connection.execute(
+                text(
+                    "SELECT c.relname FROM pg_inherits AS i JOIN pg_class AS c"
+                    " ON c.oid = i.inhrelid WHERE i.inhparent = to_regclass(:index)"
+                ),
+                {"index": index},
+            )
+            names.update(found.scalars())
+    return any(name in plan for name in names)
+
+
 async def test_who_read_this_person_is_answered_from_the_person_index(
     log: list[Written], audit_engine: AsyncEngine
 ) -> None:
     since = START + timedelta(days=30)
     plan = await _plan(audit_engine, AuditFilter(person_id="p2", since=since - timedelta(30)))
-    assert "ix_audit_person_reads_person_id_at_entry_id" in plan, plan
+    assert await _serves(audit_engine, "ix_audit_person_reads_person_id_at_entry_id", plan), plan
     if audit_engine.dialect.name == "sqlite":
         assert "TEMP B-TREE" not in plan, plan  # the index gives the order: no sort
 
@@ -212,7 +229,7 @@ async def test_other_filters_have_their_index(
     log: list[Written], audit_engine: AsyncEngine, wanted: AuditFilter, index: str
 ) -> None:
     plan = await _plan(audit_engine, wanted)
-    assert index in plan, plan
+    assert await _serves(audit_engine, index, plan), plan
 
 
 async def test_stats_count_by_every_combination(
