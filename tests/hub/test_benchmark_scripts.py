@@ -36,6 +36,7 @@ def run_python(code: str, env: dict[str, str] | None = None) -> str:
         ("peers.py", ["--runs", "--warmup", "--no-street-staff", "--no-postgraphile"]),
         ("throughput.py", ["--seconds", "--clients", "--workers", "--no-postgraphile"]),
         ("grid_worker.py", ["--runs", "--warmup"]),
+        ("request_floor.py", ["--database-url", "--requests", "--profile"]),
     ],
 )
 def test_benchmark_scripts_explain_their_options(script: str, options: list[str]) -> None:
