@@ -310,3 +310,28 @@ def test_the_seed_command_takes_a_profile_and_refuses_an_unknown_one() -> None:
     assert result.exit_code == 2
     result = CliRunner().invoke(app, ["seed", "--profile", "baoan", "--people", "5"])
     assert result.exit_code == 2
+
+
+def test_the_scaling_page_lists_every_profile_with_its_sizes() -> None:
+    from pathlib import Path
+
+    page = (Path(__file__).parents[2] / "docs" / "scaling.md").read_text(encoding="utf-8")
+    rows = {
+        line.split("|")[1].strip(): line for line in page.splitlines() if line.startswith("| `")
+    }
+    for name, profile in PROFILES.items():
+        row = next(line for key, line in rows.items() if key.startswith(f"`{name}`"))
+        cells = [cell.strip() for cell in row.split("|")[1:-1]]
+        grids = profile.streets * profile.communities_per_street * profile.grids_per_community
+        assert cells[1] == (
+            f"{profile.streets} × {profile.communities_per_street} × {profile.grids_per_community}"
+        ), name
+        assert cells[2:6] == [
+            f"{grids:,}",
+            f"{profile.houses:,}",
+            f"{profile.people:,}",
+            f"{profile.entities:,}",
+        ], name
+        assert cells[6] == f"{profile.events:,} ({profile.event_days:,} days)", name
+        scale = "the demo's" if profile.rooms_scale == 1 else f"{profile.rooms_scale} × the demo's"
+        assert cells[7] == scale, name
