@@ -139,7 +139,8 @@ async def test_changes_are_written_with_history_and_absent_rows_leave_tombstones
     assert set(after) == {ids[0], ids[1]}
     assert after[ids[0]].name == "陈晓梅"
     assert after[ids[1]].room_code == moved_to["room_code"]
-    assert after[ids[1]].updated_at == later and after[ids[1]].source_run == report.run_id
+    assert after[ids[1]].updated_at == later
+    assert after[ids[1]].source_run == report.run_id
     async with feeds_engine.connect() as connection:
         history = (
             await connection.execute(
