@@ -138,3 +138,77 @@ def test_a_file_that_can_not_be_read_is_refused_with_the_reason(
     body = response.json()  # type: ignore[attr-defined]
     assert body["errors"][0]["extensions"]["code"] == "FEED_RUN_FAILED"
     assert "no header" in body["errors"][0]["message"]
+
+
+RUNS_QUERY = """
+query Runs($feed: String!, $first: Int, $after: String) {
+  feedRuns(feed: $feed, first: $first, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node { id feed department status startedBy sha256
+                   counts { read inserted rejected } rejects { line code reason } } }
+  }
+}
+"""
+
+
+def _graphql(hub: TestClient, token: str, query: str, variables: dict[str, object]) -> dict:
+    response = hub.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    return dict(response.json())
+
+
+async def test_the_departments_data_officers_and_the_cdo_read_the_feeds_runs_others_do_not(
+    hub: TestClient,
+    declared: str,
+    feeds_token: Callable[[str], str],
+    district: District,
+) -> None:
+    room = room_addresses(district, 1, skip=650)[0]["text"]
+    for name in ("冯一", "冯二"):
+        body = _csv(
+            [
+                [new_id_number(), name, "13600136000", "流动", "租住", room],
+                ["110101198503150000", name, "13600136000", "流动", "租住", room],
+            ]
+        )
+        assert _post(hub, feeds_token("public-security-app"), body).status_code == 201  # type: ignore[attr-defined]
+    for reader in ("officer-public-security", "cdo"):
+        first = _graphql(hub, feeds_token(reader), RUNS_QUERY, {"feed": CODE, "first": 1})
+        assert "errors" not in first, first
+        page = first["data"]["feedRuns"]
+        assert page["totalCount"] >= 2
+        assert page["pageInfo"]["hasNextPage"] is True
+        (newest,) = (edge["node"] for edge in page["edges"])
+        assert (newest["feed"], newest["department"], newest["status"]) == (
+            CODE,
+            "public_security",
+            "succeeded",
+        )
+        assert newest["startedBy"] == "public-security-app"
+        assert newest["counts"] == {"read": 2, "inserted": 1, "rejected": 1}
+        assert newest["rejects"] == [
+            {"line": 3, "code": "invalid_id_number", "reason": newest["rejects"][0]["reason"]}
+        ]
+        second = _graphql(
+            hub,
+            feeds_token(reader),
+            RUNS_QUERY,
+            {"feed": CODE, "first": 1, "after": page["pageInfo"]["endCursor"]},
+        )
+        (older,) = (edge["node"] for edge in second["data"]["feedRuns"]["edges"])
+        assert older["id"] < newest["id"]
+        one = _graphql(
+            hub,
+            feeds_token(reader),
+            "query($id: Int!) { feedRun(id: $id) { id sha256 } }",
+            {"id": newest["id"]},
+        )
+        assert one["data"]["feedRun"] == {"id": newest["id"], "sha256": newest["sha256"]}
+    for outsider in ("officer-civil-affairs", "public-security-app", "worker-440306001001001"):
+        refused = _graphql(hub, feeds_token(outsider), RUNS_QUERY, {"feed": CODE})
+        assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN", refused
+        assert not refused.get("data")
