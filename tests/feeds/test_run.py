@@ -343,3 +343,61 @@ async def test_json_lines_and_workbooks_are_read_like_csv(
     assert (await _people(feeds_engine, feed.code))[resident].room_code == room["room_code"]
     if fmt == "jsonl":
         assert [(r.line, r.code) for r in report.rejects] == [(2, "bad_line")]
+
+
+async def test_the_packaged_market_regulation_feed_registers_changes_and_deregisters_entities(
+    tmp_path: Path, feeds_engine: AsyncEngine, matcher: Matcher, district: District
+) -> None:
+    from catalog import feed_store
+    from store.models import Entity
+    from tests.feeds.helpers import new_credit_code
+
+    async with feeds_engine.connect() as connection:
+        feed = await feed_store.get(connection, "SC-DJ-FEED")
+    assert feed is not None
+    house = district.houses[5]
+    code = new_credit_code()
+    row = {
+        "统一社会信用代码": code,
+        "企业名称": "深圳市宝安区新桥五金加工厂",
+        "主体类型": "个人独资企业",
+        "行业": "manufacturing",
+        "登记状态": "存续",
+        "成立日期": "2019/04/08",
+        "住所": house["address"],
+        "变更类型": "新增",
+    }
+    first = tmp_path / "day1.jsonl"
+    first.write_bytes(orjson.dumps(row) + b"\n")
+    report = await _run(feeds_engine, feed, first, matcher)
+    assert (report.inserted, report.rejected, report.unmatched) == (1, 0, 0)
+    second = tmp_path / "day2.jsonl"
+    second.write_bytes(
+        orjson.dumps(row | {"登记状态": "经营异常", "变更类型": "变更"})
+        + b"\n"
+        + orjson.dumps({"统一社会信用代码": code[:17] + "?", "变更类型": "注销"})
+        + b"\n"
+    )
+    changed = await _run(feeds_engine, feed, second, matcher, at=T0 + timedelta(days=1))
+    assert (changed.updated, changed.rejected) == (1, 1)
+    assert changed.rejects[0].code == "invalid_credit_code"
+    async with feeds_engine.connect() as connection:
+        entity = (await connection.execute(select(Entity).where(Entity.credit_code == code))).one()
+    assert (entity.status, entity.type, entity.house_code, entity.grid_code) == (
+        "abnormal",
+        "sole_proprietorship",
+        house["code"],
+        house["grid_code"],
+    )
+    assert entity.established_on == date(2019, 4, 8)
+    third = tmp_path / "day3.jsonl"
+    third.write_bytes(orjson.dumps({"统一社会信用代码": code, "变更类型": "注销"}) + b"\n")
+    gone = await _run(feeds_engine, feed, third, matcher, at=T0 + timedelta(days=2))
+    assert gone.removed == 1
+    async with feeds_engine.connect() as connection:
+        tombstone = (
+            await connection.execute(
+                select(RemovedRow.target, RemovedRow.grid_code).where(RemovedRow.row_key == code)
+            )
+        ).one()
+    assert tuple(tombstone) == ("entities", house["grid_code"])
