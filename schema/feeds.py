@@ -204,3 +204,9 @@ async def resolve_feed_run(info: Info, id: int) -> FeedRun | None:
         return None
     _check_reader(info, row["department_code"])
     return FeedRun.of(row)
+
+
+#: The types that report on feed runs: not shared data (no field of them is catalogued).
+FEED_TYPES = frozenset(
+    {"FeedRun", "FeedRunCounts", "FeedReject", "FeedRunEdge", "FeedRunConnection"}
+)
