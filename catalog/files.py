@@ -70,6 +70,20 @@ def _text(table: dict[str, Any], key: str, where: str) -> str:
     return value
 
 
+def _field_entry(name: str, value: Any) -> FieldEntry | None:
+    """``name = "description"``, or ``name = { description = "…", authority = "dept" }`` for a
+    field whose authoritative department is not the resource's owner."""
+    if isinstance(value, str):
+        return FieldEntry(name, value)
+    if (
+        isinstance(value, dict)
+        and set(value) <= {"description", "authority"}
+        and all(isinstance(v, str) for v in value.values())
+    ):
+        return FieldEntry(name, value.get("description", ""), value.get("authority"))
+    return None
+
+
 def _definition(table: Any, where: str) -> Definition:
     if not isinstance(table, dict):
         raise CatalogFileError([f"{where}: a [[resource]] is a table"])
@@ -83,8 +97,19 @@ def _definition(table: Any, where: str) -> Definition:
         elif key not in KEYS | {"fields"}:
             problems.append(f"{where}: unknown key `{key}` (known: {', '.join(sorted(KEYS))})")
     fields = table.get("fields", {})
-    if not isinstance(fields, dict) or not all(isinstance(v, str) for v in fields.values()):
+    entries: list[FieldEntry] = []
+    if not isinstance(fields, dict):
+        fields = {}
         problems.append(f"{where}: [resource.fields] maps each field's name to its description")
+    for name, value in fields.items():
+        entry = _field_entry(name, value)
+        if entry is None:
+            problems.append(
+                f"{where}: field `{name}` is a description, or a table with `description` "
+                "and `authority` (the authoritative department's code)"
+            )
+        else:
+            entries.append(entry)
     if problems:
         raise CatalogFileError(problems)
     return Definition(
@@ -93,7 +118,7 @@ def _definition(table: Any, where: str) -> Definition:
         summary=_text(table, "summary", where),
         department=_text(table, "department", where),
         graphql_type=_text(table, "type", where),
-        fields=tuple(FieldEntry(name, text) for name, text in fields.items()),
+        fields=tuple(entries),
         sharing=_enum_member(Sharing, table.get("sharing"), f"{where}: sharing"),
         sharing_condition=_text(table, "condition", where),
         update_frequency=_enum_member(
@@ -108,9 +133,11 @@ def read_file(name: str, text: str) -> list[FileResource]:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise CatalogFileError([f"{name}: not valid TOML: {error}"]) from None
-    unknown = set(document) - {"resource"}
+    unknown = set(document) - {"resource", "feed"}
     if unknown:
-        raise CatalogFileError([f"{name}: only [[resource]] tables belong here, not {unknown}"])
+        raise CatalogFileError(
+            [f"{name}: only [[resource]] and [[feed]] tables belong here, not {unknown}"]
+        )
     tables = document.get("resource", [])
     if not isinstance(tables, list):
         raise CatalogFileError([f"{name}: write each resource as [[resource]]"])

@@ -65,6 +65,9 @@ class FieldEntry:
 
     name: str
     description: str
+    #: The department authoritative for the field's values ("one data, one source"), when it
+    #: is not the resource's owner; a feed of another department can not overwrite them.
+    authority: str | None = None
 
 
 def _clean(text: str | None) -> str:
@@ -93,7 +96,10 @@ class Definition:
         object.__setattr__(
             self,
             "fields",
-            tuple(FieldEntry(_clean(f.name), _clean(f.description)) for f in self.fields),
+            tuple(
+                FieldEntry(_clean(f.name), _clean(f.description), _clean(f.authority) or None)
+                for f in self.fields
+            ),
         )
 
     @property
@@ -108,11 +114,20 @@ class Definition:
             "summary": self.summary,
             "department": self.department,
             "graphqlType": self.graphql_type,
-            "fields": [{"name": f.name, "description": f.description} for f in self.fields],
+            "fields": [_field_snapshot(f) for f in self.fields],
             "sharing": self.sharing.name,
             "sharingCondition": self.sharing_condition,
             "updateFrequency": self.update_frequency.name,
         }
+
+
+def _field_snapshot(entry: FieldEntry) -> dict[str, str]:
+    """A field in a version's body; ``authority`` only where one is named (older versions have
+    none, and read the same)."""
+    found = {"name": entry.name, "description": entry.description}
+    if entry.authority is not None:
+        found["authority"] = entry.authority
+    return found
 
 
 def field_tiers(type_name: str, field_name: str) -> frozenset[Tier]:
@@ -209,6 +224,9 @@ def problems(definition: Definition, departments: Collection[str]) -> list[str]:
         found.append("a resource needs a summary")
     if definition.department not in departments:
         found.append(f"there is no department `{definition.department}`")
+    for entry in definition.fields:
+        if entry.authority is not None and entry.authority not in departments:
+            found.append(f"field `{entry.name}`: there is no department `{entry.authority}`")
     return found + _field_problems(definition) + _sharing_problems(definition)
 
 

@@ -156,7 +156,9 @@ async def _load(
         .where(FIELDS_TABLE.c.resource_code.in_(matching.scalar_subquery()))
         .order_by(FIELDS_TABLE.c.resource_code, FIELDS_TABLE.c.position)
     ):
-        fields[row.resource_code].append(FieldEntry(row.name, row.description))
+        fields[row.resource_code].append(
+            FieldEntry(row.name, row.description, row.authoritative_department)
+        )
     return [
         StoredResource(
             definition=Definition(
@@ -265,6 +267,7 @@ async def save(
                 "name": entry.name,
                 "position": position,
                 "description": entry.description,
+                "authoritative_department": entry.authority,
             }
             for position, entry in enumerate(definition.fields)
         ],

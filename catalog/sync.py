@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from catalog import store
+from catalog import feed_store, store
+from catalog.feed_files import FeedDefinition, feed_problems, read_feed_directory
 from catalog.files import CatalogFileError, FileResource, packaged_directory, read_directory
 from catalog.resources import Origin, problems
 
@@ -32,6 +33,10 @@ class SyncReport:
     adopted: list[str] = field(default_factory=list)
     #: Kept in a file once, in none now (left as they are).
     missing: list[str] = field(default_factory=list)
+    #: Feed declarations, by feed code.
+    feeds_created: list[str] = field(default_factory=list)
+    feeds_changed: list[str] = field(default_factory=list)
+    feeds_unchanged: list[str] = field(default_factory=list)
 
     @property
     def written(self) -> int:
@@ -46,6 +51,7 @@ async def sync(
     by: str,
     at: datetime | None = None,
     dry_run: bool = False,
+    feeds: Sequence[FeedDefinition] = (),
 ) -> SyncReport:
     """Bring the catalogue in line with ``resources`` in one transaction (rolled back when
     ``dry_run``); :class:`CatalogFileError` lists every problem and nothing is written."""
@@ -93,6 +99,7 @@ async def sync(
                 for code, found in stored.items()
                 if found.origin is Origin.FILE and code not in defined
             )
+            await _sync_feeds(connection, feeds, departments, report, by=by, at=at)
         except BaseException:
             await transaction.rollback()
             raise
@@ -103,6 +110,36 @@ async def sync(
     return report
 
 
+async def _sync_feeds(
+    connection: AsyncConnection,
+    feeds: Sequence[FeedDefinition],
+    departments: set[str],
+    report: SyncReport,
+    *,
+    by: str,
+    at: datetime,
+) -> None:
+    """Check the feeds against the catalogue just written, then store the new and changed."""
+    resources = {
+        found.definition.code: (found.definition.department, found.definition.graphql_type)
+        for found in await store.search(connection, store.CatalogQuery())
+    }
+    problems = [p for feed in feeds for p in feed_problems(feed, departments, resources)]
+    if problems:
+        raise CatalogFileError(problems)
+    stored = await feed_store.declarations(connection)
+    for feed in feeds:
+        current = stored.get(feed.code)
+        if current is not None and current == feed:
+            report.feeds_unchanged.append(feed.code)
+            continue
+        (report.feeds_created if current is None else report.feeds_changed).append(feed.code)
+        await feed_store.save(connection, feed, by=by, at=at)
+
+
 async def sync_packaged(engine: AsyncEngine, *, by: str) -> SyncReport:
     """Sync the catalogue files shipped with gridhub (what the demo and the tests hold)."""
-    return await sync(engine, read_directory(packaged_directory()), by=by)
+    directory = packaged_directory()
+    return await sync(
+        engine, read_directory(directory), by=by, feeds=read_feed_directory(directory)
+    )

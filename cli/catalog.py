@@ -66,6 +66,7 @@ def sync(
     """
     from sqlalchemy.exc import SQLAlchemyError
 
+    from catalog.feed_files import read_feed_directory
     from catalog.files import CatalogFileError, packaged_directory, read_directory
     from catalog.sync import SyncReport
     from catalog.sync import sync as sync_catalog
@@ -74,10 +75,14 @@ def sync(
     settings = Settings() if database_url is None else Settings(database_url=database_url)
 
     async def main() -> SyncReport:
-        resources = read_directory(directory or packaged_directory())
+        folder = directory or packaged_directory()
+        resources = read_directory(folder)
+        feeds = read_feed_directory(folder)
         engine = create_engine(settings)
         try:
-            return await sync_catalog(engine, resources, by=by or _who(), dry_run=dry_run)
+            return await sync_catalog(
+                engine, resources, by=by or _who(), dry_run=dry_run, feeds=feeds
+            )
         finally:
             await engine.dispose()
 
@@ -95,6 +100,8 @@ def sync(
         ("created", report.created),
         ("changed", report.changed),
         ("taken over from the API", report.adopted),
+        ("feed created", report.feeds_created),
+        ("feed changed", report.feeds_changed),
     ):
         for code in codes:
             typer.echo(f"{label}: {code}")

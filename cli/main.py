@@ -27,6 +27,7 @@ from cli.address import address_app
 from cli.audit import audit_app
 from cli.auth import register as register_auth_commands
 from cli.catalog import catalog_app
+from cli.feeds import ingest
 from cli.operations import operations_app
 from cli.options import DatabaseOption
 from cli.policy import policy_app
@@ -45,6 +46,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(address_app, name="address")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(operations_app, name="operations")
+app.command("ingest")(ingest)
 console = Console(stderr=True)
 
 

@@ -2,7 +2,7 @@
 
 An entity is run by an adult of the district (an individual business by one of its own grid),
 registered after its representative turned 18; its credit code follows GB 32100 (see
-:mod:`demo.checksums`). Made after the people, since they run and staff the entities.
+:mod:`feeds.checksums`). Made after the people, since they run and staff the entities.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from demo import names
-from demo.checksums import (
+from demo.names import brand
+from demo.population import age_on, shift_years
+from demo.reference import DISTRICT_CODE, DISTRICT_NAME
+from feeds.checksums import (
     CREDIT_CHARSET,
     credit_code_check_char,
     organization_code_check_char,
 )
-from demo.names import brand
-from demo.population import age_on, shift_years
-from demo.reference import DISTRICT_CODE, DISTRICT_NAME
 
 if TYPE_CHECKING:
     from demo.generator import District, GridPlace, Profile, Row

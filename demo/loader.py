@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from demo.generator import District
@@ -71,6 +71,21 @@ async def load(engine: AsyncEngine, district: District, progress: Progress | Non
             if model in (Department, Matter):
                 rows = await _new_reference_rows(connection, model, rows)
             await _insert(connection, model.__table__, name, rows, progress)
+        await advance_sequences(connection)
+
+
+async def advance_sequences(connection: AsyncConnection) -> None:
+    """PostgreSQL: move the id sequences of people and events past the ids the district was
+    loaded with, so rows inserted later (a feed's new residents) get ids of their own."""
+    if connection.dialect.name != "postgresql":
+        return
+    for table in ("people", "events"):
+        await connection.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
+            )
+        )
 
 
 async def _new_reference_rows(

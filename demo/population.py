@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 from faker import Faker
 
 from demo import names
-from demo.checksums import (
+from demo.reference import DISTRICT_CODE
+from feeds.checksums import (
     id_number_check_digit,
 )
-from demo.reference import DISTRICT_CODE
 from store.models.people import CareTag, encode_care_tags
 
 if TYPE_CHECKING:

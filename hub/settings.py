@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     max_body_bytes: Annotated[
         int, Field(ge=1024, description="Largest request body accepted, in bytes.")
     ] = 1_048_576
+    feed_max_bytes: Annotated[
+        int,
+        Field(ge=1024, description="Largest export a department system may send to a feed."),
+    ] = 268_435_456
     body_timeout: Annotated[
         float,
         Field(gt=0, description="Seconds a request's whole body may take to arrive (else 408)."),

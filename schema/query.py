@@ -30,6 +30,7 @@ from schema.catalog import DataResource, resolve_catalog, resolve_resource
 from schema.entities import Entity
 from schema.enums import AreaLevel
 from schema.events import Department, Event, Matter
+from schema.feeds import FeedRun, FeedRunConnection, resolve_feed_run, resolve_feed_runs
 from schema.grants import AccessRequest, Grant, resolve_access_requests, resolve_grants
 from schema.grids import Grid
 from schema.houses import House
@@ -90,6 +91,14 @@ class Query:
         resolver=resolve_grants,
         description="Grants, newest first (data officers: their department's and those on its "
         "resources; the chief data officer and auditors: all).",
+    )
+    feed_runs: FeedRunConnection = strawberry.field(
+        resolver=resolve_feed_runs,
+        description="A department feed's runs, newest first (the data officers of the feed's "
+        "department and the chief data officer).",
+    )
+    feed_run: FeedRun | None = strawberry.field(
+        resolver=resolve_feed_run, description="One feed run by its id."
     )
     views: list[View] = strawberry.field(
         resolver=resolve_views,

@@ -17,13 +17,13 @@ from typing import Generic, TypeVar
 from faker.providers.person.zh_CN import Provider as ChineseNames
 
 from demo import names
-from demo.checksums import (
+from demo.reference import DISTRICT_CODE
+from feeds.checksums import (
     CREDIT_CHARSET,
     credit_code_check_char,
     id_number_check_digit,
     organization_code_check_char,
 )
-from demo.reference import DISTRICT_CODE
 
 T = TypeVar("T")
 

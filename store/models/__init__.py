@@ -22,6 +22,8 @@ from store.models.base import Base, UTCDateTime
 from store.models.catalog import CatalogField, CatalogResource, CatalogVersion
 from store.models.entities import Entity, EntityStatus, EntityType
 from store.models.events import Event, EventSource, EventStatus
+from store.models.feed_findings import AddressCandidate, FeedConflict
+from store.models.feeds import FeedDeclaration, FeedRun
 from store.models.grants import AccessRequest, Grant
 from store.models.houses import House, HouseUse, Room
 from store.models.operations import PersistedOperation
@@ -39,6 +41,10 @@ from store.models.reference import Department, Matter
 from store.models.views import View, ViewVersion
 
 __all__ = [
+    "AddressCandidate",
+    "FeedConflict",
+    "FeedDeclaration",
+    "FeedRun",
     "SHARED_TARGETS",
     "RemovedRow",
     "RowChange",

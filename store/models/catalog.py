@@ -67,6 +67,9 @@ class CatalogField(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     position: Mapped[int]
     description: Mapped[str] = mapped_column(String(DESCRIPTION_LENGTH))
+    #: The department whose feed is authoritative for this field ("one data, one source");
+    #: NULL means the resource's owning department.
+    authoritative_department: Mapped[str | None] = mapped_column(String(32))
 
 
 class CatalogVersion(Base):

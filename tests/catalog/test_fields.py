@@ -9,6 +9,7 @@ from schema import build_schema
 from schema.addresses import ADDRESS_TYPES
 from schema.audit_log import AUDIT_TYPES
 from schema.catalog import METADATA_TYPES
+from schema.feeds import FEED_TYPES
 from schema.grants import GRANT_TYPES
 from schema.views import VIEW_TYPES
 from store.models import CareTag
@@ -18,7 +19,7 @@ from store.models import CareTag
 #: Mutations are checked by their duty instead (tests/catalog/test_changes.py).
 PLUMBING_SUFFIXES = ("Connection", "Edge")
 PLUMBING = {"Query", "Mutation", "PageInfo", "Me", "ResourceAccess", "FieldAccess"}
-PLUMBING |= METADATA_TYPES | GRANT_TYPES | VIEW_TYPES
+PLUMBING |= METADATA_TYPES | GRANT_TYPES | VIEW_TYPES | FEED_TYPES
 #: The address types carry shared data only through House and Room (declared there).
 PLUMBING |= ADDRESS_TYPES | {"TaughtAlias", "StandardAddressConnection"}
 #: The audit log is no shared data: only auditors read it, under their role (schema.duties).

@@ -286,7 +286,7 @@ FILE_MISTAKES: dict[str, tuple[str, str]] = {
     "an unknown key": ('[[resource]]\nowner = "x"\n', "unknown key `owner`"),
     "an unknown sharing": ('[[resource]]\nsharing = "OPEN"\n', "'OPEN' is not one of"),
     "fields as a list": ('[[resource]]\nfields = ["a"]\n', "maps each field's name"),
-    "something else at the top": ('title = "x"\n', "only [[resource]] tables"),
+    "something else at the top": ('title = "x"\n', "only [[resource]] and [[feed]] tables"),
 }
 
 

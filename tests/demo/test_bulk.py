@@ -23,9 +23,9 @@ from demo.bulk.pieces import COLUMNS, as_tuples
 from demo.bulk.plan import Plan
 from demo.bulk.streets import StreetSummary, make_street
 from demo.bulk.workers import Done, Piece, Runner
-from demo.checksums import is_valid_credit_code, is_valid_id_number
 from demo.generator import Profile
 from demo.profiles import PROFILES, STREAMED_FROM_PEOPLE, is_streamed, profile_named
+from feeds.checksums import is_valid_credit_code, is_valid_id_number
 from hub.settings import Settings
 from store.engine import create_engine
 from store.models import Address, Entity, Event, House, Person, Room

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from demo.checksums import (
+from feeds.checksums import (
     CREDIT_CHARSET,
     credit_code_check_char,
     id_number_check_digit,

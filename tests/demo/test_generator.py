@@ -18,10 +18,10 @@ import shapely
 from shapely.geometry import Point, Polygon, shape
 
 from demo import District, Profile, generate
-from demo.checksums import is_valid_credit_code, is_valid_id_number
 from demo.names import MOBILE_PREFIXES
 from demo.population import age_on, shift_years
 from demo.reference import DEPARTMENTS, MATTERS, STREETS
+from feeds.checksums import is_valid_credit_code, is_valid_id_number
 from store.models import (
     Base,
     CareTag,

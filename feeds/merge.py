@@ -1,0 +1,445 @@
+"""The staging table and the one set-based merge of a run, in one transaction.
+
+The run's good rows are staged in a temporary table of the connection (the target's columns,
+plus the row's line, operation and whether its address was placed). The merge then runs a
+handful of statements over the whole stage, never one per row: conflicts, history, the update
+of changed rows, the insert of new ones, the tombstones and deletes of removed ones, all in
+one transaction that holds the feed's lock, so a failure at any point leaves the old state and
+two runs of one feed never interleave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ColumnElement,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    cast,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from catalog.feed_files import FeedDefinition
+from catalog.feed_targets import INSERT_DEFAULTS, Target
+from feeds.validate import DELETE, DUPLICATE_KEY, KEEP, UPSERT, Reject
+from store.models import AddressCandidate, Entity, FeedConflict, RemovedRow, RowChange
+
+CONFLICTS = FeedConflict.__table__
+HISTORY = RowChange.__table__
+REMOVED = RemovedRow.__table__
+CANDIDATES = AddressCandidate.__table__
+ENTITIES = Entity.__table__
+
+#: The hub field names of the columns the matched address fills.
+MATCHED_FIELDS = {"house_code": "house", "room_code": "room", "grid_code": "gridCode"}
+#: A fixed first key of the PostgreSQL advisory locks feed runs take (the second is the
+#: feed code's hash), so they never collide with another use of advisory locks.
+LOCK_NAMESPACE = 17_017
+
+#: Called between the merge's steps with the step's name (tests stop a run there).
+Checkpoint = Callable[[str], Awaitable[None]]
+
+
+@dataclass
+class MergeCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    conflicts: int = 0
+    #: New rows whose address was not placed: not inserted, kept as candidates.
+    not_inserted: int = 0
+
+
+@dataclass
+class Stage:
+    """A run's temporary staging table."""
+
+    target: Target
+    table: Table
+    #: Target columns the feed sets (its mapped and derived fields), key excluded.
+    columns: list[str] = field(default_factory=list)
+
+
+def stage_table(target: Target, columns: Sequence[str], name: str) -> Stage:
+    """The staging table's definition: line, op, matched, the key, ``columns`` and the
+    matched address's columns."""
+    key = target.key_column
+    matched = [target.house_column, target.grid_column]
+    if target.room_column is not None:
+        matched.insert(1, target.room_column)
+    defined: list[Any] = [
+        Column("line", Integer, nullable=False),
+        Column("op", String(8), nullable=False),
+        Column("matched", Boolean, nullable=False),
+        Column(key.name, key.type),
+    ]
+    for name_ in [*columns, *matched]:
+        defined.append(Column(name_, target.table.c[name_].type))
+    table = Table(name, MetaData(), *defined, prefixes=["TEMPORARY"])
+    Index(f"ix_{name}_key", table.c[key.name])
+    return Stage(target, table, list(columns))
+
+
+async def create_stage(connection: AsyncConnection, stage: Stage) -> None:
+    await connection.run_sync(lambda sync: stage.table.create(sync))
+
+
+async def drop_stage(connection: AsyncConnection, stage: Stage) -> None:
+    await connection.run_sync(lambda sync: stage.table.drop(sync, checkfirst=True))
+
+
+async def duplicates(connection: AsyncConnection, stage: Stage) -> list[Reject]:
+    """Rows whose key an earlier line of the file already had: rejected, taken off the
+    stage (the first line stands)."""
+    s = stage.table
+    key = s.c[stage.target.key_column.name]
+    first = (
+        select(key.label("key"), func.min(s.c.line).label("line"))
+        .group_by(key)
+        .having(func.count() > 1)
+        .subquery()
+    )
+    rows = (
+        await connection.execute(
+            select(s.c.line, key, first.c.line)
+            .join(first, first.c.key == key)
+            .where(s.c.line != first.c.line)
+            .order_by(s.c.line)
+        )
+    ).all()
+    if rows:
+        await connection.execute(delete(s).where(s.c.line.in_([line for line, _, _ in rows])))
+    return [
+        Reject(line, str(value), stage.target.key, DUPLICATE_KEY, f"the key is on line {at} too")
+        for line, value, at in rows
+    ]
+
+
+async def lock(connection: AsyncConnection, feed: str) -> None:
+    """Take the feed's lock for the rest of the transaction: PostgreSQL's advisory lock on
+    the feed; SQLite's write lock (one writer at a time), taken by a first write that waits
+    for it (busy timeout) rather than a read that would fail later."""
+    if connection.dialect.name == "postgresql":
+        await connection.execute(
+            select(func.pg_advisory_xact_lock(LOCK_NAMESPACE, func.hashtext(feed)))
+        )
+    else:
+        await connection.execute(
+            text("UPDATE feeds SET code = code WHERE code = :feed"), {"feed": feed}
+        )
+
+
+def _as_text(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    return cast(column, String)
+
+
+async def merge(
+    connection: AsyncConnection,
+    stage: Stage,
+    feed: FeedDefinition,
+    authorities: dict[str, str],
+    *,
+    run_id: int,
+    by: str,
+    now: datetime,
+    checkpoint: Checkpoint,
+) -> MergeCounts:
+    """Merge the stage into the target; the caller owns the transaction and the lock."""
+    target = stage.target
+    t = target.table
+    s = stage.table
+    counts = MergeCounts()
+    key_t = target.key_column
+    key_s = s.c[key_t.name]
+    joined = key_t == key_s
+    row_key = _as_text(t.c[target.row_key_column])
+    department = feed.department
+    field_of = {target.fields[name].column: name for name in target.fields}
+    written = [c for c in stage.columns if c != key_t.name]
+    conflicting = [c for c in written if authorities.get(field_of[c], department) != department]
+    matched = [target.house_column, target.grid_column] + (
+        [target.room_column] if target.room_column else []
+    )
+    upsert = s.c.op == UPSERT
+
+    def changed(column: str) -> ColumnElement[bool]:
+        differs = s.c[column].is_distinct_from(t.c[column])
+        if column in conflicting:
+            return and_(t.c[column].is_(None), s.c[column].is_not(None))
+        if column in matched:
+            return and_(s.c.matched == true(), differs)
+        return differs
+
+    # 1. Conflicts: another department's disagreeing value for a field it is not the
+    # authority for; kept as an observation once (an open one is not repeated).
+    for column in conflicting:
+        name = field_of[column]
+        same_open = exists(
+            select(CONFLICTS.c.id).where(
+                CONFLICTS.c.target == target.name,
+                CONFLICTS.c.row_key == row_key,
+                CONFLICTS.c.field == name,
+                CONFLICTS.c.observed_department == department,
+                CONFLICTS.c.observed_value == _as_text(s.c[column]),
+                CONFLICTS.c.status == "open",
+            )
+        )
+        chosen = (
+            select(
+                literal(target.name),
+                row_key,
+                literal(name),
+                t.c[target.grid_column],
+                literal(authorities[name]),
+                _as_text(t.c[column]),
+                literal(department),
+                _as_text(s.c[column]),
+                literal(feed.code),
+                literal(run_id),
+                literal(now, CONFLICTS.c.observed_at.type),
+                literal("open"),
+            )
+            .select_from(s.join(t, joined))
+            .where(
+                upsert,
+                t.c[column].is_not(None),
+                s.c[column].is_not(None),
+                s.c[column] != t.c[column],
+                ~same_open,
+            )
+        )
+        result = await connection.execute(
+            insert(CONFLICTS).from_select(
+                [
+                    "target",
+                    "row_key",
+                    "field",
+                    "grid_code",
+                    "authoritative_department",
+                    "authoritative_value",
+                    "observed_department",
+                    "observed_value",
+                    "feed",
+                    "run_id",
+                    "observed_at",
+                    "status",
+                ],
+                chosen,
+            )
+        )
+        counts.conflicts += max(result.rowcount, 0)
+    await checkpoint("conflicts")
+
+    # 2. History: one row per changed field of every existing row, before it changes.
+    for column in [*written, *matched]:
+        name = field_of.get(column) or MATCHED_FIELDS[column]
+        chosen = (
+            select(
+                literal(target.name),
+                row_key,
+                literal(name),
+                _as_text(t.c[column]),
+                _as_text(s.c[column]),
+                literal(now, HISTORY.c.changed_at.type),
+                literal("feed"),
+                literal(by),
+                literal(str(run_id)),
+                literal(department),
+            )
+            .select_from(s.join(t, joined))
+            .where(upsert, changed(column))
+        )
+        await connection.execute(
+            insert(HISTORY).from_select(
+                [
+                    "target",
+                    "row_key",
+                    "field",
+                    "old_value",
+                    "new_value",
+                    "changed_at",
+                    "changed_by_kind",
+                    "changed_by",
+                    "source_ref",
+                    "department",
+                ],
+                chosen,
+            )
+        )
+    await checkpoint("history")
+
+    # 3. Update the rows that changed.
+    existing = int(
+        await connection.scalar(select(func.count()).select_from(s.join(t, joined)).where(upsert))
+        or 0
+    )
+    values: dict[str, Any] = {}
+    for column in written:
+        if column in conflicting:
+            values[column] = case((t.c[column].is_(None), s.c[column]), else_=t.c[column])
+        else:
+            values[column] = s.c[column]
+    for column in matched:
+        values[column] = case((s.c.matched == true(), s.c[column]), else_=t.c[column])
+    provenance = {
+        "updated_at": now,
+        "source_department": department,
+        "source_feed": feed.code,
+        "source_run": run_id,
+        "source_at": now,
+    }
+    result = await connection.execute(
+        update(t)
+        .where(joined, upsert, or_(false(), *(changed(c) for c in [*written, *matched])))
+        .values(**values, **provenance)
+    )
+    counts.updated = max(result.rowcount, 0)
+    counts.unchanged = existing - counts.updated
+    await checkpoint("update")
+
+    # 4. Insert the new rows whose address was placed.
+    new = ~exists(select(key_t).where(key_t == key_s))
+    defaults = dict(INSERT_DEFAULTS.get(target.name, {}))
+    names = [key_t.name, *written, *matched]
+    extra = {name: value for name, value in defaults.items() if name not in names} | provenance
+    chosen = select(
+        *(s.c[name] for name in names),
+        *(literal(value, t.c[name].type) for name, value in extra.items()),
+    ).where(upsert, s.c.matched == true(), new)
+    result = await connection.execute(
+        insert(t).from_select([*names, *extra], chosen.order_by(s.c.line))
+    )
+    counts.inserted = max(result.rowcount, 0)
+    counts.not_inserted = int(
+        await connection.scalar(
+            select(func.count()).select_from(s).where(upsert, s.c.matched == false(), new)
+        )
+        or 0
+    )
+    await checkpoint("insert")
+
+    # 5. Removed rows: a snapshot's absent rows (of this feed), a delta's deleted ones.
+    if feed.mode == "snapshot":
+        gone = and_(
+            t.c.source_feed == feed.code,
+            ~exists(select(key_s).where(key_s == key_t)),
+        )
+    else:
+        gone = exists(select(key_s).where(key_s == key_t, s.c.op == DELETE))
+    await connection.execute(
+        insert(REMOVED).from_select(
+            ["target", "row_key", "grid_code", "removed_at", "removed_by", "source_ref"],
+            select(
+                literal(target.name),
+                row_key,
+                t.c[target.grid_column],
+                literal(now, REMOVED.c.removed_at.type),
+                literal("feed"),
+                literal(f"{feed.code}/{run_id}"),
+            ).where(gone),
+        )
+    )
+    if target.name == "people":
+        await _unlink_representatives(connection, select(t.c.id).where(gone), by, run_id, now)
+    result = await connection.execute(delete(t).where(gone))
+    counts.removed = max(result.rowcount, 0)
+    await checkpoint("remove")
+    return counts
+
+
+async def _unlink_representatives(
+    connection: AsyncConnection, removed: Any, by: str, run_id: int, now: datetime
+) -> None:
+    """Entities whose legal representative is removed lose the link (with its history)."""
+    linked = ENTITIES.c.legal_representative_id.in_(removed.scalar_subquery())
+    await connection.execute(
+        insert(HISTORY).from_select(
+            [
+                "target",
+                "row_key",
+                "field",
+                "old_value",
+                "new_value",
+                "changed_at",
+                "changed_by_kind",
+                "changed_by",
+                "source_ref",
+            ],
+            select(
+                literal("entities"),
+                ENTITIES.c.credit_code,
+                literal("legalRepresentative"),
+                _as_text(ENTITIES.c.legal_representative_id),
+                null(),
+                literal(now, HISTORY.c.changed_at.type),
+                literal("feed"),
+                literal(by),
+                literal(str(run_id)),
+            ).where(linked),
+        )
+    )
+    await connection.execute(
+        update(ENTITIES).where(linked).values(legal_representative_id=None, updated_at=now)
+    )
+
+
+async def keep_rejected_keys(
+    connection: AsyncConnection, stage: Stage, keys: list[tuple[int, str]]
+) -> None:
+    """Stage the keys of rejected rows as ``keep``: a snapshot does not remove them."""
+    if keys:
+        column = stage.target.key_column.name
+        await connection.execute(
+            insert(stage.table),
+            [{"line": line, "op": KEEP, "matched": False, column: key} for line, key in keys],
+        )
+
+
+async def add_candidates(
+    connection: AsyncConnection, target: Target, run_id: int, rows: list[dict[str, Any]]
+) -> None:
+    """Keep the unplaced addresses; a row already in the hub is named by its row key (a
+    person's id), a new one by its natural key."""
+    if not rows:
+        return
+    await connection.execute(insert(CANDIDATES), rows)
+    if target.row_key_column != target.key_column.name:
+        t = target.table
+        found = (
+            select(_as_text(t.c[target.row_key_column]))
+            .where(target.key_column == CANDIDATES.c.row_key)
+            .scalar_subquery()
+        )
+        await connection.execute(
+            update(CANDIDATES)
+            .where(
+                CANDIDATES.c.run_id == run_id,
+                CANDIDATES.c.target == target.name,
+                exists(select(target.key_column).where(target.key_column == CANDIDATES.c.row_key)),
+            )
+            .values(row_key=found)
+        )
