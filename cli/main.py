@@ -30,6 +30,7 @@ from cli.catalog import catalog_app
 from cli.operations import operations_app
 from cli.options import DatabaseOption
 from cli.policy import policy_app
+from cli.tasks import tasks_app
 from hub.settings import Settings
 
 app = typer.Typer(
@@ -45,6 +46,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(address_app, name="address")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(operations_app, name="operations")
+app.add_typer(tasks_app, name="tasks")
 console = Console(stderr=True)
 
 

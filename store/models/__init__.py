@@ -21,6 +21,7 @@ from store.models.base import Base, UTCDateTime
 from store.models.catalog import CatalogField, CatalogResource, CatalogVersion
 from store.models.entities import Entity, EntityStatus, EntityType
 from store.models.events import Event, EventSource, EventStatus
+from store.models.feed_findings import AddressCandidate, FeedConflict
 from store.models.grants import AccessRequest, Grant
 from store.models.houses import House, HouseUse, Room
 from store.models.operations import PersistedOperation
@@ -35,9 +36,27 @@ from store.models.people import (
 )
 from store.models.provenance import SHARED_TARGETS, RemovedRow, RowChange, Tracked
 from store.models.reference import Department, Matter
+from store.models.tasks import (
+    OPEN_STATUSES,
+    Correction,
+    CorrectionStatus,
+    Task,
+    TaskKind,
+    TaskStatus,
+    TaskStep,
+)
 from store.models.views import View, ViewVersion
 
 __all__ = [
+    "AddressCandidate",
+    "FeedConflict",
+    "OPEN_STATUSES",
+    "Correction",
+    "CorrectionStatus",
+    "Task",
+    "TaskKind",
+    "TaskStatus",
+    "TaskStep",
     "SHARED_TARGETS",
     "RemovedRow",
     "RowChange",
