@@ -36,6 +36,12 @@ from schema.houses import House
 from schema.me import Me, resolve_me
 from schema.people import Person
 from schema.relay import Connection, Node, connection
+from schema.tasks import (
+    CorrectionConnection,
+    TaskConnection,
+    resolve_corrections,
+    resolve_tasks,
+)
 from schema.views import MapView, View, resolve_map_view, resolve_view, resolve_views
 from store.models import Department as DepartmentRow
 from store.models import Matter as MatterRow
@@ -80,6 +86,16 @@ class Query:
     )
     resource: DataResource | None = strawberry.field(
         resolver=resolve_resource, description="A catalogue resource by its code."
+    )
+    tasks: TaskConnection = strawberry.field(
+        resolver=resolve_tasks,
+        description="Verification tasks about the records your plan shows (grid workers, "
+        "community and street staff), earliest due first.",
+    )
+    corrections: CorrectionConnection = strawberry.field(
+        resolver=resolve_corrections,
+        description="Corrections routed to your department (its data officers and apps), "
+        "newest first.",
     )
     access_requests: list[AccessRequest] = strawberry.field(
         resolver=resolve_access_requests,
