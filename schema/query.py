@@ -32,6 +32,7 @@ from schema.enums import AreaLevel
 from schema.events import Department, Event, Matter
 from schema.grants import AccessRequest, Grant, resolve_access_requests, resolve_grants
 from schema.grids import Grid
+from schema.history import RecordChange, resolve_record_history
 from schema.houses import House
 from schema.me import Me, resolve_me
 from schema.people import Person
@@ -86,6 +87,12 @@ class Query:
     )
     resource: DataResource | None = strawberry.field(
         resolver=resolve_resource, description="A catalogue resource by its code."
+    )
+    record_history: list[RecordChange] | None = strawberry.field(
+        resolver=resolve_record_history,
+        description="What changed on a person, house or entity (by global id), newest "
+        "first: each field's changes as your plan shows that field; null if it hides the "
+        "record.",
     )
     tasks: TaskConnection = strawberry.field(
         resolver=resolve_tasks,

@@ -12,7 +12,14 @@ import pytest
 from sqlalchemy import delete, insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from store.models import AddressCandidate, CatalogResource, FeedConflict, Task, TaskStep
+from store.models import (
+    AddressCandidate,
+    CatalogResource,
+    Correction,
+    FeedConflict,
+    Task,
+    TaskStep,
+)
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -79,6 +86,7 @@ class Findings:
 
 async def clean(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
+        await connection.execute(delete(Correction.__table__))
         await connection.execute(delete(TaskStep.__table__))
         await connection.execute(delete(Task.__table__))
         await connection.execute(delete(FeedConflict.__table__))
