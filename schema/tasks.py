@@ -22,7 +22,7 @@ from sqlalchemy import RowMapping, select
 from policies.areas import check_area_code
 from policies.decision import Decision
 from policies.plan import AccessPlan
-from resolvers.ids import to_global_id
+from resolvers.ids import from_global_id, to_global_id
 from schema.base import Info
 from schema.duties import DATA_OFFICER, has_duty
 from schema.relay import PageInfo
@@ -32,6 +32,7 @@ from store.models import Correction as CorrectionRow
 from store.models import Task as TaskRow
 from store.models import TaskStep as TaskStepRow
 from tasks.decide import decide_correction
+from tasks.generate import request_verification
 from tasks.listing import (
     CorrectionListing,
     TaskListing,
@@ -454,6 +455,52 @@ async def resolve_corrections(
         ),
         total_count=await count_corrections(connection, listing),
     )
+
+
+#: The node types a department may ask to have verified, and their loaders.
+_REQUESTABLE = {"Person": "person", "House": "house", "Entity": "entity"}
+_TARGET_OF_TYPE = {record.graphql_type: record for record in RECORDS.values()}
+
+
+async def resolve_request_verification(
+    info: Info, record_id: strawberry.ID, why: str, due_at: datetime | None = None
+) -> Task:
+    """Ask the worker of the record's grid to verify it (a department's app or data officer,
+    for a record its plan shows): its open request if one is waiting, else a new task."""
+    plan = info.context.plan
+    principal = getattr(plan, "principal", None)
+    department = getattr(principal, "department", None)
+    if not isinstance(plan, AccessPlan) or principal is None or not department:
+        raise Forbidden("Requests for verification come from a department's apps and officers")
+    type_name, key = from_global_id(str(record_id))
+    if type_name not in _REQUESTABLE:
+        raise BadUserInput(f"{type_name} records are not verified by tasks", field="recordId")
+    why = why.strip()
+    if not why or len(why) > 500 or "\x00" in why:
+        raise BadUserInput("`why` is 1 to 500 characters", field="why")
+    now = info.context.now
+    if due_at is not None and (due_at.tzinfo is None or due_at <= now):
+        raise BadUserInput("`dueAt` is a time to come, with its zone", field="dueAt")
+    row = await getattr(info.context.loaders, _REQUESTABLE[type_name]).load(key)
+    if row is None:  # not there, or the plan hides it: the same refusal
+        raise Forbidden(f"No record {record_id} that you may ask about")
+    async with info.context.engine.begin() as connection:
+        made = await request_verification(
+            connection,
+            record=_TARGET_OF_TYPE[type_name],
+            row_key=str(key),
+            grid_code=str(row._mapping["grid_code"]),
+            department=str(department),
+            raised_by=principal.subject,
+            why=why,
+            now=now,
+            due_at=due_at,
+        )
+    connection = await info.context.connection()
+    found = (
+        (await connection.execute(select(TASKS).where(TASKS.c.id == made.task_id))).mappings().one()
+    )
+    return (await _tasks_of(info, plan, [found]))[0]
 
 
 async def resolve_decide_correction(
