@@ -27,6 +27,10 @@ TYPE_OF_TARGET = {
 }
 
 
+class NoAuthority(LookupError):
+    """No catalogue resource holds the field's type: nobody can accept a change to it."""
+
+
 async def authoritative_department(connection: AsyncConnection, target: str, field: str) -> str:
     """The department authoritative for ``field`` (a GraphQL field name) of ``target`` (a
     shared table's name).
@@ -34,12 +38,12 @@ async def authoritative_department(connection: AsyncConnection, target: str, fie
     A field whose authority a resource names explicitly has that authority (the resource
     first in code order, if several name one); otherwise the owner of the first resource
     (in code order) that lists the field; a field no resource lists belongs to the owner of
-    the type's first resource. :class:`LookupError` when the catalogue holds no resource of
+    the type's first resource. :class:`NoAuthority` when the catalogue holds no resource of
     the type at all.
     """
     type_name = TYPE_OF_TARGET.get(target)
     if type_name is None:
-        raise LookupError(f"{target!r} is not a shared table")
+        raise NoAuthority(f"{target!r} is not a shared table")
     listed = (
         await connection.execute(
             select(func.coalesce(FIELDS.c.authoritative_department, RESOURCES.c.department_code))
@@ -63,7 +67,7 @@ async def authoritative_department(connection: AsyncConnection, target: str, fie
         )
     ).scalar()
     if owner is None:
-        raise LookupError(f"the catalogue holds no resource of {type_name}")
+        raise NoAuthority(f"the catalogue holds no resource of {type_name}")
     return str(owner)
 
 

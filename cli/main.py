@@ -31,6 +31,7 @@ from cli.feeds import ingest
 from cli.operations import operations_app
 from cli.options import DatabaseOption
 from cli.policy import policy_app
+from cli.tasks import tasks_app
 from hub.settings import Settings
 
 app = typer.Typer(
@@ -47,6 +48,7 @@ app.add_typer(address_app, name="address")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(operations_app, name="operations")
 app.command("ingest")(ingest)
+app.add_typer(tasks_app, name="tasks")
 console = Console(stderr=True)
 
 

@@ -140,6 +140,13 @@ def grant(
     mask: Annotated[
         bool, typer.Option("--mask", help="Show the masked form only (act mask, not read).")
     ] = False,
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write",
+            help="Let the subject write the fields where it also reads them (act write).",
+        ),
+    ] = False,
     purpose: Annotated[
         list[str] | None,
         typer.Option(
@@ -150,16 +157,20 @@ def grant(
     ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Store a read (or --mask) rule.
+    """Store a read (or --mask, or --write) rule.
 
     \b
     gridhub policy grant grid_worker people tier:2 own
     gridhub policy grant grid_worker people 'idNumber|phone' own --mask
+    gridhub policy grant grid_worker houses tier:2 own --write
     gridhub policy grant civil_affairs_app people tier:3 '*' -p elderly_care
     """
     from policies.rules import Act
 
-    act = Act.MASK if mask else Act.READ
+    if mask and write:
+        typer.echo("error: give --mask or --write, not both", err=True)
+        raise typer.Exit(2)
+    act = Act.MASK if mask else Act.WRITE if write else Act.READ
     rule = _run(
         database_url,
         lambda store: store.grant(

@@ -73,6 +73,9 @@ def _sensitive_inputs() -> dict[str, frozenset[str]]:
 
 
 SENSITIVE_INPUTS = _sensitive_inputs()
+#: Input types that carry values written to a shared record (a correction found on site): the
+#: entry names the fields, never their values.
+WRITTEN_VALUES: dict[str, frozenset[str]] = {"FieldChangeInput": frozenset({"value"})}
 
 
 def query_hash(document: DocumentNode | None, text: str | None) -> str | None:
@@ -210,13 +213,25 @@ def redact(
     result: dict[str, Any] = {}
     for name, value in variables.items():
         sensitive = SENSITIVE_INPUTS.get(types.get(name) or "", frozenset())
+        written = WRITTEN_VALUES.get(types.get(name) or "", frozenset())
         if name in facts.sensitive_variables or name not in types:
             result[name] = REDACTED
+        elif written:
+            result[name] = _without_values(value, written)
         elif sensitive and isinstance(value, Mapping):
             result[name] = {k: (REDACTED if k in sensitive else v) for k, v in value.items()}
         else:
             result[name] = value
     return result
+
+
+def _without_values(value: Any, keys: frozenset[str]) -> Any:
+    """``value`` (an input object, or a list of them) with ``keys`` redacted."""
+    if isinstance(value, list):
+        return [_without_values(item, keys) for item in value]
+    if isinstance(value, Mapping):
+        return {k: (REDACTED if k in keys else v) for k, v in value.items()}
+    return REDACTED
 
 
 def get_named_type_name(node: Any) -> str | None:

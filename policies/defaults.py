@@ -60,7 +60,7 @@ ROLES: tuple[RoleDef, ...] = (
     RoleDef("auditor", "审计员: the audit log; no shared data"),
 )
 
-R, M = Act.READ, Act.MASK
+R, M, W = Act.READ, Act.MASK, Act.WRITE
 ELDERLY = ("elderly_care",)
 
 RULES: tuple[RuleDef, ...] = (
@@ -72,6 +72,12 @@ RULES: tuple[RuleDef, ...] = (
     RuleDef("grid_worker", "people", "idNumber|phone|careTags", OWN, M),
     RuleDef("grid_worker", "rooms", "code|number", OWN, M),
     RuleDef("grid_worker", "events", "reporter", OWN, M),
+    # Grid workers correct what they verify: the internal fields of the records of their
+    # grids (never a field they can not read in full: the sensitive ones stay read-only).
+    *(
+        RuleDef("grid_worker", r, "tier:2", OWN, W)
+        for r in ("people", "houses", "rooms", "entities")
+    ),
     # Community and street staff (their own areas are their community or street): birthdays
     # for the elderly allowance ("who turns 70 next month").
     RuleDef("community_staff", "people", "birthDate", OWN, R, ELDERLY),

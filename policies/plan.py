@@ -111,6 +111,10 @@ class AccessPlan:
         """The field rules for a row (``policies.field_rules.Plan``): one look-up per row."""
         return self._of_type[type_name].field_rules(grid_code, type_name)
 
+    def writable(self, type_name: str, grid_code: str | None) -> frozenset[str]:
+        """The fields of a ``type_name`` row in ``grid_code`` the principal may write."""
+        return self._of_type[type_name].writable(grid_code, type_name)
+
     def filterable(self, type_name: str, field_name: str, value_tier: int | None = None) -> bool:
         return self._of_type[type_name].filterable(field_name, type_name, value_tier)
 

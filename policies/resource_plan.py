@@ -58,6 +58,8 @@ class Cell:
     decisions: Mapping[str, Decision]
     reach: Mapping[str, int]
     rules: FieldRules
+    #: The fields that may be written here: ALLOW, and a write rule covers them.
+    writes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +116,8 @@ class ResourcePlan:
         self.types = TYPES_OF_RESOURCE[resource]
         self._rules = tuple(rules)
         self._purpose = purpose
-        allowing = [r for r in rules if r.rule.act is not Act.DENY]
+        # Rows are shown by reads and masks; a write rule shows nothing by itself.
+        allowing = [r for r in rules if r.rule.act in (Act.READ, Act.MASK)]
         removing = [r for r in rules if r.rule.act is Act.DENY and r.selector.everything]
         self._shown: Areas = _union(allowing) if allowing else ()
         self._hidden: Areas = _union(removing) if removing else ()
@@ -184,7 +187,15 @@ class ResourcePlan:
             if shown:
                 reach[field_name] = shown
         field_rules = FieldRules(type_name, dict(decisions), reach)
-        return Cell(MappingProxyType(decisions), MappingProxyType(reach), field_rules)
+        writes = frozenset(
+            field_name
+            for field_name, decision in decisions.items()
+            if decision is Decision.ALLOW
+            and any(
+                r.rule.act is Act.WRITE and r.selector.covers(type_name, field_name) for r in rules
+            )
+        )
+        return Cell(MappingProxyType(decisions), MappingProxyType(reach), field_rules, writes)
 
     def _field(
         self, type_name: str, field_name: str, rules: Sequence[CompiledRule]
@@ -221,6 +232,14 @@ class ResourcePlan:
     def field_rules(self, grid_code: str | None, type_name: str | None = None) -> FieldRules:
         """:meth:`decisions` and :meth:`reach` in the form ``policies.field_rules`` applies."""
         return self._cell(grid_code, type_name).rules
+
+    def writable(self, grid_code: str | None, type_name: str | None = None) -> frozenset[str]:
+        """The fields of a row in ``grid_code`` the principal may write: a row it sees, a
+        field it reads in full there (ALLOW, not MASK, not a purpose short), and a write rule
+        covering both. Deny overrides, as for reads."""
+        if not self.visible(grid_code):
+            return frozenset()
+        return self._cell(grid_code, type_name).writes
 
     def reach(self, grid_code: str | None, field_name: str, type_name: str | None = None) -> int:
         """The highest value tier shown of a field with per-value tiers (care tags): a

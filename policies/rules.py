@@ -15,7 +15,9 @@ an act on some fields of a resource in an area::
   ``|`` (``idNumber|phone``, or type-qualified ``Person.idNumber``), or ``*``;
 - area: an area code at any level (the rows whose grid code starts with it), ``own`` (the
   principal's assigned areas), or ``*`` (everywhere, including rows that belong to no place);
-- act: ``read`` (ALLOW), ``mask`` (MASK: the field's declared mask), ``deny`` (overrides both);
+- act: ``read`` (ALLOW), ``mask`` (MASK: the field's declared mask), ``deny`` (overrides all),
+  ``write`` (the field may be changed where it is also ALLOW: nobody writes what they can not
+  read; a write shows nothing by itself);
 - purposes (read rules only): the declared purposes (``X-Access-Purpose``) under which the rule
   serves fields of tier 3 and above; ``*`` serves any declared purpose, but one must be declared.
 
@@ -61,6 +63,9 @@ class Act(enum.StrEnum):
     READ = "read"
     MASK = "mask"
     DENY = "deny"
+    #: Propose a change to the field (a grid worker's correction). It shows nothing: a rule
+    #: that writes a field adds to a read of it, and a field not read in full is never written.
+    WRITE = "write"
 
 
 # -- fields ------------------------------------------------------------------------------------
@@ -247,6 +252,7 @@ class Rule:
             Act.READ: ("read", "allow"),
             Act.MASK: ("mask", "allow"),
             Act.DENY: (ANY, "deny"),
+            Act.WRITE: ("write", "allow"),
         }[self.act]
         return [*self.key, act, eft]
 

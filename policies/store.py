@@ -308,7 +308,8 @@ class PolicyStore:
         purposes: Sequence[str] = (ANY,),
         session: AsyncSession | None = None,
     ) -> Rule:
-        """Store a read (or mask) rule; granting a stored read rule again replaces its purposes."""
+        """Store a read, mask or write rule; granting a stored read rule again replaces its
+        purposes."""
         rule = Rule.make(subject, domain, resource, fields, area, act, purposes)
         if rule.act is Act.DENY:
             raise PolicyError("use deny() for deny rules")
@@ -432,6 +433,28 @@ class PolicyStore:
     def _area_match(self, subject: str, grid_code: str, area: str) -> bool:
         own = self._own.get(subject, ()) if area == OWN else ()
         return area_covers(expand_area(area, own), grid_code or None)
+
+    async def may_write(
+        self,
+        principal: Principal,
+        type_name: str,
+        field_name: str,
+        grid_code: str | None,
+        purpose: str | None = None,
+    ) -> bool:
+        """Decide through Casbin whether the principal may write one field of one row: a
+        write line covers it there and the field is read in full (ALLOW) there. The twin of
+        ``ResourcePlan.writable``, held to it by the tests."""
+        explained = await self.explain(principal, type_name, field_name, grid_code, purpose)
+        if explained.decision is not Decision.ALLOW:
+            return False
+        request = (
+            principal.subject,
+            principal.department or ANY,
+            f"{type_name}.{field_name}",
+            grid_code or "",
+        )
+        return bool(self._enforcer.enforce(*request, Act.WRITE.value))
 
     async def explain(
         self,

@@ -17,11 +17,35 @@ from schema.grant_changes import (
     revoke_grant,
 )
 from schema.grants import AccessRequest, Grant
+from schema.tasks import (
+    Correction,
+    Task,
+    resolve_decide_correction,
+    resolve_request_verification,
+    resolve_resolve_task,
+)
 from schema.views import ViewChange, define_view, delete_view, update_view
 
 
 @strawberry.type
 class Mutation:
+    resolve_task: Task = strawberry.field(
+        resolver=resolve_resolve_task,
+        description="Record what you found on site for a task of your grids: CONFIRMED, "
+        "CORRECTED (with the fields found otherwise, which you may write), NOT_FOUND, "
+        "MOVED_OUT, DECEASED or VACANT.",
+    )
+    request_verification: Task = strawberry.field(
+        resolver=resolve_request_verification,
+        description="Ask the worker of a record's grid to verify it on site (a department's "
+        "apps and data officers, for records they may read); one open request per record and "
+        "department.",
+    )
+    decide_correction: Correction = strawberry.field(
+        resolver=resolve_decide_correction,
+        description="Accept (the record changes, with provenance) or reject (with a reason: "
+        "the task goes back to its worker) a correction routed to your department.",
+    )
     teach_address_alias: TaughtAlias = strawberry.field(
         resolver=teach_address_alias,
         description="Remember that `text` names the house or room `code`: it matches exactly "

@@ -33,10 +33,17 @@ from schema.events import Department, Event, Matter
 from schema.feeds import FeedRun, FeedRunConnection, resolve_feed_run, resolve_feed_runs
 from schema.grants import AccessRequest, Grant, resolve_access_requests, resolve_grants
 from schema.grids import Grid
+from schema.history import RecordChange, resolve_record_history
 from schema.houses import House
 from schema.me import Me, resolve_me
 from schema.people import Person
 from schema.relay import Connection, Node, connection
+from schema.tasks import (
+    CorrectionConnection,
+    TaskConnection,
+    resolve_corrections,
+    resolve_tasks,
+)
 from schema.views import MapView, View, resolve_map_view, resolve_view, resolve_views
 from store.models import Department as DepartmentRow
 from store.models import Matter as MatterRow
@@ -81,6 +88,22 @@ class Query:
     )
     resource: DataResource | None = strawberry.field(
         resolver=resolve_resource, description="A catalogue resource by its code."
+    )
+    record_history: list[RecordChange] | None = strawberry.field(
+        resolver=resolve_record_history,
+        description="What changed on a person, house or entity (by global id), newest "
+        "first: each field's changes as your plan shows that field; null if it hides the "
+        "record.",
+    )
+    tasks: TaskConnection = strawberry.field(
+        resolver=resolve_tasks,
+        description="Verification tasks about the records your plan shows (grid workers, "
+        "community and street staff), earliest due first.",
+    )
+    corrections: CorrectionConnection = strawberry.field(
+        resolver=resolve_corrections,
+        description="Corrections routed to your department (its data officers and apps), "
+        "newest first.",
     )
     access_requests: list[AccessRequest] = strawberry.field(
         resolver=resolve_access_requests,

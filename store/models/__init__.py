@@ -38,6 +38,15 @@ from store.models.people import (
 )
 from store.models.provenance import SHARED_TARGETS, RemovedRow, RowChange, Tracked
 from store.models.reference import Department, Matter
+from store.models.tasks import (
+    OPEN_STATUSES,
+    Correction,
+    CorrectionStatus,
+    Task,
+    TaskKind,
+    TaskStatus,
+    TaskStep,
+)
 from store.models.views import View, ViewVersion
 
 __all__ = [
@@ -45,6 +54,13 @@ __all__ = [
     "FeedConflict",
     "FeedDeclaration",
     "FeedRun",
+    "OPEN_STATUSES",
+    "Correction",
+    "CorrectionStatus",
+    "Task",
+    "TaskKind",
+    "TaskStatus",
+    "TaskStep",
     "SHARED_TARGETS",
     "RemovedRow",
     "RowChange",

@@ -52,6 +52,10 @@ class CatalogResource(Base):
     version: Mapped[int]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_by: Mapped[str] = mapped_column(String(128))
+    #: How many days a record of the resource stays verified: a record not verified on site
+    #: (nor set by a feed) for longer becomes a RECHECK task in its grid. None: never. A
+    #: setting (``gridhub tasks recheck``), not part of the definition: syncs leave it alone.
+    recheck_days: Mapped[int | None] = mapped_column(default=None)
 
 
 class CatalogField(Base):

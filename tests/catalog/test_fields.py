@@ -11,6 +11,8 @@ from schema.audit_log import AUDIT_TYPES
 from schema.catalog import METADATA_TYPES
 from schema.feeds import FEED_TYPES
 from schema.grants import GRANT_TYPES
+from schema.history import HISTORY_TYPES
+from schema.tasks import TASK_TYPES
 from schema.views import VIEW_TYPES
 from store.models import CareTag
 
@@ -22,6 +24,9 @@ PLUMBING = {"Query", "Mutation", "PageInfo", "Me", "ResourceAccess", "FieldAcces
 PLUMBING |= METADATA_TYPES | GRANT_TYPES | VIEW_TYPES | FEED_TYPES
 #: The address types carry shared data only through House and Room (declared there).
 PLUMBING |= ADDRESS_TYPES | {"TaughtAlias", "StandardAddressConnection"}
+#: Tasks and corrections are records of work; a record's history shows each change as the plan
+#: shows the field it changed (schema.history).
+PLUMBING |= TASK_TYPES | HISTORY_TYPES
 #: The audit log is no shared data: only auditors read it, under their role (schema.duties).
 NOT_SHARED = PLUMBING | AUDIT_TYPES
 

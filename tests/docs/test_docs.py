@@ -55,7 +55,7 @@ from hub.operations import PERSISTED_QUERY_NOT_ALLOWED, PERSISTED_QUERY_NOT_FOUN
 from hub.settings import Settings
 from resolvers.ids import to_global_id
 from schema import build_schema
-from store.models import AccessRequest, Grant
+from store.models import AccessRequest, Correction, Grant, Task
 from tests.conftest import GraphQL
 from tests.support import error_codes
 
@@ -179,6 +179,7 @@ def placeholders(district: District) -> dict[str, str]:
     person = next(p for p in district.people if p["employer_code"] and p["room_code"])
     event = next(e for e in district.events if e["house_code"])
     spelling, standard, part = _address_examples(district)
+    task_house = next(h for h in district.houses if h["grid_code"] == "440306001001001")
     return {
         "<department spelling>": spelling,
         "<standard address>": standard,
@@ -187,6 +188,8 @@ def placeholders(district: District) -> dict[str, str]:
         "<credit code>": entity["credit_code"],
         "<person id>": to_global_id("Person", person["id"]),
         "<event id>": to_global_id("Event", event["id"]),
+        "<a house of grid 440306001001001>": to_global_id("House", task_house["code"]),
+        "<another number of floors>": str(int(task_house["floors"]) + 1),
         "<a month ago>": (datetime.now(UTC) - timedelta(days=30)).isoformat(),
         "<now>": datetime.now(UTC).isoformat(),
     }
@@ -212,11 +215,18 @@ def _address_examples(district: District) -> tuple[str, str, str]:
 
 
 async def workflow_placeholders(engine: AsyncEngine) -> dict[str, str]:
-    """The newest request and grant, by their ids in the API."""
+    """The newest request, grant, task and correction, by their ids in the API."""
     async with engine.connect() as connection:
         request = await connection.scalar(select(func.max(AccessRequest.id)))
         grant = await connection.scalar(select(func.max(Grant.id)))
-    return {"<the request's id>": f"request:{request}", "<the grant's id>": f"grant:{grant}"}
+        task = await connection.scalar(select(func.max(Task.id)))
+        correction = await connection.scalar(select(func.max(Correction.id)))
+    return {
+        "<the request's id>": f"request:{request}",
+        "<the grant's id>": f"grant:{grant}",
+        "<the task's id>": f"task:{task}",
+        "<the correction's id>": f"correction:{correction}",
+    }
 
 
 @pytest.fixture(scope="module")

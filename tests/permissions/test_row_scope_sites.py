@@ -44,7 +44,7 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import ColumnElement, delete, true
+from sqlalchemy import ColumnElement, delete, insert, true
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.execution import Executor
@@ -61,7 +61,7 @@ from resolvers.context import RequestContext
 from resolvers.ids import from_global_id, to_global_id
 from schema import addresses as schema_addresses
 from schema import build_schema
-from store.models import View, ViewVersion
+from store.models import Task, View, ViewVersion
 from tests.conftest import GraphQL
 from tests.permissions.oracle import (
     DISTRICT,
@@ -80,7 +80,7 @@ from views.definition import COUNT
 ROOT = Path(__file__).resolve().parents[2]
 #: The project's packages (``tests`` excluded): where sites are looked for.
 PACKAGES = ["cli", "demo", "hub", "schema", "views", "resolvers", "catalog", "addresses"]
-PACKAGES += ["policies"]
+PACKAGES += ["tasks", "policies"]
 PACKAGES += ["audit", "auth", "store"]
 
 STREET = "440306001"
@@ -407,6 +407,49 @@ async def _probe_view(engine: AsyncEngine) -> AsyncIterator[None]:
         await connection.execute(delete(ViewVersion).where(ViewVersion.view_code == VIEW))
 
 
+#: Tasks the probe raises: (target, row key, grid), on records inside and outside the plan.
+PROBE_TASKS = (
+    ("people", "900001", "440306001002002"),  # shown
+    ("people", "900002", "440306001001001"),  # carved out: every resource
+    ("houses", "H-PROBE-3", "440306002001001"),  # shown: only people are carved out there
+    ("people", "900004", "440306002001001"),  # carved out: people
+    ("houses", "H-PROBE-5", "440306001002002"),  # carved out: houses
+    ("entities", "E-PROBE-6", "440306001002002"),  # shown: only houses and grids carved out
+)
+
+
+@pytest.fixture
+async def _probe_tasks(engine: AsyncEngine) -> AsyncIterator[None]:
+    table = Task.__table__
+    now = datetime.now(UTC)
+    rows = [
+        {"kind": "request", "target": target, "row_key": key, "reason": "request:probe"}
+        | {"grid_code": grid, "raised_by": "probe", "why": "probe", "created_at": now}
+        | {"due_at": now, "status": "open", "updated_at": now}
+        for target, key, grid in PROBE_TASKS
+    ]
+    async with engine.begin() as connection:
+        await connection.execute(insert(table), rows)
+    yield
+    async with engine.begin() as connection:
+        await connection.execute(delete(table).where(table.c.raised_by == "probe"))
+
+
+async def task_lists(gql: GraphQL) -> None:
+    """A worker's tasks are those about records the plan shows, and the count counts them."""
+    plan = AccessPlan(
+        Principal("p", "person", "grid_office", (), ()), PURPOSE, 0, ("grid_worker",), RULES
+    )
+    body = await gql(
+        "{ tasks(first: 50) { totalCount edges { node { recordType recordId } } } }", plan=plan
+    )
+    data_of(body)
+    found = {from_global_id(e["node"]["recordId"])[1] for e in body["data"]["tasks"]["edges"]}
+    found = {str(key) for key in found} & {key for _, key, _ in PROBE_TASKS}
+    assert found == {"900001", "H-PROBE-3", "E-PROBE-6"}
+    assert body["data"]["tasks"]["totalCount"] == len(body["data"]["tasks"]["edges"])
+
+
 def _people(unit: str, key: str) -> int:
     """How many people of the unit (house or grid) the plan shows."""
     return sum(
@@ -611,11 +654,12 @@ SITES: dict[str, list[Probe]] = {
     "compiled.connection": [compiled_connections],
     "compiled.stats": [compiled_connections],
     "compiled.link": [compiled_links],
+    "tasks.list": [task_lists],
 }
 PROBES = sorted({probe for probes in SITES.values() for probe in probes}, key=lambda p: p.__name__)
 
 
-@pytest.mark.usefixtures("_probe_view")
+@pytest.mark.usefixtures("_probe_view", "_probe_tasks")
 @pytest.mark.parametrize("probe", PROBES, ids=lambda p: p.__name__)
 async def test_every_probe_passes_with_every_predicate(
     runner: Callable[[Probe], GraphQL], probe: Probe
@@ -623,7 +667,7 @@ async def test_every_probe_passes_with_every_predicate(
     await probe(runner(probe))
 
 
-@pytest.mark.usefixtures("_probe_view")
+@pytest.mark.usefixtures("_probe_view", "_probe_tasks")
 @pytest.mark.parametrize("site", sorted(SITES))
 async def test_removing_one_sites_predicate_fails_a_probe(
     runner: Callable[[Probe], GraphQL], monkeypatch: pytest.MonkeyPatch, site: str

@@ -349,3 +349,5 @@ async def test_the_model_and_the_compiler_agree(
         for grid in (GRID, NEIGHBOUR, ELSEWHERE):
             explained = await store.explain(alice, type_name, field_name, grid, purpose)
             assert plan.decisions(type_name, grid)[field_name] is explained.decision, (probe, grid)
+            writes = await store.may_write(alice, type_name, field_name, grid, purpose)
+            assert (field_name in plan.writable(type_name, grid)) is writes, (probe, grid)

@@ -71,7 +71,8 @@ def expected_rows(district: District, rules: list[Rule], own: tuple[str, ...]) -
     def codes(rule: Rule) -> list[str]:
         return [""] if rule.area == ANY else list(own) if rule.area == OWN else [rule.area]
 
-    shown = [c for r in rules if r.act is not Act.DENY for c in codes(r)]
+    # A write rule shows nothing by itself: rows are shown by reads and masks.
+    shown = [c for r in rules if r.act in (Act.READ, Act.MASK) for c in codes(r)]
     hidden = [c for r in rules if r.act is Act.DENY and r.fields == "*" for c in codes(r)]
     return sorted(
         person["grid_code"]

@@ -1,7 +1,7 @@
 """the audit log partitioned by month on PostgreSQL; retention checkpoints
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-03
 
 On PostgreSQL ``audit_entries``, ``audit_person_reads`` and ``audit_field_reads`` become tables
@@ -30,7 +30,7 @@ from store.audit_partitions import (
 )
 
 revision: str = "0017"
-down_revision: str | None = "0015"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
