@@ -174,6 +174,13 @@ _DECLARED: dict[str, dict[str, tuple[Tier, Mask]]] = {
         "closedAt": (T2, Mask.WITHHOLD),
         "deadline": (T2, Mask.WITHHOLD),
         "overdue": (T2, Mask.WITHHOLD),
+        "occurredAt": (T2, Mask.WITHHOLD),
+        "acceptedAt": (T2, Mask.WITHHOLD),
+        "resolvedAt": (T2, Mask.WITHHOLD),
+        "onTime": (T2, Mask.WITHHOLD),
+        "supervisionCount": (T2, Mask.WITHHOLD),
+        "supervisedAt": (T2, Mask.WITHHOLD),
+        "history": (T2, Mask.WITHHOLD),
     },
     "Matter": {
         "code": (T1, Mask.NONE),

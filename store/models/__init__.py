@@ -20,7 +20,7 @@ from store.models.audit import (
 from store.models.base import Base, UTCDateTime
 from store.models.catalog import CatalogField, CatalogResource, CatalogVersion
 from store.models.entities import Entity, EntityStatus, EntityType
-from store.models.events import Event, EventSource, EventStatus
+from store.models.events import Event, EventAction, EventSource, EventStatus
 from store.models.grants import AccessRequest, Grant
 from store.models.houses import House, HouseUse, Room
 from store.models.operations import PersistedOperation
@@ -70,6 +70,7 @@ __all__ = [
     "EntityStatus",
     "EntityType",
     "Event",
+    "EventAction",
     "EventSource",
     "EventStatus",
     "Gender",
