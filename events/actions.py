@@ -93,7 +93,9 @@ async def report_event(
             )
         ).first()
         if matter is None:
-            raise BadUserInput(f"No matter {report.category!r} in the matter list", field="category")
+            raise BadUserInput(
+                f"No matter {report.category!r} in the matter list", field="category"
+            )
         if postgis is None:
             postgis = await placement.uses_postgis(connection)
         grid = await placement.place_grid(connection, report.lon, report.lat, postgis)
@@ -258,11 +260,13 @@ async def _values(
     if action is Action.CLOSE:
         return {"closed_at": now, "on_time": now <= row.deadline}, _text(note, "note", False)
     if action is Action.REOPEN:
-        values = {"closed_at": None, "on_time": None, "resolved_at": None, "accepted_at": None}
-        return values, _text(note, "reason", True)
+        cleared: dict[str, Any] = dict.fromkeys(
+            ("closed_at", "on_time", "resolved_at", "accepted_at")
+        )
+        return cleared, _text(note, "reason", True)
     if action is Action.SUPERVISE:
-        values = {"supervision_count": _events.c.supervision_count + 1, "supervised_at": now}
-        return values, _text(note, "note", True)
+        counted = {"supervision_count": _events.c.supervision_count + 1, "supervised_at": now}
+        return counted, _text(note, "note", True)
     raise AssertionError(action)
 
 

@@ -64,9 +64,7 @@ class Actor:
 def check_may_report(actor: Actor) -> None:
     """Refuse a report by someone of no reporting role, before the point is even placed."""
     if GRID_WORKER not in actor.roles and actor.kind != CLIENT:
-        raise Forbidden(
-            "Reporting events is for grid workers, community and street staff and apps"
-        )
+        raise Forbidden("Reporting events is for grid workers, community and street staff and apps")
 
 
 def check_reporter(actor: Actor, grid_code: str) -> None:

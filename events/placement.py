@@ -39,7 +39,9 @@ class Placement:
 def check_point(lon: float, lat: float) -> None:
     """Refuse coordinates that are no point on Earth (NaN, out of range)."""
     if not (math.isfinite(lon) and math.isfinite(lat)) or abs(lon) > 180 or abs(lat) > 90:
-        raise BadUserInput("`location` needs lon in [-180, 180] and lat in [-90, 90]", field="location")
+        raise BadUserInput(
+            "`location` needs lon in [-180, 180] and lat in [-90, 90]", field="location"
+        )
 
 
 async def grid_by_shapely(connection: AsyncConnection, lon: float, lat: float) -> str | None:

@@ -104,7 +104,8 @@ async def test_report_route_accept_resolve_close(
         hub.call(
             APP,
             """{ events(filter: {handlingDepartmentCode: "emergency", status: DISPATCHED,
-                 dueBefore: "2100-01-01T00:00:00+08:00"}, first: 500) { edges { node { id } } } }""",
+                 dueBefore: "2100-01-01T00:00:00+08:00"}, first: 500) {
+                 edges { node { id } } } }""",
         )
     )["events"]
     assert event_id in [edge["node"]["id"] for edge in queue["edges"]]
@@ -147,9 +148,7 @@ async def test_report_route_accept_resolve_close(
         )
         entry = (
             await connection.execute(
-                select(AuditEntry).where(
-                    AuditEntry.request_id == response.headers["x-request-id"]
-                )
+                select(AuditEntry).where(AuditEntry.request_id == response.headers["x-request-id"])
             )
         ).one()
     assert [tuple(c) for c in changes if c[0] == "status"] == [
@@ -249,9 +248,7 @@ async def test_refused_actions_write_nothing(
     for subject, name, variables, code in refusals:
         body = act(hub, subject, name, event_id, **variables)
         assert error_codes(body) == [code], (subject, name, body)
-    assert error_codes(hub.call(APP, ACT["acceptEvent"], {"id": "bm9wZQ=="})) == [
-        "BAD_USER_INPUT"
-    ]
+    assert error_codes(hub.call(APP, ACT["acceptEvent"], {"id": "bm9wZQ=="})) == ["BAD_USER_INPUT"]
     assert await _count(engine) == before
     # A closed event takes nothing but a reopening.
     data_of(act(hub, APP, "acceptEvent", event_id))

@@ -59,7 +59,7 @@ def test_every_status_is_reachable_except_the_centres_receipt() -> None:
     frontier: list[EventStatus | None] = [None]
     while frontier:
         status = frontier.pop()
-        for (action, source), target in EXPECTED.items():
+        for (_, source), target in EXPECTED.items():
             if source == status and target not in reached:
                 reached.add(target)
                 frontier.append(target)
