@@ -178,8 +178,7 @@ _DECLARED: dict[str, dict[str, tuple[Tier, Mask]]] = {
         "acceptedAt": (T2, Mask.WITHHOLD),
         "resolvedAt": (T2, Mask.WITHHOLD),
         "onTime": (T2, Mask.WITHHOLD),
-        "supervisionCount": (T2, Mask.WITHHOLD),
-        "supervisedAt": (T2, Mask.WITHHOLD),
+        "supervisions": (T2, Mask.WITHHOLD),
         "history": (T2, Mask.WITHHOLD),
     },
     "Matter": {

@@ -112,10 +112,10 @@ class Event(Node):
     on_time: bool | None = strawberry.field(
         description="Closed by its deadline: true or false once closed, null while open."
     )
-    supervision_count: int | None = strawberry.field(
-        description="How often street staff or the district supervised it (督办)."
+    supervisions: int | None = strawberry.field(
+        description="How often street staff or the district supervised it (督办); when and "
+        "why: `history`."
     )
-    supervised_at: datetime | None = strawberry.field(description="When last supervised.")
     _key: strawberry.Private[int]
     _grid: strawberry.Private[str]
     _lon: strawberry.Private[float]
@@ -148,8 +148,7 @@ class Event(Node):
                 "accepted_at": row.accepted_at,
                 "resolved_at": row.resolved_at,
                 "on_time": row.on_time,
-                "supervision_count": row.supervision_count,
-                "supervised_at": row.supervised_at,
+                "supervisions": row.supervision_count,
             },
         )
         return cls(

@@ -30,7 +30,7 @@ COMMUNITY = "community-440306001001"
 APP = "emergency-app"
 
 EVENT = """id status gridCode handlingDepartmentCode reportedAt dispatchedAt acceptedAt
-    resolvedAt closedAt deadline overdue onTime supervisionCount house { code }
+    resolvedAt closedAt deadline overdue onTime supervisions house { code }
     history { action fromStatus toStatus by byKind byDepartment departmentCode note at }"""
 REPORT = f"""mutation($input: ReportEventInput!) {{ reportEvent(input: $input) {{ {EVENT} }} }}"""
 ACT = {
@@ -183,7 +183,7 @@ async def test_a_matter_with_no_department_waits_for_the_grid_centre(
     again = data_of(act(hub, STREET, "dispatchEvent", event_id, department="emergency"))
     assert again["dispatchEvent"]["status"] == "DISPATCHED"
     watched = data_of(act(hub, STREET, "superviseEvent", event_id, note="请加快处置"))
-    assert watched["superviseEvent"]["supervisionCount"] == 1
+    assert watched["superviseEvent"]["supervisions"] == 1
     assert [s["action"] for s in watched["superviseEvent"]["history"]] == [
         "REPORT",
         "DISPATCH",
