@@ -156,7 +156,7 @@ STORED: Mapping[str, StoredType] = MappingProxyType(
                 "onTime": "on_time",
                 "supervisions": "supervision_count",
             },
-            changed_at=("reportedAt", "dispatchedAt", "acceptedAt", "resolvedAt", "closedAt"),
+            changed_at=("reportedAt", "dispatchedAt", "closedAt"),
         ),
         "Matter": _stored(
             Matter,

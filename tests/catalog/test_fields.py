@@ -21,6 +21,8 @@ PLUMBING = {"Query", "Mutation", "PageInfo", "Me", "ResourceAccess", "FieldAcces
 PLUMBING |= METADATA_TYPES | GRANT_TYPES | VIEW_TYPES
 #: The address types carry shared data only through House and Room (declared there).
 PLUMBING |= ADDRESS_TYPES | {"TaughtAlias", "StandardAddressConnection"}
+#: An event's steps are shared only through ``Event.history`` (declared there).
+PLUMBING |= {"EventStep"}
 #: The audit log is no shared data: only auditors read it, under their role (schema.duties).
 NOT_SHARED = PLUMBING | AUDIT_TYPES
 
