@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from demo.generator import District
@@ -71,6 +71,25 @@ async def load(engine: AsyncEngine, district: District, progress: Progress | Non
             if model in (Department, Matter):
                 rows = await _new_reference_rows(connection, model, rows)
             await _insert(connection, model.__table__, name, rows, progress)
+        await _follow_sequences(connection, [model.__table__ for _, model in TABLES])
+
+
+async def _follow_sequences(connection: AsyncConnection, tables: Sequence[Table]) -> None:
+    """On PostgreSQL, move each serial key's sequence past the ids the district brought (they
+    are inserted as generated, so the sequence never ran): the next row a writer adds, a
+    reported event, gets a fresh id. SQLite's keys follow the largest id by themselves."""
+    if connection.dialect.name != "postgresql":
+        return
+    for table in tables:
+        key = table.c.get("id")
+        if key is None or not key.primary_key or key.type.python_type is not int:
+            continue
+        await connection.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'),"
+                f" COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"
+            )
+        )
 
 
 async def _new_reference_rows(
