@@ -71,19 +71,23 @@ async def load(engine: AsyncEngine, district: District, progress: Progress | Non
             if model in (Department, Matter):
                 rows = await _new_reference_rows(connection, model, rows)
             await _insert(connection, model.__table__, name, rows, progress)
-        await advance_sequences(connection)
+        await _follow_sequences(connection, [model.__table__ for _, model in TABLES])
 
 
-async def advance_sequences(connection: AsyncConnection) -> None:
-    """PostgreSQL: move the id sequences of people and events past the ids the district was
-    loaded with, so rows inserted later (a feed's new residents) get ids of their own."""
+async def _follow_sequences(connection: AsyncConnection, tables: Sequence[Table]) -> None:
+    """On PostgreSQL, move each serial key's sequence past the ids the district brought (they
+    are inserted as generated, so the sequence never ran): the next row a writer adds, a
+    reported event, gets a fresh id. SQLite's keys follow the largest id by themselves."""
     if connection.dialect.name != "postgresql":
         return
-    for table in ("people", "events"):
+    for table in tables:
+        key = table.c.get("id")
+        if key is None or not key.primary_key or key.type.python_type is not int:
+            continue
         await connection.execute(
             text(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'),"
+                f" COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"
             )
         )
 

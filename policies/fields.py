@@ -174,6 +174,12 @@ _DECLARED: dict[str, dict[str, tuple[Tier, Mask]]] = {
         "closedAt": (T2, Mask.WITHHOLD),
         "deadline": (T2, Mask.WITHHOLD),
         "overdue": (T2, Mask.WITHHOLD),
+        "occurredAt": (T2, Mask.WITHHOLD),
+        "acceptedAt": (T2, Mask.WITHHOLD),
+        "resolvedAt": (T2, Mask.WITHHOLD),
+        "onTime": (T2, Mask.WITHHOLD),
+        "supervisions": (T2, Mask.WITHHOLD),
+        "history": (T2, Mask.WITHHOLD),
     },
     "Matter": {
         "code": (T1, Mask.NONE),

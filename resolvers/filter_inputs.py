@@ -85,3 +85,8 @@ class EventFilter:
     reported_before: datetime | None = strawberry.field(
         default=None, description="Reported before (with a time zone)."
     )
+    due_before: datetime | None = strawberry.field(
+        default=None,
+        description="Deadline before (with a time zone): with `handlingDepartmentCode` and "
+        "`status`, a department's queue of what falls due first.",
+    )

@@ -188,6 +188,7 @@ CLAUSES: dict[str, dict[str, Clause]] = {
         "handling_department_code": _equals("handling_department_code"),
         "reported_from": _at_least("reported_at"),
         "reported_before": _before("reported_at"),
+        "due_before": _before("deadline"),
         "open": _open,
         "overdue": _overdue,
     },
@@ -239,6 +240,7 @@ FILTERED_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
         "handling_department_code": ("handlingDepartmentCode",),
         "reported_from": ("reportedAt",),
         "reported_before": ("reportedAt",),
+        "due_before": ("deadline",),
     },
 }
 

@@ -94,6 +94,7 @@ class Loaders:
         self.matter = self._by_reference("matters")
         self.children = DataLoader(self._load_children)
         self.rooms_of_house = DataLoader(self._load_rooms)
+        self.event_history = DataLoader(self._load_event_history)
         self._pages: dict[tuple[str, str], DataLoader[ChildKey, Page]] = {}
         self._counts: dict[tuple[str, str], DataLoader[CountKey, int]] = {}
 
@@ -125,6 +126,23 @@ class Loaders:
             return [found.get(code) for code in codes]
 
         return DataLoader(load)
+
+    async def _load_event_history(self, event_ids: list[int]) -> list[list[Row[Any]]]:
+        """The steps of each event, oldest first, in one statement for all events.
+
+        Asked only by ``Event.history`` of events the caller was shown (their rows were read
+        through the plan's predicate), so the steps need no predicate of their own: they belong
+        to the event, as its fields do."""
+        from store.models import EventAction
+
+        table = EventAction.__table__
+        rows = await self._context.rows(
+            select(table).where(table.c.event_id.in_(event_ids)).order_by(table.c.id)
+        )
+        grouped: dict[int, list[Row[Any]]] = defaultdict(list)
+        for row in rows:
+            grouped[row.event_id].append(row)
+        return [grouped.get(event_id, []) for event_id in event_ids]
 
     async def _load_children(self, codes: list[str]) -> list[list[Row[Any]]]:
         return await self._grouped(GRIDS, "parent_code", codes)

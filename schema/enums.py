@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import strawberry
 
+from events.states import Action as EventAction
 from store.models import (
     AreaLevel,
     CareTag,
@@ -33,12 +34,14 @@ for _enum in (
     ResidenceKind,
 ):
     strawberry.enum(_enum)
+strawberry.enum(EventAction, name="EventAction", description="A step of an event's handling.")
 
 __all__ = [
     "AreaLevel",
     "CareTag",
     "EntityStatus",
     "EntityType",
+    "EventAction",
     "EventSource",
     "EventStatus",
     "Gender",

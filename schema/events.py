@@ -12,7 +12,7 @@ from resolvers.context import RequestContext
 from resolvers.filters import is_overdue
 from schema import grids, guard, houses
 from schema.base import GridRef, HouseRef, Info, Rules, described, one, point
-from schema.enums import EventSource, EventStatus
+from schema.enums import EventAction, EventSource, EventStatus
 from schema.relay import Node, node_id
 
 
@@ -51,6 +51,41 @@ class Department:
         return cls(code=row.code, name=row.name, short_name=row.short_name)
 
 
+@strawberry.type(description="One step of an event's handling, as its history keeps it.")
+class EventStep:
+    action: EventAction
+    from_status: EventStatus | None = strawberry.field(
+        description="The status before the step (null for the report)."
+    )
+    to_status: EventStatus = strawberry.field(description="The status after the step.")
+    by: str = strawberry.field(
+        description="The subject who took the step (`hub`: the matter list's routing)."
+    )
+    by_kind: str = strawberry.field(description="`person`, `client` or `hub`.")
+    by_department: str | None = strawberry.field(description="The department of who took it.")
+    department_code: str | None = strawberry.field(
+        description="For a dispatch, the department it was sent to."
+    )
+    note: str | None = strawberry.field(
+        description="A return's reason, a resolution's result, a supervision's note."
+    )
+    at: datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> EventStep:
+        return cls(
+            action=EventAction(row.action),
+            from_status=None if row.from_status is None else EventStatus(row.from_status),
+            to_status=EventStatus(row.to_status),
+            by=row.actor,
+            by_kind=row.actor_kind,
+            by_department=row.actor_department,
+            department_code=row.department_code,
+            note=row.note,
+            at=row.at,
+        )
+
+
 @strawberry.type(description="A reported incident or hazard (事件) and its handling.")
 class Event(Node):
     id: strawberry.ID = node_id("Event")
@@ -65,13 +100,29 @@ class Event(Node):
     dispatched_at: datetime | None
     closed_at: datetime | None
     deadline: datetime | None
+    occurred_at: datetime | None = strawberry.field(
+        description="When it happened, as the reporter said."
+    )
+    accepted_at: datetime | None = strawberry.field(
+        description="When the handling department last accepted it."
+    )
+    resolved_at: datetime | None = strawberry.field(
+        description="When the handling department last resolved it."
+    )
+    on_time: bool | None = strawberry.field(
+        description="Closed by its deadline: true or false once closed, null while open."
+    )
+    supervisions: int | None = strawberry.field(
+        description="How often street staff or the district supervised it (督办); when and "
+        "why: `history`."
+    )
     _key: strawberry.Private[int]
     _grid: strawberry.Private[str]
     _lon: strawberry.Private[float]
     _lat: strawberry.Private[float]
     _house_code: strawberry.Private[str | None]
     _category_code: strawberry.Private[str]
-    _department_code: strawberry.Private[str]
+    _department_code: strawberry.Private[str | None]
     _deadline: strawberry.Private[datetime]
     _closed_at: strawberry.Private[datetime | None]
     _rules: Rules
@@ -93,6 +144,11 @@ class Event(Node):
                 "dispatched_at": row.dispatched_at,
                 "closed_at": row.closed_at,
                 "deadline": row.deadline,
+                "occurred_at": row.occurred_at,
+                "accepted_at": row.accepted_at,
+                "resolved_at": row.resolved_at,
+                "on_time": row.on_time,
+                "supervisions": row.supervision_count,
             },
         )
         return cls(
@@ -129,9 +185,19 @@ class Event(Node):
         loader = info.context.loaders.matter
         return await one(info, Matter.from_row, loader.load(self._category_code))
 
+    @described(
+        "Every step of its handling, oldest first: reported, dispatched, accepted, returned, "
+        "resolved, closed, reopened, supervised — by whom, when, with the note."
+    )
+    async def history(self, info: Info) -> list[EventStep] | None:
+        if not guard.allowed(self._rules, "history"):
+            return None
+        rows = await info.context.loaders.event_history.load(self._key)
+        return [EventStep.from_row(row) for row in rows]
+
     @strawberry.field
     async def handling_department(self, info: Info) -> Department | None:
-        if not guard.allowed(self._rules, "handlingDepartment"):
+        if not guard.allowed(self._rules, "handlingDepartment") or self._department_code is None:
             return None
         loader = info.context.loaders.department
         return await one(info, Department.from_row, loader.load(self._department_code))

@@ -10,6 +10,17 @@ import strawberry
 
 from schema.addresses import TaughtAlias, teach_address_alias
 from schema.catalog_changes import ResourceChange, register_resource, update_resource
+from schema.event_changes import (
+    accept_event,
+    close_event,
+    dispatch_event,
+    reopen_event,
+    report_event,
+    resolve_event,
+    return_event,
+    supervise_event,
+)
+from schema.events import Event
 from schema.grant_changes import (
     decide_access_request,
     request_access,
@@ -94,4 +105,45 @@ class Mutation:
         resolver=delete_view,
         description="Delete a view of the caller's department (data officers); its versions "
         "are kept.",
+    )
+    report_event: Event | None = strawberry.field(
+        resolver=report_event,
+        description="Report an incident or hazard at a point (grid workers in their grids, "
+        "community and street staff in their areas, apps where their grants show events): "
+        "placed in its grid and house, routed by the matter list with its deadline.",
+    )
+    dispatch_event: Event | None = strawberry.field(
+        resolver=dispatch_event,
+        description="Send a REPORTED, ACCEPTED or RETURNED event to a department (the grid "
+        "centre of its street).",
+    )
+    accept_event: Event | None = strawberry.field(
+        resolver=accept_event,
+        description="Take a DISPATCHED event into HANDLING (apps of the department it was "
+        "dispatched to).",
+    )
+    return_event: Event | None = strawberry.field(
+        resolver=return_event,
+        description="Hand a DISPATCHED or HANDLING event back to the dispatcher, saying why "
+        "(apps of the department it was dispatched to).",
+    )
+    resolve_event: Event | None = strawberry.field(
+        resolver=resolve_event,
+        description="Report a HANDLING event RESOLVED, with the result (apps of the department "
+        "it was dispatched to).",
+    )
+    close_event: Event | None = strawberry.field(
+        resolver=close_event,
+        description="Close a RESOLVED event after checking (the reporter's side: the grid's "
+        "workers and staff, or the app that reported it); sets the on-time result.",
+    )
+    reopen_event: Event | None = strawberry.field(
+        resolver=reopen_event,
+        description="Send a RESOLVED or CLOSED event back to its department, saying why (the "
+        "reporter's side).",
+    )
+    supervise_event: Event | None = strawberry.field(
+        resolver=supervise_event,
+        description="Supervise (督办) an open event with a note (street staff over its grid, "
+        "and the district).",
     )

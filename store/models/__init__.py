@@ -21,7 +21,7 @@ from store.models.audit import (
 from store.models.base import Base, UTCDateTime
 from store.models.catalog import CatalogField, CatalogResource, CatalogVersion
 from store.models.entities import Entity, EntityStatus, EntityType
-from store.models.events import Event, EventSource, EventStatus
+from store.models.events import Event, EventAction, EventSource, EventStatus
 from store.models.feed_findings import AddressCandidate, FeedConflict
 from store.models.feeds import FeedDeclaration, FeedRun
 from store.models.grants import AccessRequest, Grant
@@ -94,6 +94,7 @@ __all__ = [
     "EntityStatus",
     "EntityType",
     "Event",
+    "EventAction",
     "EventSource",
     "EventStatus",
     "Gender",

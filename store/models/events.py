@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.models.base import Base, GridCode, UTCDateTime
@@ -48,10 +48,44 @@ class Event(Tracked, Base):
     lat: Mapped[float]
     house_code: Mapped[str | None] = mapped_column(String(24), ForeignKey("houses.code"))
     grid_code: Mapped[str] = mapped_column(GridCode(), ForeignKey("grids.code"))
-    handling_department_code: Mapped[str] = mapped_column(
+    #: NULL while a report whose matter names no department waits at the street's grid centre.
+    handling_department_code: Mapped[str | None] = mapped_column(
         String(32), ForeignKey("departments.code"), index=True
     )
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deadline: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: When it happened, as the reporter says (the time limit runs from the report).
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When the handling department last accepted it, and last resolved it.
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Closed by its deadline (set at closing; NULL while not closed).
+    on_time: Mapped[bool | None] = mapped_column(Boolean)
+    #: Supervision (督办): how often, and when last.
+    supervision_count: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
+    supervised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class EventAction(Base):
+    """One step of an event's handling (``events.states.Action``): who, when, from and to which
+    status, and the note (a return's reason, a result, a supervision note). Replayed from the
+    first, the steps end in the event's status."""
+
+    __tablename__ = "event_actions"
+    __table_args__ = (Index("ix_event_actions_event_id_id", "event_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    action: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    #: The principal's subject ("hub" for the hub's own routing) and kind, and its department.
+    actor: Mapped[str] = mapped_column(String(64))
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_department: Mapped[str | None] = mapped_column(String(32))
+    #: The department a dispatch sent it to.
+    department_code: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -23,6 +23,7 @@ class Matter(Base):
 
     code: Mapped[str] = mapped_column(String(48), primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
-    department_code: Mapped[str] = mapped_column(String(32), ForeignKey("departments.code"))
+    #: NULL: no department handles it; its events go to the street's grid centre to dispatch.
+    department_code: Mapped[str | None] = mapped_column(String(32), ForeignKey("departments.code"))
     time_limit_hours: Mapped[int]
     level: Mapped[int]

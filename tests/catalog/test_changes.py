@@ -11,6 +11,7 @@ from graphql import GraphQLObjectType
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from resolvers.ids import to_global_id
 from schema import build_schema
 from store.models import (
     AccessRequest,
@@ -170,10 +171,49 @@ async def test_an_officer_may_not_register_for_another_department(
     assert await _counts(engine) == before
 
 
+#: The event workflow's mutations: their owners are per step, per area and per department (a
+#: grid worker reports, an app accepts), so a role alone does not refuse them;
+#: tests/events/test_flow_http.py refuses each for every wrong role, area and state.
+EVENT_MUTATIONS = {
+    "reportEvent",
+    "dispatchEvent",
+    "acceptEvent",
+    "returnEvent",
+    "resolveEvent",
+    "closeEvent",
+    "reopenEvent",
+    "superviseEvent",
+}
+
+
+#: The verification loop's mutations: a grid worker resolves tasks in their grid, a department
+#: decides corrections of the fields it is authoritative for and asks for rows it may read, so
+#: a role alone does not refuse them either; tests/tasks/test_loop.py refuses each for every
+#: wrong principal, grid and state. The auditor, who has no part in the loop, is refused here.
+TASK_CALLS = {
+    "resolveTask": 'resolveTask(id: "task:1", outcome: CONFIRMED) { id }',
+    "requestVerification": f'requestVerification(recordId: "{to_global_id("Person", 1)}", '
+    'why: "test") { id }',
+    "decideCorrection": 'decideCorrection(id: "correction:1", accept: true) { id }',
+}
+
+
 def _mutations() -> list[str]:
     mutation = build_schema()._schema.mutation_type
     assert isinstance(mutation, GraphQLObjectType)
-    return list(mutation.fields)
+    return [
+        name for name in mutation.fields if name not in EVENT_MUTATIONS and name not in TASK_CALLS
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(TASK_CALLS))
+async def test_the_auditor_has_no_part_in_the_verification_loop(
+    gql: GraphQL, engine: AsyncEngine, name: str
+) -> None:
+    before = await _counts(engine), await _workflow_counts(engine)
+    body = await gql(f"mutation {{ {TASK_CALLS[name]} }}", as_="auditor-01")
+    assert error_codes(body) == ["FORBIDDEN"]
+    assert (await _counts(engine), await _workflow_counts(engine)) == before
 
 
 #: Mutations that take other arguments than ``input: <Name>Input``: a call of each.

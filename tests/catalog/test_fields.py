@@ -27,6 +27,8 @@ PLUMBING |= ADDRESS_TYPES | {"TaughtAlias", "StandardAddressConnection"}
 #: Tasks and corrections are records of work; a record's history shows each change as the plan
 #: shows the field it changed (schema.history).
 PLUMBING |= TASK_TYPES | HISTORY_TYPES
+#: An event's steps are shared only through ``Event.history`` (declared there).
+PLUMBING |= {"EventStep"}
 #: The audit log is no shared data: only auditors read it, under their role (schema.duties).
 NOT_SHARED = PLUMBING | AUDIT_TYPES
 

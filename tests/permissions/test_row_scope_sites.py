@@ -73,14 +73,14 @@ from tests.permissions.oracle import (
     grid_of,
     objects,
 )
-from tests.support import data_of, nodes
+from tests.support import data_of, error_codes, nodes
 from views import changes
 from views.definition import COUNT
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The project's packages (``tests`` excluded): where sites are looked for.
-PACKAGES = ["cli", "demo", "hub", "schema", "views", "resolvers", "catalog", "addresses"]
-PACKAGES += ["tasks", "policies"]
+PACKAGES = ["cli", "demo", "hub", "schema", "views", "tasks", "events", "feeds", "resolvers"]
+PACKAGES += ["catalog", "addresses", "policies"]
 PACKAGES += ["audit", "auth", "store"]
 
 STREET = "440306001"
@@ -594,6 +594,18 @@ async def compiled_links(gql: GraphQL) -> None:
     assert data["entity"]["house"] is None
 
 
+async def event_actions(gql: GraphQL) -> None:
+    """An action on an event outside the plan is refused as an unknown event would be, before
+    anyone asks who may act; on an event inside it, for the missing role (nothing is written:
+    the plan's principal holds no role)."""
+    hidden = _hidden("Event", "events")
+    shown = next(k for k in ROWS["Event"] if ORACLE.visible("events", grid_of("Event", k)))
+    query = 'mutation($id: ID!) { superviseEvent(id: $id, note: "probe") { id } }'
+    for key, code in ((hidden, "BAD_USER_INPUT"), (shown, "FORBIDDEN")):
+        body = await gql(query, {"id": to_global_id("Event", key)}, plan=_plan())
+        assert error_codes(body) == [code], body
+
+
 #: Probes that run on the compiled path (see :func:`gql_compiled`).
 COMPILED: set[Probe] = {compiled_look_ups, compiled_connections, compiled_links}
 
@@ -639,6 +651,7 @@ SITES: dict[str, list[Probe]] = {
     "query.reference_list": [references],
     "addresses.grids": [address_grids],
     "filters.linked": [link_filters],
+    "events.target": [event_actions],
     "addresses.houses": [address_candidates],
     "addresses.rooms": [address_candidates],
     "addresses.standard": [address_listing],

@@ -1,0 +1,162 @@
+"""Placing a reported point: the grid whose polygon holds it, and the house it is at.
+
+Grids are stored as GeoJSON text with their bounding boxes (:class:`store.models.Grid`), so
+both back ends cut the candidates by box in SQL and shapely decides which polygon covers the
+point. On PostgreSQL with PostGIS installed, :func:`grid_by_postgis` answers in the database
+instead; both take the lowest grid code when a point lies on a boundary two grids share, so
+they always agree (a test holds them to it).
+
+These reads are the hub's own work, not answers: the grid found is checked against the
+reporter's area before anything is written (:mod:`events.owners`), and the house is shown back
+only through the plan, as every event's house is.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import orjson
+import shapely
+from shapely.geometry import shape
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from store.errors import BadUserInput
+from store.models import Grid, House
+
+#: A house is the event's when it stands this close to the point (metres) and no code was given.
+NEAREST_HOUSE_METRES = 50.0
+_EARTH_METRES = 6_371_000.0
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    grid_code: str
+    house_code: str | None
+
+
+def check_point(lon: float, lat: float) -> None:
+    """Refuse coordinates that are no point on Earth (NaN, out of range)."""
+    if not (math.isfinite(lon) and math.isfinite(lat)) or abs(lon) > 180 or abs(lat) > 90:
+        raise BadUserInput(
+            "`location` needs lon in [-180, 180] and lat in [-90, 90]", field="location"
+        )
+
+
+async def grid_by_shapely(connection: AsyncConnection, lon: float, lat: float) -> str | None:
+    """The lowest code of the grids (level ``grid``) whose polygon covers the point."""
+    t = Grid.__table__
+    rows = await connection.execute(
+        select(t.c.code, t.c.geometry)
+        .where(
+            t.c.level == "grid",
+            t.c.min_lon <= lon,
+            t.c.max_lon >= lon,
+            t.c.min_lat <= lat,
+            t.c.max_lat >= lat,
+        )
+        .order_by(t.c.code)
+    )
+    point = shapely.Point(lon, lat)
+    for code, geometry in rows:
+        if _polygon(geometry).covers(point):
+            return str(code)
+    return None
+
+
+_POLYGONS: dict[str, shapely.geometry.base.BaseGeometry] = {}
+
+
+def _polygon(geometry: str) -> shapely.geometry.base.BaseGeometry:
+    """The grid's polygon, parsed once per process (keyed by its text: a changed shape is a new
+    key; the district has a few thousand grids)."""
+    found = _POLYGONS.get(geometry)
+    if found is None:
+        found = shape(orjson.loads(geometry))
+        shapely.prepare(found)
+        if len(_POLYGONS) > 20_000:
+            _POLYGONS.clear()
+        _POLYGONS[geometry] = found
+    return found
+
+
+async def postgis_installed(connection: AsyncConnection) -> bool:
+    if connection.dialect.name != "postgresql":
+        return False
+    found = await connection.scalar(text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'"))
+    return found is not None
+
+
+async def grid_by_postgis(connection: AsyncConnection, lon: float, lat: float) -> str | None:
+    """As :func:`grid_by_shapely`, in PostGIS (only where the extension is installed)."""
+    found = await connection.scalar(
+        text(
+            "SELECT code FROM grids WHERE level = 'grid' AND min_lon <= :lon AND max_lon >= :lon"
+            " AND min_lat <= :lat AND max_lat >= :lat AND ST_Covers(ST_SetSRID("
+            "ST_GeomFromGeoJSON(geometry), 4326), ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
+            " ORDER BY code LIMIT 1"
+        ),
+        {"lon": lon, "lat": lat},
+    )
+    return None if found is None else str(found)
+
+
+async def place_grid(
+    connection: AsyncConnection, lon: float, lat: float, postgis: bool = False
+) -> str | None:
+    """The grid of the point (None: outside the district)."""
+    check_point(lon, lat)
+    if postgis:
+        return await grid_by_postgis(connection, lon, lat)
+    return await grid_by_shapely(connection, lon, lat)
+
+
+def metres_between(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Great-circle distance (haversine): exact enough at a street's scale."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * _EARTH_METRES * math.asin(math.sqrt(a))
+
+
+async def place_house(
+    connection: AsyncConnection, grid_code: str, lon: float, lat: float, house_code: str | None
+) -> str | None:
+    """The event's house: the one named (it must stand in the point's grid), else the nearest
+    house of the grid within :data:`NEAREST_HOUSE_METRES`, else none (a street matter)."""
+    t = House.__table__
+    if house_code is not None:
+        grid = await connection.scalar(select(t.c.grid_code).where(t.c.code == house_code))
+        if grid != grid_code:
+            # The same refusal for a code that does not exist: no oracle for codes.
+            raise BadUserInput(
+                f"No house {house_code!r} in grid {grid_code}, where the point lies",
+                field="houseCode",
+            )
+        return house_code
+    scale = math.cos(math.radians(lat)) ** 2
+    distance = (t.c.lon - lon) * (t.c.lon - lon) * scale + (t.c.lat - lat) * (t.c.lat - lat)
+    row = (
+        await connection.execute(
+            select(t.c.code, t.c.lon, t.c.lat)
+            .where(t.c.grid_code == grid_code)
+            .order_by(distance, t.c.code)
+            .limit(1)
+        )
+    ).first()
+    if row is None or metres_between(lon, lat, row.lon, row.lat) > NEAREST_HOUSE_METRES:
+        return None
+    return str(row.code)
+
+
+_POSTGIS: dict[str, bool] = {}
+
+
+async def uses_postgis(connection: AsyncConnection) -> bool:
+    """Whether to place with PostGIS on this database (asked once per process and database)."""
+    key = connection.engine.url.render_as_string(hide_password=True)
+    found = _POSTGIS.get(key)
+    if found is None:
+        found = _POSTGIS[key] = await postgis_installed(connection)
+    return found
