@@ -23,6 +23,7 @@ from audit.writer import AuditWriter
 from auth.issuers import Verifier
 from auth.keys import HubKeys
 from catalog.sweep import GrantSweep
+from events.stream import EventFeed
 from hub.execution import Executor
 from hub.rate_limit import RateLimits
 from hub.settings import Settings
@@ -55,6 +56,8 @@ class Services:
     audit_keys: AuditKeys
     audit_writer: AuditWriter
     grant_sweep: GrantSweep
+    #: The process's change detector for events, and its open streams (``events.stream``).
+    event_feed: EventFeed
     #: On PostgreSQL, the listener that tells ``access`` when policies or principals changed.
     watch: AccessWatch | None = None
 
@@ -86,6 +89,8 @@ class Services:
         await writer.start()
         sweep = GrantSweep(access.store, writer, clock, settings.grant_sweep_seconds)
         sweep.start()
+        feed = EventFeed(engine, settings.database_url, settings.event_poll_seconds)
+        await feed.start()
         return cls(
             settings=settings,
             clock=clock,
@@ -100,11 +105,14 @@ class Services:
             audit_keys=audit_keys,
             audit_writer=writer,
             grant_sweep=sweep,
+            event_feed=feed,
             watch=watch,
         )
 
     async def close(self) -> None:
-        """Stop the sweep, flush and seal this process's audit chain, then let go of the rest."""
+        """End the event streams, stop the sweep, flush and seal this process's audit chain,
+        then let go of the rest."""
+        await self.event_feed.close()
         await self.grant_sweep.close()
         await self.audit_writer.close()
         if self.watch is not None:
