@@ -363,12 +363,11 @@ class EventStreamResponse(Response):
     media_type = EVENT_STREAM
 
     def __init__(self, messages: AsyncIterator[bytes], subscriber: Subscriber) -> None:
-        super().__init__(
-            None,
-            200,
-            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-            media_type=EVENT_STREAM,
-        )
+        # No body and so no Content-Length (as Starlette's StreamingResponse): not the
+        # base class's constructor, which would declare an empty one.
+        self.status_code = 200
+        self.background = None
+        self.init_headers({"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
         self.messages = messages
         self.subscriber = subscriber
 

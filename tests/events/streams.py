@@ -95,7 +95,8 @@ def serve(settings: Settings) -> Iterator[Served]:
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        assert thread.is_alive(), "the server stopped while starting"
+        assert time.monotonic() < deadline, "the server did not start"
         time.sleep(0.05)
     served = Served(f"http://127.0.0.1:{port}", app, server, thread)
     try:
@@ -150,9 +151,7 @@ async def change(engine: AsyncEngine, key: int, status: str) -> None:
     """Move an event on, as a handling step does (it stamps ``updated_at``)."""
     async with engine.begin() as connection:
         await connection.execute(
-            update(Event)
-            .where(Event.id == key)
-            .values(status=status, updated_at=datetime.now(UTC))
+            update(Event).where(Event.id == key).values(status=status, updated_at=datetime.now(UTC))
         )
 
 

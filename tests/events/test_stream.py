@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from catalog import workflow
 from demo.grants import CDO, HOUSING, DemoGrant, seed_grants
 from demo.principals import DATA_BUREAU
+from hub.services import services
 from hub.settings import Settings
 from policies.store import PolicyStore
 from resolvers.ids import to_global_id
@@ -40,6 +41,7 @@ OTHER_STREET = "440306002001001"
 DEPARTMENT = """subscription Queue {
   eventsDispatchedToMyDepartment { id status gridCode handlingDepartmentCode reporter }
 }"""
+TWO_FIELDS = "subscription { eventsInMyGrid { id } eventsDispatchedToMyDepartment { id } }"
 GRID = """subscription Mine($grid: String) {
   eventsInMyGrid(gridCode: $grid) { id status gridCode category { code } }
 }"""
@@ -172,7 +174,7 @@ async def test_every_delivery_is_an_audited_read(
         ({"query": "subscription { eventsInMyGrid { id "}, 400, "GRAPHQL_PARSE_FAILED"),
         ({"query": "subscription { eventsEverywhere { id } }"}, 400, "GRAPHQL_VALIDATION_FAILED"),
         (
-            {"query": "subscription { eventsInMyGrid { id } eventsDispatchedToMyDepartment { id } }"},
+            {"query": TWO_FIELDS},
             400,
             "GRAPHQL_VALIDATION_FAILED",
         ),
@@ -227,9 +229,7 @@ async def test_no_token_is_refused_and_a_subscription_as_json_is_told_to_stream(
             json={"query": GRID},
             headers={"authorization": f"Bearer {token_for(WORKER)}"},
         )
-    assert [e["extensions"]["code"] for e in as_json.json()["errors"]] == [
-        "EVENT_STREAM_REQUIRED"
-    ]
+    assert [e["extensions"]["code"] for e in as_json.json()["errors"]] == ["EVENT_STREAM_REQUIRED"]
 
 
 async def test_heartbeats_keep_an_idle_stream_and_a_gone_client_ends_it(
@@ -266,3 +266,23 @@ async def _opened(served: Served, count: int | None = None) -> None:
     while served.streams < (count or 1):
         assert time.monotonic() < deadline, "the stream did not open"
         await asyncio.sleep(0.02)
+
+
+async def test_on_postgresql_changes_are_heard_not_polled(
+    served: Served, engine: AsyncEngine, backend: str, token_for: Callable[[str], str]
+) -> None:
+    """On PostgreSQL the trigger's notification carries the change (the feed listens, and
+    does not poll while it does); SQLite has none and polls."""
+    feed = services(served.app).event_feed
+    assert feed.listening is (backend == "postgresql")
+    if backend != "postgresql":
+        return
+    feed.poll_seconds = 60.0  # were it polling, nothing would arrive within the test
+    try:
+        async with subscribe(served.url, token_for(WORKER), GRID) as stream:
+            await _opened(served)
+            mine = await report(engine, MY_GRID, "emergency")
+            delivered = (await stream.next(within=5))["data"]["eventsInMyGrid"]
+            assert [e["id"] for e in delivered] == [gid(mine)]
+    finally:
+        feed.poll_seconds = 0.1
