@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import ast
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ import pytest
 from sqlalchemy import ColumnElement, delete, true
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from events import stream
 from hub.execution import Executor
 from hub.settings import Settings
 from policies import row_scope as scoping
@@ -79,7 +80,8 @@ from views.definition import COUNT
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The project's packages (``tests`` excluded): where sites are looked for.
-PACKAGES = ["cli", "demo", "hub", "schema", "views", "resolvers", "catalog", "addresses"]
+PACKAGES = ["cli", "demo", "hub", "schema", "views", "events", "resolvers", "catalog"]
+PACKAGES += ["addresses"]
 PACKAGES += ["policies"]
 PACKAGES += ["audit", "auth", "store"]
 
@@ -551,6 +553,34 @@ async def compiled_links(gql: GraphQL) -> None:
     assert data["entity"]["house"] is None
 
 
+# -- the event streams ----------------------------------------------------------------------
+#
+# A stream's delivery reads the changed events it follows under the subscriber's plan
+# (``events.stream.deliverable``); the probe hands it every event of the district as changed,
+# following the whole district, and requires exactly the events the plan shows.
+
+_ENGINES: list[AsyncEngine] = []
+
+
+@pytest.fixture(autouse=True)
+def _engine_for_probes(engine: AsyncEngine) -> Iterator[None]:
+    """The probes that call a statement's function themselves (not a query) use this one."""
+    _ENGINES.append(engine)
+    yield
+    _ENGINES.remove(engine)
+
+
+async def stream_deliveries(_: GraphQL) -> None:
+    """A delivery of every event in the district holds exactly the events the plan shows."""
+    keys = set(ROWS["Event"])
+    async with _ENGINES[-1].connect() as connection:
+        rows = await stream.deliverable(connection, _plan(), stream.Scope(areas=("440306",)), keys)
+    assert rows, "the probe saw nothing: it would pass whatever the plan"
+    for row in rows:
+        assert ORACLE.visible("events", row.grid_code), row.id
+    assert len(rows) == ORACLE.visible_rows("events")
+
+
 #: Probes that run on the compiled path (see :func:`gql_compiled`).
 COMPILED: set[Probe] = {compiled_look_ups, compiled_connections, compiled_links}
 
@@ -611,6 +641,7 @@ SITES: dict[str, list[Probe]] = {
     "compiled.connection": [compiled_connections],
     "compiled.stats": [compiled_connections],
     "compiled.link": [compiled_links],
+    "stream.events": [stream_deliveries],
 }
 PROBES = sorted({probe for probes in SITES.values() for probe in probes}, key=lambda p: p.__name__)
 
