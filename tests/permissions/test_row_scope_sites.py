@@ -581,6 +581,23 @@ async def stream_deliveries(_: GraphQL) -> None:
     assert len(rows) == ORACLE.visible_rows("events")
 
 
+async def event_stats(gql: GraphQL) -> None:
+    """Events counted per grid are the plan's only: every grid it shows, with its count."""
+    body = await gql(
+        """{ eventStats(areaCode: "440306", from: "2026-01-01T00:00:00+08:00",
+                        to: "2027-01-01T00:00:00+08:00", groupBy: [GRID], minCount: 3) {
+               gridCode count } }""",
+        plan=_plan(),
+    )
+    found = {row["gridCode"]: row["count"] for row in data_of(body)["eventStats"]}
+    expected: dict[str, int] = {}
+    for event in DISTRICT.events:
+        if ORACLE.visible("events", event["grid_code"]):
+            expected[event["grid_code"]] = expected.get(event["grid_code"], 0) + 1
+    assert found, "the probe saw nothing: it would pass whatever the plan"
+    assert found == {grid: n for grid, n in expected.items() if n >= 3}
+
+
 #: Probes that run on the compiled path (see :func:`gql_compiled`).
 COMPILED: set[Probe] = {compiled_look_ups, compiled_connections, compiled_links}
 
@@ -642,6 +659,7 @@ SITES: dict[str, list[Probe]] = {
     "compiled.stats": [compiled_connections],
     "compiled.link": [compiled_links],
     "stream.events": [stream_deliveries],
+    "stats.events": [event_stats],
 }
 PROBES = sorted({probe for probes in SITES.values() for probe in probes}, key=lambda p: p.__name__)
 
