@@ -6,11 +6,14 @@ stream starts, and streams end cleanly when the client goes or the server stops.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -286,3 +289,37 @@ async def test_on_postgresql_changes_are_heard_not_polled(
             assert [e["id"] for e in delivered] == [gid(mine)]
     finally:
         feed.poll_seconds = 0.1
+
+
+def _doc_subscriptions() -> list[tuple[str, dict]]:
+    """(subject, body) of each shell example of docs/event-stream.md that subscribes."""
+    page = Path(__file__).parents[2] / "docs" / "event-stream.md"
+    found = []
+    for block in re.findall(r"```bash\n(.*?)```", page.read_text(encoding="utf-8"), re.S):
+        if "text/event-stream" not in block:
+            continue
+        subject = re.search(r"--subject (\S+?)\)", block)
+        body = re.search(r"-d '(.*?)'", block, re.S)
+        assert subject, block
+        assert body, block
+        found.append((subject.group(1), orjson.loads(body.group(1))))
+    assert found, "the page has no subscription example"
+    return found
+
+
+@pytest.mark.parametrize(("subject", "body"), _doc_subscriptions())
+async def test_the_docs_subscription_examples_stream(
+    served: Served,
+    engine: AsyncEngine,
+    token_for: Callable[[str], str],
+    subject: str,
+    body: dict,
+) -> None:
+    async with subscribe(served.url, token_for(subject), body["query"]) as stream:
+        assert stream.status == 200
+        await _opened(served)
+        reported = await report(engine, MY_GRID, "emergency")
+        message = await stream.next()
+    assert "errors" not in message, message
+    (events,) = message["data"].values()
+    assert [e["id"] for e in events] == [gid(reported)]
