@@ -22,8 +22,11 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,7 +41,8 @@ from grid_worker_setup import (
     bench_settings,
     console,
     create_database_if_missing,
-    running_server,
+    free_port,
+    gridhub_command,
     safe_url,
     seed_if_empty,
 )
@@ -56,6 +60,48 @@ DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/gridhub_ben
 QUERY = "subscription Bench { eventsInMyGrid { id status category { code } deadline } }"
 #: Ids of the events the benchmark writes (removed at the end).
 FIRST_ID = 950_000_000
+#: Seconds the server may take to start.
+START_WITHIN = 300
+
+
+@contextmanager
+def serving(
+    database_url: str, key_dir: Path, subject: str, extra_env: dict[str, str]
+) -> Iterator[str]:
+    """``gridhub serve`` (one worker) on a free port, its default settings but for the key
+    folder, a rate-limit budget for ``subject`` that opening every stream at once can not
+    spend (as ``grid_worker_setup.running_server`` gives), and ``extra_env``; yields its
+    GraphQL URL. Waits up to :data:`START_WITHIN` seconds
+    for it: on a loaded machine a first start (compiling the modules) can take minutes."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDHUB_")}
+    unlimited = {subject: {"rate": 1e9, "burst": 1_000_000_000}}
+    env |= {"GRIDHUB_KEY_DIR": str(key_dir), "GRIDHUB_RATE_LIMIT_PRINCIPALS": json.dumps(unlimited)}
+    env |= extra_env
+    command = [*gridhub_command(), "serve", "--database-url", database_url, "--port", str(port)]
+    with tempfile.TemporaryDirectory(prefix="gridhub-bench-") as workdir:
+        log = open(Path(workdir) / "server.log", "w+b")  # noqa: SIM115 - closed below
+        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=log)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + START_WITHIN
+            while True:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    raise RuntimeError(f"gridhub serve did not start:\n{log.read().decode()}")
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            yield f"{base}/graphql"
+        finally:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            log.close()
 
 
 @dataclass
@@ -182,9 +228,8 @@ def main(
     with tempfile.TemporaryDirectory(prefix="gridhub-bench-keys-") as key_dir:
         keys = HubKeys.load_or_create(Path(key_dir))
         token = issue_token(keys, settings, subject, "person")
-        with running_server(
-            database_url, Path(key_dir), [subject], extra_env=parse_server_env(server_env or [])
-        ) as url:
+        extra_env = parse_server_env(server_env or [])
+        with serving(database_url, Path(key_dir), subject, extra_env) as url:
             console.print(f"{subscribers} streams, {rounds} events …")
             latencies, slowest = asyncio.run(
                 run(url, database_url, token, grid, subscribers, rounds, interval)
