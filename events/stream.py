@@ -56,6 +56,10 @@ LOOKBACK = timedelta(seconds=5)
 CHECK_EVERY = 2.0
 #: Most ids one statement puts in ``IN (…)`` (SQLite binds at most 32,766 values).
 CHUNK = 1000
+#: Most deliveries one process reads at once: each holds a pooled connection while it compiles
+#: the plan and reads, and the plan's compilation may take another; bounded well under the
+#: pool's size so that many streams woken by one change queue here, not in the pool.
+DELIVERING_AT_ONCE = 6
 #: Most changed ids a stream holds undelivered: a stream that falls this far behind is ended
 #: (its client reconnects and catches up with ``changedSince``) rather than holding memory.
 MOST_PENDING = 50_000
@@ -138,6 +142,8 @@ class EventFeed:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
+        #: Held by a stream while it reads a delivery (see :data:`DELIVERING_AT_ONCE`).
+        self.delivering = asyncio.Semaphore(DELIVERING_AT_ONCE)
         #: The newest ``updated_at`` seen, and the (id, updated_at) pairs handed out within
         #: :data:`LOOKBACK` of it.
         self._newest: datetime | None = None

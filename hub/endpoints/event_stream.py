@@ -291,8 +291,15 @@ class _Stream:
             identity = await authenticate(self.request, hub.verifier)
         except Unauthenticated:
             identity = None
-        context: RequestContext | None = None
         facts = self._facts()
+        async with hub.event_feed.delivering:  # a bounded share of the connection pool
+            return await self._read_and_record(identity, facts, changed)
+
+    async def _read_and_record(
+        self, identity: Identity | None, facts: Facts, changed: set[int]
+    ) -> tuple[bytes | None, bool]:
+        hub = self.hub
+        context: RequestContext | None = None
         try:
             connection = await hub.engine.connect()
             try:
