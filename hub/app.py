@@ -22,9 +22,9 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from audit.http import public_key_response
 from auth.principal import Unauthenticated, unauthenticated_handler
 from hub.endpoints.corrections import corrections_endpoint
+from hub.endpoints.event_stream import graphql_or_stream
 from hub.endpoints.feeds import feed_runs_endpoint
 from hub.endpoints.geojson import geojson_endpoint
-from hub.endpoints.graphql import graphql_endpoint
 from hub.endpoints.token import jwks_endpoint, token_endpoint
 from hub.execution import Executor
 from hub.graphiql_page import graphiql_routes
@@ -68,8 +68,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
     app = Starlette(
         routes=[
             # Every method reaches the endpoint, which answers all but GET and POST with a
-            # GraphQL-shaped 405 (and an audit entry).
-            Route("/graphql", graphql_endpoint, methods=ANY_METHOD),
+            # GraphQL-shaped 405 (and an audit entry); Accept: text/event-stream subscribes.
+            Route("/graphql", graphql_or_stream, methods=ANY_METHOD),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),

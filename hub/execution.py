@@ -353,6 +353,24 @@ class Executor:
                 return rest
         return await self._execute(prepared, document, variables, operation_name, context)
 
+    async def run_delivery(
+        self,
+        prepared: Prepared,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        context: Any,
+        delivered: Any,
+    ) -> dict[str, Any]:
+        """Execute a subscription's selection once, for one delivery: its root field answers
+        ``delivered`` (the GraphQL "ExecuteSubscriptionEvent"), field by field."""
+        if prepared.document is None:
+            return {"errors": list(prepared.errors)}
+        if variables and _holds_nul(variables):
+            return {"errors": [_nul_refusal()]}
+        return await self._execute(
+            prepared, prepared.document, variables, operation_name, context, delivered
+        )
+
     async def _execute(
         self,
         prepared: Prepared,
@@ -360,6 +378,7 @@ class Executor:
         variables: dict[str, Any] | None,
         operation_name: str | None,
         context: Any,
+        root_value: Any = None,
     ) -> dict[str, Any]:
         """graphql-core's field-by-field execution of ``document`` (the whole request's, or
         what the compiled path left of it) and its errors in the hub's shape."""
@@ -369,6 +388,7 @@ class Executor:
             result = execute(
                 self.schema,
                 document,
+                root_value=root_value,
                 context_value=context,
                 variable_values=variables,
                 operation_name=operation_name,

@@ -26,6 +26,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from events.stream import server_stopping
+
 #: Seconds past ``body_timeout`` before a connection whose body is still arriving is closed.
 BODY_GRACE = 5.0
 
@@ -63,6 +65,13 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        """The server starts its graceful shutdown: end this process's event streams first (an
+        open stream would otherwise keep its connection, and the shutdown, waiting), so each
+        sends its last message and its connection closes like any finished request's."""
+        server_stopping()
+        super().shutdown()
 
     def data_received(self, data: bytes) -> None:
         if self.transport.is_closing():

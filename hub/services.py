@@ -24,6 +24,7 @@ from audit.writer import AuditWriter
 from auth.issuers import Verifier
 from auth.keys import HubKeys
 from catalog.sweep import GrantSweep
+from events.stream import EventFeed
 from hub.execution import Executor
 from hub.rate_limit import RateLimits
 from hub.read_routing import ReadRouting
@@ -60,6 +61,8 @@ class Services:
     grant_sweep: GrantSweep
     #: Makes the audit log's monthly partitions ahead (PostgreSQL).
     audit_partitions: PartitionKeeper
+    #: The process's change detector for events, and its open streams (``events.stream``).
+    event_feed: EventFeed
     #: On PostgreSQL, the listener that tells ``access`` when policies or principals changed.
     watch: AccessWatch | None = None
     #: With read replicas: where requests that only read go (:mod:`hub.read_routing`).
@@ -96,6 +99,8 @@ class Services:
         sweep = GrantSweep(access.store, writer, clock, settings.grant_sweep_seconds)
         sweep.start()
         reads = await start_read_routing(settings, engine, metrics)
+        feed = EventFeed(engine, settings.database_url, settings.event_poll_seconds)
+        await feed.start()
         return cls(
             settings=settings,
             clock=clock,
@@ -111,12 +116,15 @@ class Services:
             audit_writer=writer,
             grant_sweep=sweep,
             audit_partitions=partitions,
+            event_feed=feed,
             watch=watch,
             reads=reads,
         )
 
     async def close(self) -> None:
-        """Stop the sweep, flush and seal this process's audit chain, then let go of the rest."""
+        """End the event streams, stop the sweep, flush and seal this process's audit chain,
+        then let go of the rest."""
+        await self.event_feed.close()
         await self.grant_sweep.close()
         if self.reads is not None:
             await self.reads.close()

@@ -188,6 +188,24 @@ class Settings(BaseSettings):
             "`expired` and removes their rules, in seconds.",
         ),
     ] = 60.0
+    event_poll_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=60,
+            description="How often each hub process reads which events changed, in seconds, "
+            "where it hears no notifications (SQLite; PostgreSQL while its listener is down).",
+        ),
+    ] = 0.5
+    stream_heartbeat_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=300,
+            description="Seconds of silence after which an event stream sends a heartbeat "
+            "comment (proxies close idle connections; a gone client shows when it fails).",
+        ),
+    ] = 15.0
 
     # Operations: rate limits, processes, timeouts, metrics (docs/operators.md).
     rate_limits: Annotated[

@@ -1,5 +1,5 @@
-"""The GraphQL schema: Strawberry types and the root Query and Mutation. No database code lives
-here."""
+"""The GraphQL schema: Strawberry types and the root Query, Mutation and Subscription. No
+database code lives here."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from schema.houses import House
 from schema.mutation import Mutation
 from schema.people import Person
 from schema.query import Query
+from schema.subscription import Subscription
 
 
 def build_schema() -> strawberry.Schema:
@@ -21,6 +22,7 @@ def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Grid, House, Person, Entity, Event],
         # Plain fields read attributes through the guard, so a refused value raises its error.
         config=StrawberryConfig(default_resolver=read_field),

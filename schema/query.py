@@ -29,6 +29,7 @@ from schema.base import Info, described
 from schema.catalog import DataResource, resolve_catalog, resolve_resource
 from schema.entities import Entity
 from schema.enums import AreaLevel
+from schema.event_stats import EventStatsRow, resolve_event_stats
 from schema.events import Department, Event, Matter
 from schema.feeds import FeedRun, FeedRunConnection, resolve_feed_run, resolve_feed_runs
 from schema.grants import AccessRequest, Grant, resolve_access_requests, resolve_grants
@@ -82,6 +83,12 @@ class Query:
     audit_stats: list[AuditCount] | None = strawberry.field(
         resolver=resolve_audit_stats,
         description="Counts of audit entries per group over a time range (auditors only).",
+    )
+    event_stats: list[EventStatsRow] | None = strawberry.field(
+        resolver=resolve_event_stats,
+        description="Events reported under an area in a time range, counted per group, with "
+        "the share closed on time and the median handling time; groups of fewer than "
+        "`minCount` events are left out. Only rows and fields your access plan allows count.",
     )
     catalog: list[DataResource] = strawberry.field(
         resolver=resolve_catalog, description="The data-resource catalogue (数据资源目录)."

@@ -62,6 +62,7 @@ from hub.pipeline import JSON, BadPurpose, Call, json_response, request_error, s
 from hub.preview import PREVIEW_HEADER
 from hub.services import services
 from hub.settings import Settings
+from schema.subscription import EventStreamRequired
 from store.errors import Forbidden
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -381,10 +382,11 @@ async def _run(call: Call, identity: Identity, params: Params, media: str) -> Re
 
 
 async def _prepare(
-    call: Call, identity: Identity, params: Params, media: str
+    call: Call, identity: Identity, params: Params, media: str, *, stream: bool = False
 ) -> Prepared | Response:
     """The request's document, parsed, validated and within its limits, and what the audit
-    entry says of it; else the refusal (nothing of the plan is needed to refuse it)."""
+    entry says of it; else the refusal (nothing of the plan is needed to refuse it). A
+    subscription is refused unless the request asked for a ``stream`` of events."""
     facts, settings, executor = call.facts, call.services.settings, call.services.executor
     oversized = oversized_variable(params.variables, params.size)
     if oversized is not None:
@@ -414,6 +416,8 @@ async def _prepare(
     if prepared.document is None:  # it does not parse, pass a limit or validate
         facts.outcome, facts.error_code = Outcome.ERROR, prepared.errors[0]["extensions"]["code"]
         return _graphql_response({"errors": list(prepared.errors)}, media)
+    if not stream and prepared.operation_type(params.operation_name) is OperationType.SUBSCRIPTION:
+        return _refuse(facts, _error(EventStreamRequired.MESSAGE, EventStreamRequired.code), media)
     costly = prepared.cost_refusal(params.operation_name, params.variables)
     if costly is not None:
         return _refuse(facts, costly, media)

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import ast
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ import pytest
 from sqlalchemy import ColumnElement, delete, insert, true
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from events import stream
 from hub.execution import Executor
 from hub.settings import Settings
 from policies import row_scope as scoping
@@ -81,6 +82,9 @@ ROOT = Path(__file__).resolve().parents[2]
 #: The project's packages (``tests`` excluded): where sites are looked for.
 PACKAGES = ["cli", "demo", "hub", "schema", "views", "tasks", "events", "feeds", "resolvers"]
 PACKAGES += ["catalog", "addresses", "policies"]
+PACKAGES = ["cli", "demo", "hub", "schema", "views", "events", "resolvers", "catalog"]
+PACKAGES += ["addresses"]
+PACKAGES += ["policies"]
 PACKAGES += ["audit", "auth", "store"]
 
 STREET = "440306001"
@@ -606,6 +610,51 @@ async def event_actions(gql: GraphQL) -> None:
         assert error_codes(body) == [code], body
 
 
+# -- the event streams ----------------------------------------------------------------------
+#
+# A stream's delivery reads the changed events it follows under the subscriber's plan
+# (``events.stream.deliverable``); the probe hands it every event of the district as changed,
+# following the whole district, and requires exactly the events the plan shows.
+
+_ENGINES: list[AsyncEngine] = []
+
+
+@pytest.fixture(autouse=True)
+def _engine_for_probes(engine: AsyncEngine) -> Iterator[None]:
+    """The probes that call a statement's function themselves (not a query) use this one."""
+    _ENGINES.append(engine)
+    yield
+    _ENGINES.remove(engine)
+
+
+async def stream_deliveries(_: GraphQL) -> None:
+    """A delivery of every event in the district holds exactly the events the plan shows."""
+    keys = set(ROWS["Event"])
+    async with _ENGINES[-1].connect() as connection:
+        rows = await stream.deliverable(connection, _plan(), stream.Scope(areas=("440306",)), keys)
+    assert rows, "the probe saw nothing: it would pass whatever the plan"
+    for row in rows:
+        assert ORACLE.visible("events", row.grid_code), row.id
+    assert len(rows) == ORACLE.visible_rows("events")
+
+
+async def event_stats(gql: GraphQL) -> None:
+    """Events counted per grid are the plan's only: every grid it shows, with its count."""
+    body = await gql(
+        """{ eventStats(areaCode: "440306", from: "2026-01-01T00:00:00+08:00",
+                        to: "2027-01-01T00:00:00+08:00", groupBy: [GRID], minCount: 3) {
+               gridCode count } }""",
+        plan=_plan(),
+    )
+    found = {row["gridCode"]: row["count"] for row in data_of(body)["eventStats"]}
+    expected: dict[str, int] = {}
+    for event in DISTRICT.events:
+        if ORACLE.visible("events", event["grid_code"]):
+            expected[event["grid_code"]] = expected.get(event["grid_code"], 0) + 1
+    assert found, "the probe saw nothing: it would pass whatever the plan"
+    assert found == {grid: n for grid, n in expected.items() if n >= 3}
+
+
 #: Probes that run on the compiled path (see :func:`gql_compiled`).
 COMPILED: set[Probe] = {compiled_look_ups, compiled_connections, compiled_links}
 
@@ -668,6 +717,8 @@ SITES: dict[str, list[Probe]] = {
     "compiled.stats": [compiled_connections],
     "compiled.link": [compiled_links],
     "tasks.list": [task_lists],
+    "stream.events": [stream_deliveries],
+    "stats.events": [event_stats],
 }
 PROBES = sorted({probe for probes in SITES.values() for probe in probes}, key=lambda p: p.__name__)
 
