@@ -14,22 +14,35 @@ from typing import Any
 
 from sqlalchemy import Table
 
-from store.models import Address, Entity, Event, House, Person, Room
+from store.models import Address, Entity, Event, House, Person, Room, Tracked
 from store.models.base import UTCDateTime
+from store.models.events import WORKFLOW_COLUMNS
 
 #: The tables a streamed district fills in bulk, parents first.
 BULK_TABLES: dict[str, Table] = {
     model.__tablename__: model.__table__ for model in (House, Room, Address, Person, Entity, Event)
 }
+#: The provenance columns a generated row leaves to the database (``updated_at``'s default) or
+#: empty (no feed set it, nobody verified it): store.models.provenance.Tracked.
+PROVENANCE = frozenset(name for name in vars(Tracked) if not name.startswith("_"))
+#: The columns a generated row fills, in table order; other columns take their defaults.
 COLUMNS: dict[str, tuple[str, ...]] = {
-    name: tuple(column.name for column in table.columns) for name, table in BULK_TABLES.items()
+    name: tuple(
+        column.name
+        for column in table.columns
+        if column.name not in PROVENANCE
+        and not (name == "events" and column.name in WORKFLOW_COLUMNS)
+    )
+    for name, table in BULK_TABLES.items()
 }
 #: Per table, the positions of the columns whose values are seconds since the epoch.
 EPOCH_COLUMNS: dict[str, frozenset[int]] = {
     name: frozenset(
-        i for i, column in enumerate(table.columns) if isinstance(column.type, UTCDateTime)
+        i
+        for i, column in enumerate(COLUMNS[name])
+        if isinstance(BULK_TABLES[name].c[column].type, UTCDateTime)
     )
-    for name, table in BULK_TABLES.items()
+    for name in BULK_TABLES
 }
 
 Row = tuple[Any, ...]

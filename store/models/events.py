@@ -89,3 +89,10 @@ class EventAction(Base):
     department_code: Mapped[str | None] = mapped_column(String(32))
     note: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+#: The columns the event workflow fills as its steps happen (events.actions); a loaded event
+#: (the demo's, an import) leaves them to their defaults.
+WORKFLOW_COLUMNS = frozenset(
+    {"occurred_at", "accepted_at", "resolved_at", "on_time", "supervision_count", "supervised_at"}
+)
