@@ -29,6 +29,9 @@ PLUMBING |= ADDRESS_TYPES | {"TaughtAlias", "StandardAddressConnection"}
 PLUMBING |= TASK_TYPES | HISTORY_TYPES
 #: An event's steps are shared only through ``Event.history`` (declared there).
 PLUMBING |= {"EventStep"}
+#: Subscriptions deliver Events (declared there); eventStats' rows are counts whose grouping,
+#: range and area fields are checked against the plan's decisions on Event (events.stats).
+PLUMBING |= {"Subscription", "EventStatsRow"}
 #: The audit log is no shared data: only auditors read it, under their role (schema.duties).
 NOT_SHARED = PLUMBING | AUDIT_TYPES
 

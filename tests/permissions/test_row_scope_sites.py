@@ -82,9 +82,6 @@ ROOT = Path(__file__).resolve().parents[2]
 #: The project's packages (``tests`` excluded): where sites are looked for.
 PACKAGES = ["cli", "demo", "hub", "schema", "views", "tasks", "events", "feeds", "resolvers"]
 PACKAGES += ["catalog", "addresses", "policies"]
-PACKAGES = ["cli", "demo", "hub", "schema", "views", "events", "resolvers", "catalog"]
-PACKAGES += ["addresses"]
-PACKAGES += ["policies"]
 PACKAGES += ["audit", "auth", "store"]
 
 STREET = "440306001"
