@@ -47,6 +47,8 @@ REFUSED_TO_STREET_STAFF = {
     "Query.grants",
     "Query.auditLog",
     "Query.auditStats",
+    "Query.feedRuns",
+    "Query.corrections",
 }
 
 
