@@ -143,9 +143,11 @@ class Access:
 
         ``connection`` is one on the primary, or how to take one: on PostgreSQL, a principal
         kept since the last change notification and a plan cached for the version then need no
-        statement at all, and the request takes a connection only if its answer needs one;
-        given so, rules the policy store must reload are read on the store's own connection
-        (with read replicas, the request's own connection is a replica's)."""
+        statement at all, and the request takes a connection only if its answer needs one.
+        Otherwise the plan (and any rules the policy store must reload) is read on the
+        connection taken then: with read replicas it is one on the primary beside the
+        request's replica. (Left to the store's own connections, a cold process's first burst
+        of requests would each take a second connection and exhaust the pool.)"""
         principal, version, created = await self._principal(
             connection, identity.subject, identity.client_id
         )
@@ -156,5 +158,6 @@ class Access:
         plan = self.plans.cached(principal, purpose, version)
         if plan is not None:
             return plan
-        on = connection if isinstance(connection, AsyncConnection) else None
-        return await self.plans.plan_for(principal, purpose, on, version=version)
+        return await self.plans.plan_for(
+            principal, purpose, await _taken(connection), version=version
+        )
