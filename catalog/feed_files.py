@@ -36,7 +36,7 @@ from importlib.resources.abc import Traversable
 from typing import Any
 
 from catalog.feed_targets import TARGETS, Kind
-from catalog.files import CatalogFileError
+from catalog.files import CatalogFileError, toml_files
 from catalog.resources import UpdateFrequency
 
 FORMATS = ("csv", "xlsx", "jsonl")
@@ -271,11 +271,7 @@ def read_feed_directory(directory: Traversable) -> list[FeedDefinition]:
     problem."""
     found: list[FeedDefinition] = []
     problems: list[str] = []
-    paths = sorted(
-        (p for p in directory.iterdir() if p.name.endswith(".toml") and p.is_file()),
-        key=lambda p: p.name,
-    )
-    for path in paths:
+    for path in toml_files(directory):
         try:
             found.extend(read_feeds(path.name, path.read_text(encoding="utf-8")))
         except CatalogFileError as error:

@@ -156,16 +156,21 @@ def read_file(name: str, text: str) -> list[FileResource]:
     return found
 
 
+def toml_files(directory: Traversable) -> list[Traversable]:
+    """The ``*.toml`` files of a catalogue directory, in name order (resources and feeds
+    alike are read from them)."""
+    return sorted(
+        (p for p in directory.iterdir() if p.name.endswith(".toml") and p.is_file()),
+        key=lambda p: p.name,
+    )
+
+
 def read_directory(directory: Traversable) -> list[FileResource]:
     """Every resource of every ``*.toml`` file in ``directory``, files in name order; all the
     problems of all the files at once, and a code defined twice is one of them."""
     found: list[FileResource] = []
     problems: list[str] = []
-    paths = sorted(
-        (p for p in directory.iterdir() if p.name.endswith(".toml") and p.is_file()),
-        key=lambda p: p.name,
-    )
-    for path in paths:
+    for path in toml_files(directory):
         try:
             found.extend(read_file(path.name, path.read_text(encoding="utf-8")))
         except CatalogFileError as error:

@@ -48,9 +48,7 @@ from hub.faults import (
     service_unavailable,
     unavailable,
 )
-from hub.faults import (
-    refuse as refuse_unavailable,
-)
+from hub.faults import refuse as refuse_unavailable
 from hub.preview import PREVIEW_HEADER, preview_plan, preview_role
 from hub.rate_limit import Admission, refuse
 from hub.read_routing import PRIMARY
