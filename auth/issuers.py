@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 from joserfc.jwk import Key, KeySet
@@ -146,9 +146,34 @@ class UrlKeySource:
             self._fetched_at = self.clock()
 
 
+T = TypeVar("T")
+
 #: How long (seconds) and for how many tokens a checked signature is remembered.
 SIGNATURE_MEMORY = 60.0
 SIGNATURE_MEMORY_SIZE = 10_000
+
+
+class _TokenMemory(Generic[T]):
+    """What was found of a token's exact text, for :data:`SIGNATURE_MEMORY` seconds, of at
+    most :data:`SIGNATURE_MEMORY_SIZE` tokens (the oldest go first)."""
+
+    def __init__(self) -> None:
+        self._found: OrderedDict[str, tuple[float, T]] = OrderedDict()
+
+    def get(self, token: str) -> T | None:
+        found = self._found.get(token)
+        if found is None:
+            return None
+        at, value = found
+        if time.monotonic() - at > SIGNATURE_MEMORY:
+            del self._found[token]
+            return None
+        return value
+
+    def put(self, token: str, value: T) -> None:
+        self._found[token] = (time.monotonic(), value)
+        if len(self._found) > SIGNATURE_MEMORY_SIZE:
+            self._found.popitem(last=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,9 +214,9 @@ class Verifier:
         self.leeway = leeway
         self._http = http
         #: Tokens whose signature checked out: see :meth:`signed`.
-        self._signed: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._signed: _TokenMemory[Any] = _TokenMemory()
         #: Tokens accepted whole (signature and claims): see :meth:`accepted`.
-        self._accepted: OrderedDict[str, tuple[float, Accepted]] = OrderedDict()
+        self._accepted: _TokenMemory[Accepted] = _TokenMemory()
 
     def signed(self, token: str) -> Any | None:
         """The verified JWT of ``token`` if its signature was checked in the last
@@ -203,19 +228,10 @@ class Verifier:
         above all) and that the key is still listed, every time. Keyed by the token's exact
         text, so nothing but the bytes that were verified can hit.
         """
-        found = self._signed.get(token)
-        if found is None:
-            return None
-        at, verified = found
-        if time.monotonic() - at > SIGNATURE_MEMORY:
-            del self._signed[token]
-            return None
-        return verified
+        return self._signed.get(token)
 
     def remember(self, token: str, verified: Any) -> None:
-        self._signed[token] = (time.monotonic(), verified)
-        if len(self._signed) > SIGNATURE_MEMORY_SIZE:
-            self._signed.popitem(last=False)
+        self._signed.put(token, verified)
 
     def accepted(self, token: str, now: int) -> Accepted | None:
         """``token`` as accepted in the last :data:`SIGNATURE_MEMORY` seconds, if its time
@@ -226,21 +242,13 @@ class Verifier:
         can change is checked by the caller every time: that the key is still listed. Keyed by
         the token's exact text, like :meth:`signed`.
         """
-        found = self._accepted.get(token)
-        if found is None:
-            return None
-        at, accepted = found
-        if time.monotonic() - at > SIGNATURE_MEMORY:
-            del self._accepted[token]
-            return None
-        if not accepted.valid_from <= now < accepted.valid_until:
+        accepted = self._accepted.get(token)
+        if accepted is None or not accepted.valid_from <= now < accepted.valid_until:
             return None
         return accepted
 
     def accept(self, token: str, accepted: Accepted) -> None:
-        self._accepted[token] = (time.monotonic(), accepted)
-        if len(self._accepted) > SIGNATURE_MEMORY_SIZE:
-            self._accepted.popitem(last=False)
+        self._accepted.put(token, accepted)
 
     @classmethod
     def from_settings(
