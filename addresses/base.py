@@ -50,18 +50,32 @@ class MatcherCache:
     """One matcher per database and threshold, built once (concurrent first callers wait).
 
     The base is read when the first match needs it; whoever changes the houses of a database
-    (a load of new houses) calls :meth:`forget`, and the next match reads it afresh."""
+    (a load of new houses) calls :meth:`forget`, and the next match reads it afresh.
+
+    The lock that makes first callers wait belongs to one event loop; a process that runs
+    several loops in turn (``asyncio.run`` per command, a test per loop) gets a lock for each,
+    so a loop that ended while building cannot leave the next one a lock it may not take."""
 
     def __init__(self) -> None:
         self._matchers: dict[tuple[str, float], Matcher] = {}
-        self._lock = asyncio.Lock()
+        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            self._locks = {
+                known: held for known, held in self._locks.items() if not known.is_closed()
+            }
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
 
     async def get(self, engine: AsyncEngine, threshold: float) -> Matcher:
         key = (engine.url.render_as_string(hide_password=True), threshold)
         matcher = self._matchers.get(key)
         if matcher is not None:
             return matcher
-        async with self._lock:
+        async with self._lock():
             matcher = self._matchers.get(key)
             if matcher is None:
                 async with engine.connect() as connection:
