@@ -32,7 +32,7 @@ import logging
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -251,7 +251,7 @@ class EventFeed:
         table = EVENTS.table
         statement = select(table.c.id, table.c.updated_at)
         if self._newest is not None:
-            statement = statement.where(table.c.updated_at > self._newest - LOOKBACK)
+            statement = statement.where(table.c.updated_at > _read_from(self._newest))
         fresh: set[int] = set()
         for key, at in (await connection.execute(statement)).all():
             if (key, at) not in self._seen:
@@ -288,6 +288,15 @@ class EventFeed:
             if not connection.is_closed():
                 with contextlib.suppress(Exception):
                     await connection.close(timeout=2)
+
+
+def _read_from(newest: datetime, now: datetime | None = None) -> datetime:
+    """Where a poll starts reading: :data:`LOOKBACK` behind the newest change seen, but not
+    further back than twice that behind the clock. A write still committing was stamped a moment
+    ago; reading from ``newest - LOOKBACK`` whatever the time read every row of a bulk load (the
+    demo's events share one stamp) again at every poll, for ever."""
+    now = now or datetime.now(UTC)
+    return min(newest, max(newest - LOOKBACK, now - 2 * LOOKBACK))
 
 
 async def _newest(connection: AsyncConnection) -> datetime | None:
