@@ -113,10 +113,21 @@ class SearchIndexer:
         """Make this chain's mark (at 0), before its first entry is written."""
         await connection.execute(_REGISTER, {"writer_id": self.writer_id})
 
-    async def write_in(self, connection: AsyncConnection, first: int, last: int) -> None:
+    async def write_in(
+        self,
+        connection: AsyncConnection,
+        first: int,
+        last: int,
+        *,
+        people: bool = True,
+        fields: bool = True,
+    ) -> None:
         """SQLite: the rows of this chain's entries ``first..last`` and its mark, in the
-        caller's transaction (the entries' own)."""
-        await _write_sqlite(connection, self.writer_id, first, last)
+        caller's transaction (the entries' own). ``people`` and ``fields`` say whether any of
+        the entries names a person or a field read: the writer knows, and a statement that
+        would insert nothing is not run (most requests return nobody; ``{ __typename }``
+        reads no field)."""
+        await _write_sqlite(connection, self.writer_id, first, last, people=people, fields=fields)
 
     def committed(self, seq: int) -> None:
         """The chain's entries up to ``seq`` are committed: on SQLite with their rows (written
@@ -206,8 +217,18 @@ class SearchIndexer:
             await connection.execute(_INDEX_POSTGRESQL, run)
 
 
-async def _write_sqlite(connection: AsyncConnection, writer_id: str, first: int, last: int) -> None:
+async def _write_sqlite(
+    connection: AsyncConnection,
+    writer_id: str,
+    first: int,
+    last: int,
+    *,
+    people: bool = True,
+    fields: bool = True,
+) -> None:
     run = {"writer_id": writer_id, "first": first, "last": last}
-    await connection.execute(_INDEX_PEOPLE_SQLITE, run)
-    await connection.execute(_INDEX_FIELDS_SQLITE, run)
+    if people:
+        await connection.execute(_INDEX_PEOPLE_SQLITE, run)
+    if fields:
+        await connection.execute(_INDEX_FIELDS_SQLITE, run)
     await connection.execute(_MARK_SQLITE, run)

@@ -418,7 +418,13 @@ class AuditWriter(PostgresqlBatches):
             if batch.entries:
                 await connection.execute(insert(AuditEntry), batch.entries)
                 first, last = batch.entries[0]["seq"], batch.entries[-1]["seq"]
-                await self._index.write_in(connection, first, last)
+                await self._index.write_in(
+                    connection,
+                    first,
+                    last,
+                    people=any(values["person_ids"] for values in batch.entries),
+                    fields=any(values["reads"] for values in batch.entries),
+                )
             if batch.checkpoints:
                 await connection.execute(insert(AuditCheckpoint), batch.checkpoints)
 

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import strawberry
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, func, select, true
 
 from addresses.base import MATCHERS, alias_of, teach_alias
 from addresses.matcher import MAX_LENGTH, Candidate
@@ -111,13 +111,30 @@ ADDRESS_TYPES = {
 }
 
 
-async def _grids_where(context: RequestContext, resource: str, area: str | None) -> set[str]:
-    """The grid codes in which the plan lets the caller read ``resource``'s rows."""
-    conditions: list[ColumnElement[bool]] = [_GRIDS.c.level == "grid"]
-    conditions += scoping.row_scope(context.plan, "addresses.grids", resource, _GRIDS.c.code)
+#: What a plan's grids are kept under in its ``memo`` (with the area asked about).
+_SCOPE_MEMO = "addresses.scope"
+
+
+async def _read_scope(context: RequestContext, area: str | None) -> tuple[set[str], set[str]]:
+    """In one statement: the grid codes where the plan lets the caller read houses, and
+    among them those where it lets them read rooms."""
+    code = _GRIDS.c.code
+    limits = {
+        resource: scoping.row_scope(context.plan, "addresses.grids", resource, code)
+        for resource in ("houses", "rooms")
+    }
+    rooms = and_(*limits["rooms"]) if limits["rooms"] else true()
+    conditions: list[ColumnElement[bool]] = [_GRIDS.c.level == "grid", *limits["houses"]]
     if area is not None:
-        conditions.append(under_area(_GRIDS.c.code, area))
-    return {row[0] for row in await context.rows(select(_GRIDS.c.code).where(*conditions))}
+        conditions.append(under_area(code, area))
+    statement = select(code, rooms.label("rooms")).where(*conditions)
+    houses: set[str] = set()
+    with_rooms: set[str] = set()
+    for row in await context.rows(statement):
+        houses.add(row.code)
+        if row.rooms:
+            with_rooms.add(row.code)
+    return houses, with_rooms
 
 
 def _room_codes_readable(context: RequestContext, grid: str) -> bool:
@@ -126,12 +143,28 @@ def _room_codes_readable(context: RequestContext, grid: str) -> bool:
     return context.plan.rules("Room", grid).of("code") is Decision.ALLOW
 
 
-async def _scope(context: RequestContext, area: str | None) -> tuple[set[str], set[str]]:
-    """Grids where houses may be read, and those where room codes may be read too."""
-    houses = await _grids_where(context, "houses", area)
-    rooms = await _grids_where(context, "rooms", area)
-    rooms = {grid for grid in rooms & houses if _room_codes_readable(context, grid)}
-    return houses, rooms
+Scope = tuple[frozenset[str], frozenset[str]]
+
+
+async def _scope(context: RequestContext, area: str | None) -> Scope:
+    """Grids where houses may be read, and those where room codes may be read too.
+
+    Kept in the plan's ``memo`` for as long as the plan lives (until the policy or the
+    principal changes): the grids are the district's fixed divisions, and the plan's row
+    predicate is a test of a grid's code, so a kept answer stays the plan's. Should grids
+    be added meanwhile, their houses are only left out of matching until the next plan; and
+    a kept set never widens what is shown, since every candidate's house and room are read
+    again through the plan's row predicates (:func:`_objects`)."""
+    memo: dict[object, object] | None = getattr(context.plan, "memo", None)
+    key = (_SCOPE_MEMO, area)
+    kept = None if memo is None else memo.get(key)
+    if kept is not None:
+        return kept  # type: ignore[return-value]
+    houses, rooms = await _read_scope(context, area)
+    scope = frozenset(houses), frozenset(g for g in rooms if _room_codes_readable(context, g))
+    if memo is not None:
+        memo[key] = scope
+    return scope
 
 
 async def _objects(

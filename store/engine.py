@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util import await_only
 
+from store.sqlite_driver import one_hop_dbapi
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./gridhub.db"
 
@@ -157,6 +159,10 @@ def create_engine(settings: EngineSettings, **kwargs: Any) -> AsyncEngine:
         if aiosqlite_log.getEffectiveLevel() < logging.INFO:
             aiosqlite_log.setLevel(logging.INFO)
         kwargs.setdefault("connect_args", {"timeout": settings.database_connect_timeout})
+        if url.get_driver_name() == "aiosqlite" and "module" not in kwargs:
+            module = one_hop_dbapi()  # one thread hop per statement (store.sqlite_driver)
+            if module is not None:
+                kwargs["module"] = module
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

@@ -15,7 +15,7 @@ from demo import District
 from hub.app import create_app
 from hub.settings import Settings
 from store.models import AddressAlias, AuditEntry
-from tests.conftest import GraphQL
+from tests.conftest import GraphQL, StatementCounter
 from tests.support import data_of, error_codes, nodes
 
 GRID = "440306001001001"
@@ -90,6 +90,38 @@ async def test_the_area_argument_narrows_the_base(gql: GraphQL, district: Distri
     )
     match = data_of(await gql(MATCH, {"text": row["text"], "area": GRID}))["matchAddress"]
     assert match["method"] == "EXACT"
+
+
+async def test_a_callers_grids_are_read_once_per_plan_and_per_area(
+    gql: GraphQL, district: District, statements: StatementCounter
+) -> None:
+    """The grids where the caller reads houses and rooms are one statement, kept with the
+    plan: the next match reads none, and a match narrowed to an area reads that area's once.
+    What each answer holds stays the caller's and the area's."""
+    row = in_grid(district, GRID, room=False)
+    other = in_grid(district, OTHER_GRID, room=False)
+    street = "street-440306001"
+    for area, text, found in [
+        (None, row["text"], row["house_code"]),
+        (None, other["text"], None),  # outside the street
+        (GRID, row["text"], row["house_code"]),
+        ("440306001002", row["text"], None),  # another community of the street
+        (None, row["text"], row["house_code"]),
+    ]:
+        reads = []
+        for _ in range(2):
+            with statements:
+                body = await gql(MATCH, {"text": text, "area": area}, as_=street)
+            reads.append(sum("FROM grids" in s for s in statements.statements))
+            codes = [c["house"]["code"] for c in data_of(body)["matchAddress"]["candidates"]]
+            if found is None:
+                assert all(code.startswith(area or "440306001") for code in codes), codes
+                assert other["house_code"] not in codes
+            else:
+                assert codes[0] == found
+        # At most one statement the first time (none if the plan had read the area before).
+        assert reads[0] <= 1, (area, reads)
+        assert reads[1] == 0, (area, reads)
 
 
 @pytest.mark.parametrize(

@@ -147,3 +147,124 @@ def test_a_connection_idle_in_the_pool_is_pinged_once(
     assert store.engine.PING in wire.simple
     assert set(wire.simple) == {store.engine.PING}  # alone: no BEGIN and ROLLBACK around it
     assert len(wire.simple) == len(wire.checkouts)
+
+
+# -- SQLite: the embedded default -----------------------------------------------------------------
+#
+# SQLite runs in the process, on a thread of aiosqlite's: a statement costs no round trip but a
+# switch to that thread and back (one per statement, ``store.sqlite_driver``), and a request's
+# audit entry is committed on the same database before its answer leaves. What a request costs
+# there besides its answer is counted in statements and switches: the principal's row, and the
+# entry's transaction (the entry, the fields it read if any, the chain's search-index mark, the
+# commit).
+
+MATCH = (
+    "query M($text: String!) { matchAddress(text: $text) { accepted method "
+    "candidates { confidence standardAddress house { code } room { code } } } }"
+)
+_KINDS = {
+    "SELECT principals.kind": "principal",
+    "INSERT INTO audit_entries": "entry",
+    "INSERT INTO audit_person_reads": "people",
+    "INSERT INTO audit_field_reads": "fields",
+    "INSERT INTO audit_index_marks": "mark",
+    "SELECT grids.code": "grids",
+    "SELECT addresses.house_code": "alias",
+    "SELECT houses.code": "houses",
+    "SELECT rooms.code": "rooms",
+}
+
+
+class Embedded:
+    """The hub on SQLite, with the statements it runs and its switches to SQLite's thread
+    while :meth:`counting`."""
+
+    def __init__(self, client: TestClient, headers: dict[str, str]) -> None:
+        self.client = client
+        self.headers = headers
+        self.statements: list[str] = []
+        self.hops: list[str] = []
+        self.on = False
+        #: ``matchAddress`` of the house's address.
+        self.match: dict[str, Any] = {}
+
+    def statement(self, _conn: Any, _cursor: Any, text: str, *_: Any) -> None:
+        if self.on:
+            self.statements.append(text)
+
+    def kinds(self) -> list[str]:
+        return [
+            next((kind for prefix, kind in _KINDS.items() if s.startswith(prefix)), s[:60])
+            for s in self.statements
+        ]
+
+    def ask(self, query: dict[str, Any]) -> dict[str, Any]:
+        """``query`` once, counted alone (its entry is committed when the answer is back)."""
+        self.statements.clear()
+        self.hops.clear()
+        self.on = True
+        try:
+            return ask(self.client, self.headers, query)
+        finally:
+            self.on = False
+
+
+@pytest.fixture
+def embedded(
+    settings: Settings, token_for: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Embedded]:
+    if settings.database_url.startswith("postgresql"):
+        pytest.skip("statements on SQLite, in the process")
+    import aiosqlite
+
+    quiet = settings.model_copy(update={"rate_limits": False})
+    execute = aiosqlite.Connection._execute
+    with TestClient(create_app(quiet)) as client:
+        floor = Embedded(client, {"authorization": f"Bearer {token_for(WORKER)}"})
+
+        async def counted(connection: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+            if floor.on:
+                floor.hops.append(getattr(fn, "__name__", ""))
+            return await execute(connection, fn, *args, **kwargs)
+
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        engine = services(client.app).engine.sync_engine
+        event.listen(engine, "before_cursor_execute", floor.statement)
+        address = floor.ask(HOUSE)["data"]["house"]["address"]
+        floor.match = {"query": MATCH, "variables": {"text": address}}
+        for query in (TRIVIAL, floor.match):  # principal kept, plan cached, matcher built
+            floor.ask(query)
+        yield floor
+        event.remove(engine, "before_cursor_execute", floor.statement)
+
+
+def test_on_sqlite_a_request_that_reads_nothing_costs_its_principal_and_its_entry(
+    embedded: Embedded,
+) -> None:
+    for _ in range(3):
+        assert embedded.ask(TRIVIAL) == {"data": {"__typename": "Query"}}
+        # No index rows where the entry names no person and no field.
+        assert embedded.kinds() == ["principal", "entry", "mark"]
+        assert embedded.hops == ["_run"] * 3 + ["commit"]  # a switch per statement
+
+
+def test_on_sqlite_a_query_adds_its_statements_and_the_fields_it_read(embedded: Embedded) -> None:
+    for _ in range(3):
+        body = embedded.ask(HOUSE)
+        assert body["data"]["house"]["code"] == "4403060010010010001"
+        assert embedded.kinds()[0] == "principal"
+        assert embedded.kinds()[-3:] == ["entry", "fields", "mark"]
+        assert len(embedded.statements) == 6  # and one per root field: house, grid
+        assert embedded.hops == ["_run"] * 6 + ["commit"]
+
+
+def test_on_sqlite_match_address_reads_the_alias_and_the_houses_and_no_grid(
+    embedded: Embedded,
+) -> None:
+    """The caller's grids are kept with the plan after its first match: a match reads the
+    taught aliases (another process may have taught one) and the candidates' houses."""
+    for _ in range(3):
+        body = embedded.ask(embedded.match)
+        assert body["data"]["matchAddress"]["accepted"], body
+        assert embedded.kinds() == ["principal", "alias", "houses", "entry", "fields", "mark"]
+        assert embedded.hops == ["_run"] * 6 + ["commit"]
