@@ -41,6 +41,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from catalog.feed_files import FeedDefinition
 from catalog.feed_targets import INSERT_DEFAULTS, Target
@@ -86,7 +87,7 @@ class Stage:
 
 def stage_table(target: Target, columns: Sequence[str], name: str) -> Stage:
     """The staging table's definition: line, op, matched, the key, ``columns`` and the
-    matched address's columns."""
+    matched address's columns (in :func:`feeds.prepare.stage_columns` order)."""
     key = target.key_column
     matched = [target.house_column, target.grid_column]
     if target.room_column is not None:
@@ -100,12 +101,54 @@ def stage_table(target: Target, columns: Sequence[str], name: str) -> Stage:
     for name_ in [*columns, *matched]:
         defined.append(Column(name_, target.table.c[name_].type))
     table = Table(name, MetaData(), *defined, prefixes=["TEMPORARY"])
-    Index(f"ix_{name}_key", table.c[key.name])
     return Stage(target, table, list(columns))
 
 
 async def create_stage(connection: AsyncConnection, stage: Stage) -> None:
-    await connection.run_sync(lambda sync: stage.table.create(sync))
+    """Create the staging table, without its index: the rows go in first (see
+    :func:`index_stage`)."""
+    await connection.execute(CreateTable(stage.table))
+
+
+async def stage_rows(
+    connection: AsyncConnection, stage: Stage, records: list[tuple[Any, ...]]
+) -> None:
+    """Add prepared records (the stage's columns, in order) to the stage: PostgreSQL's
+    ``COPY`` (binary, through asyncpg), else one multi-row ``INSERT``."""
+    if not records:
+        return
+    names = [column.name for column in stage.table.columns]
+    dialect = connection.dialect
+    processors = [
+        (i, processor)
+        for i, column in enumerate(stage.table.columns)
+        if (processor := column.type.bind_processor(dialect)) is not None
+    ]
+    if processors:
+        records = [_processed(record, processors) for record in records]
+    if dialect.name == "postgresql":
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        await driver.copy_records_to_table(stage.table.name, records=records, columns=names)
+    else:
+        await connection.execute(
+            stage.table.insert(), [dict(zip(names, record, strict=True)) for record in records]
+        )
+
+
+def _processed(record: tuple[Any, ...], processors: list[tuple[int, Any]]) -> tuple[Any, ...]:
+    values = list(record)
+    for i, processor in processors:
+        values[i] = processor(values[i])
+    return tuple(values)
+
+
+async def index_stage(connection: AsyncConnection, stage: Stage) -> None:
+    """Index the loaded stage on its key and give the planner its statistics (a temporary
+    table is never analysed on its own)."""
+    key = stage.table.c[stage.target.key_column.name]
+    await connection.execute(CreateIndex(Index(f"ix_{stage.table.name}_key", key)))
+    await connection.execute(text(f"ANALYZE {stage.table.name}"))
 
 
 async def drop_stage(connection: AsyncConnection, stage: Stage) -> None:
