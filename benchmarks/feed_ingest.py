@@ -229,7 +229,9 @@ def main() -> None:
     if arguments.fresh:
         started = time.perf_counter()
         fresh(url, arguments.people)
-        print(f"seeded a district of {arguments.people:,} people in {time.perf_counter() - started:.0f} s")
+        print(
+            f"seeded a district of {arguments.people:,} people in {time.perf_counter() - started:.0f} s"
+        )
     rooms, people = asyncio.run(_rooms(url))
     figures: dict[str, Any] = {
         "back_end": make_url(url).get_backend_name(),

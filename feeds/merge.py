@@ -41,7 +41,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
 
 from catalog.feed_files import FeedDefinition
 from catalog.feed_targets import INSERT_DEFAULTS, Target
@@ -297,8 +297,26 @@ async def merge(
         counts.conflicts += max(result.rowcount, 0)
     await checkpoint("conflicts")
 
+    # The lines whose stored row some field of theirs changes, found in one pass: history
+    # and the update then read only those (a re-run of the same file has none).
+    every = [*written, *matched]
+    changes = Table(
+        f"{s.name}_changed", MetaData(), Column("line", Integer), prefixes=["TEMPORARY"]
+    )
+    await connection.execute(CreateTable(changes))
+    await connection.execute(
+        insert(changes).from_select(
+            ["line"],
+            select(s.c.line)
+            .select_from(s.join(t, joined))
+            .where(upsert, or_(false(), *(changed(c) for c in every))),
+        )
+    )
+    await connection.execute(text(f"ANALYZE {changes.name}"))
+    changed_rows = s.join(t, joined).join(changes, changes.c.line == s.c.line)
+
     # 2. History: one row per changed field of every existing row, before it changes.
-    for column in [*written, *matched]:
+    for column in every:
         name = field_of.get(column) or MATCHED_FIELDS[column]
         chosen = (
             select(
@@ -313,8 +331,8 @@ async def merge(
                 literal(str(run_id)),
                 literal(department),
             )
-            .select_from(s.join(t, joined))
-            .where(upsert, changed(column))
+            .select_from(changed_rows)
+            .where(changed(column))
         )
         await connection.execute(
             insert(HISTORY).from_select(
@@ -336,10 +354,8 @@ async def merge(
     await checkpoint("history")
 
     # 3. Update the rows that changed.
-    existing = int(
-        await connection.scalar(select(func.count()).select_from(s.join(t, joined)).where(upsert))
-        or 0
-    )
+    # Rows of the file (key unique on the stage) that are either already stored or new.
+    staged = int(await connection.scalar(select(func.count()).select_from(s).where(upsert)) or 0)
     values: dict[str, Any] = {}
     for column in written:
         if column in conflicting:
@@ -357,11 +373,16 @@ async def merge(
     }
     result = await connection.execute(
         update(t)
-        .where(joined, upsert, or_(false(), *(changed(c) for c in [*written, *matched])))
+        .where(
+            joined,
+            upsert,
+            s.c.line.in_(select(changes.c.line)),
+            or_(false(), *(changed(c) for c in every)),
+        )
         .values(**values, **provenance)
     )
+    await connection.execute(DropTable(changes))
     counts.updated = max(result.rowcount, 0)
-    counts.unchanged = existing - counts.updated
     await checkpoint("update")
 
     # 4. Insert the new rows whose address was placed.
@@ -383,6 +404,8 @@ async def merge(
         )
         or 0
     )
+    existing = staged - counts.inserted - counts.not_inserted
+    counts.unchanged = existing - counts.updated
     await checkpoint("insert")
 
     # 5. Removed rows: a snapshot's absent rows (of this feed), a delta's deleted ones.
@@ -393,6 +416,12 @@ async def merge(
         )
     else:
         gone = exists(select(key_s).where(key_s == key_t, s.c.op == DELETE))
+    # Found once, then tombstoned, unlinked and deleted by key.
+    leaving = Table(f"{s.name}_gone", MetaData(), Column("key", key_t.type), prefixes=["TEMPORARY"])
+    await connection.execute(CreateTable(leaving))
+    await connection.execute(insert(leaving).from_select(["key"], select(key_t).where(gone)))
+    await connection.execute(text(f"ANALYZE {leaving.name}"))
+    gone = key_t.in_(select(leaving.c.key))
     await connection.execute(
         insert(REMOVED).from_select(
             ["target", "row_key", "grid_code", "removed_at", "removed_by", "source_ref"],
@@ -410,6 +439,7 @@ async def merge(
         await _unlink_representatives(connection, select(t.c.id).where(gone), by, run_id, now)
     result = await connection.execute(delete(t).where(gone))
     counts.removed = max(result.rowcount, 0)
+    await connection.execute(DropTable(leaving))
     await checkpoint("remove")
     return counts
 

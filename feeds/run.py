@@ -33,12 +33,16 @@ from feeds.prepare import Prepared, Preparer
 from feeds.read import FeedFileError, csv_blocks, read_rows
 from feeds.report import STORED_REJECTS, RunReport
 from feeds.validate import RowChecker
+from store.engine import statement_limit
 from store.errors import GridhubError
 from store.models import FeedRun
 
 RUNS = FeedRun.__table__
 #: Rows prepared and staged at a time.
 CHUNK = 5_000
+#: Seconds one statement of a run's staging or merge may take (a request's limit is far
+#: shorter; a merge over a million rows on a busy server is not a request).
+BULK_STATEMENT_SECONDS = 1_800.0
 
 Progress = Callable[[int], None]
 
@@ -187,7 +191,7 @@ async def _run(
     kept: list[tuple[int, str]] = []
     seconds = report.seconds
     clock = time.perf_counter
-    async with engine.connect() as connection:
+    async with engine.connect() as connection, statement_limit(connection, BULK_STATEMENT_SECONDS):
         await merging.create_stage(connection, stage)
         await connection.commit()
         try:

@@ -53,7 +53,9 @@ def test_blocks_of_a_csv_file_read_as_the_whole_file_does(
             whole = list(read_rows(path, "csv", "utf-8-sig", files))
         with ExitStack() as files:
             names, blocks = csv_blocks(path, "utf-8-sig", files, size)
-            by_block = [row for before, lines in blocks for row in csv_block_rows(names, before, lines)]
+            by_block = [
+                row for before, lines in blocks for row in csv_block_rows(names, before, lines)
+            ]
     assert by_block == whole
 
 
