@@ -229,9 +229,8 @@ def main() -> None:
     if arguments.fresh:
         started = time.perf_counter()
         fresh(url, arguments.people)
-        print(
-            f"seeded a district of {arguments.people:,} people in {time.perf_counter() - started:.0f} s"
-        )
+        took = time.perf_counter() - started
+        print(f"seeded a district of {arguments.people:,} people in {took:.0f} s")
     rooms, people = asyncio.run(_rooms(url))
     figures: dict[str, Any] = {
         "back_end": make_url(url).get_backend_name(),

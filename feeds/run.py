@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import uuid
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -261,8 +261,8 @@ async def _prepared(
     ``workers`` processes (when there are two or more), anything else in this process."""
     if feed.format == "csv" and workers >= 2:
         names, blocks = csv_blocks(path, feed.encoding, files, CHUNK)
-        async for chunk in prepared_blocks(preparer, names, blocks, workers):
-            yield chunk
+        async for prepared in prepared_blocks(preparer, names, blocks, workers):
+            yield prepared
         return
     rows = read_rows(path, feed.format, feed.encoding, files)
     while True:
