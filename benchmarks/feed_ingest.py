@@ -17,8 +17,9 @@ each run it reports: wall clock (the command's, and the run's own from its repor
 the start-up and the address index), rows per second of each phase (the report's ``seconds``:
 read+check, match, stage, merge), the CPU seconds of the command and its worker processes
 (user + system) and rows per CPU-second, the CPU seconds of the PostgreSQL backends serving
-the database, the peak resident memory (the process tree, sampled from ``/proc`` every 0.2 s,
-and the largest single process), the counts, and the load average before and after. Figures
+the database, the peak resident memory (sampled from ``/proc`` every 0.2 s: the process tree's
+sum, which counts the pages forked workers share more than once, and the largest single
+process), the counts, and the load average before and after. Figures
 go to ``benchmarks/results/feed_ingest-<time>.json``.
 """
 
@@ -29,6 +30,7 @@ import asyncio
 import csv
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -43,7 +45,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from grid_worker_setup import RESULTS_DIR, gridhub_command  # noqa: E402
-from seeding import _tree_rss_kib  # noqa: E402
 from sqlalchemy import select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
@@ -83,6 +84,29 @@ def _load() -> list[str]:
     return Path("/proc/loadavg").read_text().split()[:3]
 
 
+def _tree_rss_kib(root: int) -> tuple[int, int]:
+    """Resident memory of ``root`` and every process below it, and of the largest one, in
+    KiB (the sum counts pages the forked workers share with their parent more than once)."""
+    children: dict[int, list[int]] = {}
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = status.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(status.parent.name))
+    total, largest, stack = 0, 0, [root]
+    while stack:
+        pid = stack.pop()
+        stack.extend(children.get(pid, []))
+        try:
+            found = re.search(r"^VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text(), re.M)
+        except OSError:
+            continue
+        rss = int(found.group(1)) if found else 0
+        total, largest = total + rss, max(largest, rss)
+    return total, largest
+
+
 def _backend_ticks(database: str) -> dict[int, int]:
     """CPU clock ticks so far of each PostgreSQL backend serving ``database``."""
     found: dict[int, int] = {}
@@ -105,11 +129,14 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.database = pid, database
         self.peak_kib = 0
+        self.largest_kib = 0
         self.ticks: dict[int, int] = {}
         self.stop = threading.Event()
 
     def sample(self) -> None:
-        self.peak_kib = max(self.peak_kib, _tree_rss_kib(self.pid))
+        total, largest = _tree_rss_kib(self.pid)
+        self.peak_kib = max(self.peak_kib, total)
+        self.largest_kib = max(self.largest_kib, largest)
         if self.database:
             for pid, ticks in _backend_ticks(self.database).items():
                 self.ticks[pid] = max(ticks, self.ticks.get(pid, 0))
@@ -210,7 +237,7 @@ def ingest(url: str, path: Path, out: Path, workers: int | None) -> dict[str, An
             round(sum(sampler.ticks.values()) / TICK, 2) if database else None
         ),
         "tree_peak_rss_mib": round(sampler.peak_kib / 1024),
-        "largest_process_rss_mib": round(after.ru_maxrss / 1024),
+        "largest_process_rss_mib": round(sampler.largest_kib / 1024),
         "counts": report["counts"],
         "load_before": load_before,
         "load_after": _load(),
