@@ -2,8 +2,9 @@
 
 The run's good rows are staged in a temporary table of the connection (the target's columns,
 plus the row's line, operation and whether its address was placed). The merge then runs a
-handful of statements over the whole stage, never one per row: conflicts, history, the update
-of changed rows, the insert of new ones, the tombstones and deletes of removed ones, all in
+handful of statements over the whole stage, never one per row: conflicts, the rows that change
+(found once), their history and update, the insert of new ones, the rows removed (found once),
+their tombstones and deletes, all in
 one transaction that holds the feed's lock, so a failure at any point leaves the old state and
 two runs of one feed never interleave.
 """
@@ -114,7 +115,8 @@ async def stage_rows(
     connection: AsyncConnection, stage: Stage, records: list[tuple[Any, ...]]
 ) -> None:
     """Add prepared records (the stage's columns, in order) to the stage: PostgreSQL's
-    ``COPY`` (binary, through asyncpg), else one multi-row ``INSERT``."""
+    ``COPY`` (binary, through asyncpg), else one ``INSERT`` executed for every record. Values
+    pass through their column types' bind processors first, as a statement's would."""
     if not records:
         return
     names = [column.name for column in stage.table.columns]

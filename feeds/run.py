@@ -1,8 +1,10 @@
 """One run of a feed, end to end: read, check, match, stage, merge, record.
 
 The file is hashed first (the audit entry names it by its SHA-256), then read once as a stream;
-good rows are staged in chunks in a temporary table as they come, so memory stays that of a
-chunk (and the matcher's index) whatever the file's size. The merge is one transaction under
+its rows are checked and placed chunk by chunk (:mod:`feeds.prepare`; a CSV file's on worker
+processes, :mod:`feeds.pool`) and the good ones staged in a temporary table as they come
+(``COPY`` on PostgreSQL), so memory stays that of a few chunks (and the matcher's index)
+whatever the file's size. The merge is one transaction under
 the feed's lock: it commits whole or not at all. The run's row in ``feed_runs`` is written when
 it starts (``running``) and when it ends (``succeeded``, or ``failed`` with the reason); a dry
 run merges and rolls back, and leaves no row.
