@@ -85,6 +85,15 @@ def ingest(
     by: Annotated[
         str | None, typer.Option("--by", help="Who the run is recorded as (default: your login).")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=0,
+            help="Processes checking and placing a CSV file's rows (default: one per core; "
+            "0: none, this process does it).",
+        ),
+    ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Run a department feed on an export: check, match, merge in one transaction.
@@ -130,6 +139,7 @@ def ingest(
                         by=subject,
                         dry_run=dry_run,
                         progress=lambda n: bar.advance(task, n),
+                        workers=workers,
                     )
                 except FeedRunFailed as error:
                     failed: FeedRunFailed | None = error

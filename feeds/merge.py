@@ -2,8 +2,9 @@
 
 The run's good rows are staged in a temporary table of the connection (the target's columns,
 plus the row's line, operation and whether its address was placed). The merge then runs a
-handful of statements over the whole stage, never one per row: conflicts, history, the update
-of changed rows, the insert of new ones, the tombstones and deletes of removed ones, all in
+handful of statements over the whole stage, never one per row: conflicts, the rows that change
+(found once), their history and update, the insert of new ones, the rows removed (found once),
+their tombstones and deletes, all in
 one transaction that holds the feed's lock, so a failure at any point leaves the old state and
 two runs of one feed never interleave.
 """
@@ -41,6 +42,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
 
 from catalog.feed_files import FeedDefinition
 from catalog.feed_targets import INSERT_DEFAULTS, Target
@@ -86,7 +88,7 @@ class Stage:
 
 def stage_table(target: Target, columns: Sequence[str], name: str) -> Stage:
     """The staging table's definition: line, op, matched, the key, ``columns`` and the
-    matched address's columns."""
+    matched address's columns (in :func:`feeds.prepare.stage_columns` order)."""
     key = target.key_column
     matched = [target.house_column, target.grid_column]
     if target.room_column is not None:
@@ -100,12 +102,55 @@ def stage_table(target: Target, columns: Sequence[str], name: str) -> Stage:
     for name_ in [*columns, *matched]:
         defined.append(Column(name_, target.table.c[name_].type))
     table = Table(name, MetaData(), *defined, prefixes=["TEMPORARY"])
-    Index(f"ix_{name}_key", table.c[key.name])
     return Stage(target, table, list(columns))
 
 
 async def create_stage(connection: AsyncConnection, stage: Stage) -> None:
-    await connection.run_sync(lambda sync: stage.table.create(sync))
+    """Create the staging table, without its index: the rows go in first (see
+    :func:`index_stage`)."""
+    await connection.execute(CreateTable(stage.table))
+
+
+async def stage_rows(
+    connection: AsyncConnection, stage: Stage, records: list[tuple[Any, ...]]
+) -> None:
+    """Add prepared records (the stage's columns, in order) to the stage: PostgreSQL's
+    ``COPY`` (binary, through asyncpg), else one ``INSERT`` executed for every record. Values
+    pass through their column types' bind processors first, as a statement's would."""
+    if not records:
+        return
+    names = [column.name for column in stage.table.columns]
+    dialect = connection.dialect
+    processors = [
+        (i, processor)
+        for i, column in enumerate(stage.table.columns)
+        if (processor := column.type.bind_processor(dialect)) is not None
+    ]
+    if processors:
+        records = [_processed(record, processors) for record in records]
+    if dialect.name == "postgresql":
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+        await driver.copy_records_to_table(stage.table.name, records=records, columns=names)
+    else:
+        await connection.execute(
+            stage.table.insert(), [dict(zip(names, record, strict=True)) for record in records]
+        )
+
+
+def _processed(record: tuple[Any, ...], processors: list[tuple[int, Any]]) -> tuple[Any, ...]:
+    values = list(record)
+    for i, processor in processors:
+        values[i] = processor(values[i])
+    return tuple(values)
+
+
+async def index_stage(connection: AsyncConnection, stage: Stage) -> None:
+    """Index the loaded stage on its key and give the planner its statistics (a temporary
+    table is never analysed on its own)."""
+    key = stage.table.c[stage.target.key_column.name]
+    await connection.execute(CreateIndex(Index(f"ix_{stage.table.name}_key", key)))
+    await connection.execute(text(f"ANALYZE {stage.table.name}"))
 
 
 async def drop_stage(connection: AsyncConnection, stage: Stage) -> None:
@@ -254,8 +299,26 @@ async def merge(
         counts.conflicts += max(result.rowcount, 0)
     await checkpoint("conflicts")
 
+    # The lines whose stored row some field of theirs changes, found in one pass: history
+    # and the update then read only those (a re-run of the same file has none).
+    every = [*written, *matched]
+    changes = Table(
+        f"{s.name}_changed", MetaData(), Column("line", Integer), prefixes=["TEMPORARY"]
+    )
+    await connection.execute(CreateTable(changes))
+    await connection.execute(
+        insert(changes).from_select(
+            ["line"],
+            select(s.c.line)
+            .select_from(s.join(t, joined))
+            .where(upsert, or_(false(), *(changed(c) for c in every))),
+        )
+    )
+    await connection.execute(text(f"ANALYZE {changes.name}"))
+    changed_rows = s.join(t, joined).join(changes, changes.c.line == s.c.line)
+
     # 2. History: one row per changed field of every existing row, before it changes.
-    for column in [*written, *matched]:
+    for column in every:
         name = field_of.get(column) or MATCHED_FIELDS[column]
         chosen = (
             select(
@@ -270,8 +333,8 @@ async def merge(
                 literal(str(run_id)),
                 literal(department),
             )
-            .select_from(s.join(t, joined))
-            .where(upsert, changed(column))
+            .select_from(changed_rows)
+            .where(changed(column))
         )
         await connection.execute(
             insert(HISTORY).from_select(
@@ -293,10 +356,8 @@ async def merge(
     await checkpoint("history")
 
     # 3. Update the rows that changed.
-    existing = int(
-        await connection.scalar(select(func.count()).select_from(s.join(t, joined)).where(upsert))
-        or 0
-    )
+    # Rows of the file (key unique on the stage) that are either already stored or new.
+    staged = int(await connection.scalar(select(func.count()).select_from(s).where(upsert)) or 0)
     values: dict[str, Any] = {}
     for column in written:
         if column in conflicting:
@@ -314,11 +375,16 @@ async def merge(
     }
     result = await connection.execute(
         update(t)
-        .where(joined, upsert, or_(false(), *(changed(c) for c in [*written, *matched])))
+        .where(
+            joined,
+            upsert,
+            s.c.line.in_(select(changes.c.line)),
+            or_(false(), *(changed(c) for c in every)),
+        )
         .values(**values, **provenance)
     )
+    await connection.execute(DropTable(changes))
     counts.updated = max(result.rowcount, 0)
-    counts.unchanged = existing - counts.updated
     await checkpoint("update")
 
     # 4. Insert the new rows whose address was placed.
@@ -340,6 +406,8 @@ async def merge(
         )
         or 0
     )
+    existing = staged - counts.inserted - counts.not_inserted
+    counts.unchanged = existing - counts.updated
     await checkpoint("insert")
 
     # 5. Removed rows: a snapshot's absent rows (of this feed), a delta's deleted ones.
@@ -350,6 +418,12 @@ async def merge(
         )
     else:
         gone = exists(select(key_s).where(key_s == key_t, s.c.op == DELETE))
+    # Found once, then tombstoned, unlinked and deleted by key.
+    leaving = Table(f"{s.name}_gone", MetaData(), Column("key", key_t.type), prefixes=["TEMPORARY"])
+    await connection.execute(CreateTable(leaving))
+    await connection.execute(insert(leaving).from_select(["key"], select(key_t).where(gone)))
+    await connection.execute(text(f"ANALYZE {leaving.name}"))
+    gone = key_t.in_(select(leaving.c.key))
     await connection.execute(
         insert(REMOVED).from_select(
             ["target", "row_key", "grid_code", "removed_at", "removed_by", "source_ref"],
@@ -367,6 +441,7 @@ async def merge(
         await _unlink_representatives(connection, select(t.c.id).where(gone), by, run_id, now)
     result = await connection.execute(delete(t).where(gone))
     counts.removed = max(result.rowcount, 0)
+    await connection.execute(DropTable(leaving))
     await checkpoint("remove")
     return counts
 

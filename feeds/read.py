@@ -10,6 +10,7 @@ a file of any size costs the memory of one row. A file that is not what its feed
 from __future__ import annotations
 
 import csv
+import itertools
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -56,6 +57,55 @@ def _csv_rows(reader: Any, names: list[str]) -> Iterator[Row]:
         if not values:
             continue
         yield reader.line_num, dict(zip(names, values[:width], strict=False))
+
+
+def csv_blocks(
+    path: Path, encoding: str, stack: ExitStack, size: int
+) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header's names and the file's records in blocks of about ``size`` physical lines:
+    ``(lines before the block, the block's lines)``. A block never ends inside a quoted value
+    (its quote characters are even in number), so each parses on its own, in another process
+    if need be (:func:`csv_block_rows`), as the whole file would: the same rows, same lines."""
+    handle = stack.enter_context(path.open(encoding=encoding, errors="replace", newline=""))
+    head = _record(handle, [])
+    if head is None:
+        raise FeedFileError("the CSV file has no header row")
+    header = next(csv.reader(head), None)
+    if not header:
+        raise FeedFileError("the CSV file has no header row")
+    return [name.strip() for name in header], _blocks(handle, len(head), size)
+
+
+def _record(handle: Any, lines: list[str]) -> list[str] | None:
+    """``lines`` completed up to the end of a record (an even number of quotes)."""
+    quotes = sum(line.count('"') for line in lines)
+    while not lines or quotes % 2:
+        line = handle.readline()
+        if not line:
+            return lines or None
+        lines.append(line)
+        quotes += line.count('"')
+    return lines
+
+
+def _blocks(handle: Any, before: int, size: int) -> Iterator[tuple[int, list[str]]]:
+    while True:
+        lines = list(itertools.islice(handle, size))
+        if not lines:
+            return
+        _record(handle, lines)
+        yield before, lines
+        before += len(lines)
+
+
+def csv_block_rows(names: list[str], before: int, lines: list[str]) -> Iterator[Row]:
+    """The rows of one block of :func:`csv_blocks`, numbered as in the whole file."""
+    width = len(names)
+    reader = csv.reader(lines)
+    for values in reader:
+        if not values:
+            continue
+        yield before + reader.line_num, dict(zip(names, values[:width], strict=False))
 
 
 def _xlsx(path: Path, stack: ExitStack) -> Iterator[Row]:

@@ -19,6 +19,10 @@ COUNTS = (
     "unmatched",
     "conflicts",
 )
+#: A run's phases: reading and checking rows, placing their addresses (both summed over the
+#: processes that prepare rows, so they can exceed the run's wall clock), staging them (and
+#: finding duplicate keys), and the merge's transaction.
+PHASES = ("check", "match", "stage", "merge")
 #: Rejects kept in the run's row in the database (all of them go to ``--report``).
 STORED_REJECTS = 1_000
 
@@ -48,6 +52,8 @@ class RunReport:
     conflicts: int = 0
     rejects: list[Reject] = field(default_factory=list)
     error: str | None = None
+    #: Where the run's time went, by phase (see :data:`PHASES`).
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
 
     def counts(self) -> dict[str, int]:
         return {name: int(getattr(self, name)) for name in COUNTS}
@@ -67,4 +73,5 @@ class RunReport:
             "counts": self.counts(),
             "rejects": [reject.as_json() for reject in self.rejects],
             "error": self.error,
+            "seconds": {name: round(value, 3) for name, value in self.seconds.items()},
         }

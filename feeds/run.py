@@ -1,8 +1,10 @@
 """One run of a feed, end to end: read, check, match, stage, merge, record.
 
 The file is hashed first (the audit entry names it by its SHA-256), then read once as a stream;
-good rows are staged in chunks in a temporary table as they come, so memory stays that of a
-chunk (and the matcher's index) whatever the file's size. The merge is one transaction under
+its rows are checked and placed chunk by chunk (:mod:`feeds.prepare`; a CSV file's on worker
+processes, :mod:`feeds.pool`) and the good ones staged in a temporary table as they come
+(``COPY`` on PostgreSQL), so memory stays that of a few chunks (and the matcher's index)
+whatever the file's size. The merge is one transaction under
 the feed's lock: it commits whole or not at all. The run's row in ``feed_runs`` is written when
 it starts (``running``) and when it ends (``succeeded``, or ``failed`` with the reason); a dry
 run merges and rolls back, and leaves no row.
@@ -12,33 +14,37 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from addresses.matcher import Match, Matcher
+from addresses.matcher import Matcher
 from catalog.authority import authorities
 from catalog.feed_files import FeedDefinition
 from catalog.feed_targets import TARGETS
 from feeds import merge as merging
-from feeds.read import FeedFileError, read_rows
+from feeds.pool import default_workers, prepared_blocks
+from feeds.prepare import Prepared, Preparer
+from feeds.read import FeedFileError, csv_blocks, read_rows
 from feeds.report import STORED_REJECTS, RunReport
-from feeds.validate import UPSERT, Checked, Reject, RowChecker
+from feeds.validate import RowChecker
+from store.engine import statement_limit
 from store.errors import GridhubError
 from store.models import FeedRun
 
 RUNS = FeedRun.__table__
-#: Rows staged per INSERT.
-CHUNK = 2_000
-#: Match answers remembered within a run (exports repeat addresses).
-MATCH_MEMORY = 100_000
+#: Rows prepared and staged at a time.
+CHUNK = 5_000
+#: Seconds one statement of a run's staging or merge may take (a request's limit is far
+#: shorter; a merge over a million rows on a busy server is not a request).
+BULK_STATEMENT_SECONDS = 1_800.0
 
 Progress = Callable[[int], None]
 
@@ -61,48 +67,6 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-class _Matches:
-    """The matcher's answers for a run, the repeated ones from memory."""
-
-    def __init__(self, matcher: Matcher) -> None:
-        self.matcher = matcher
-        self.seen: dict[str, Match] = {}
-
-    def __call__(self, text: str) -> Match:
-        found = self.seen.get(text)
-        if found is None:
-            found = self.matcher.match(text)
-            if len(self.seen) >= MATCH_MEMORY:
-                self.seen.pop(next(iter(self.seen)))
-            self.seen[text] = found
-        return found
-
-
-def _candidate_row(
-    feed: FeedDefinition, run_id: int, key: str, text: str, found: Match, now: datetime
-) -> dict[str, Any]:
-    candidates = [
-        {
-            "house_code": c.house_code,
-            "room_code": c.room_code,
-            "grid_code": c.grid_code,
-            "score": round(c.confidence, 4),
-        }
-        for c in found.candidates
-    ]
-    return {
-        "feed": feed.code,
-        "run_id": run_id,
-        "target": feed.target,
-        "row_key": key,
-        "raw_address": text[:200],
-        "candidates": orjson.dumps(candidates).decode(),
-        "grid_code": found.best.grid_code if found.best else None,
-        "created_at": now,
-        "status": "open",
-    }
-
-
 async def run_feed(
     engine: AsyncEngine,
     feed: FeedDefinition,
@@ -115,9 +79,12 @@ async def run_feed(
     now: datetime | None = None,
     progress: Progress | None = None,
     checkpoint: Callable[[str], Awaitable[None]] = _no_checkpoint,
+    workers: int | None = None,
 ) -> RunReport:
     """Run ``feed`` on the file at ``path``; :class:`FeedRunFailed` when nothing was written
-    (the run's row says why). ``checkpoint`` is awaited between the merge's steps."""
+    (the run's row says why). ``checkpoint`` is awaited between the merge's steps.
+    ``workers``: processes preparing a CSV file's rows (default one per core; 0 or 1: this
+    process alone); the outcome is the same whatever their number."""
     now = now or datetime.now(UTC)
     target = TARGETS[feed.target]
     report = RunReport(
@@ -149,7 +116,19 @@ async def run_feed(
             report.run_id = int(result.scalar_one())
     run_id = report.run_id or 0
     try:
-        await _run(engine, feed, target, path, matcher, report, run_id, now, progress, checkpoint)
+        await _run(
+            engine,
+            feed,
+            target,
+            path,
+            matcher,
+            report,
+            run_id,
+            now,
+            progress,
+            checkpoint,
+            default_workers() if workers is None else workers,
+        )
     except BaseException as error:
         report.status = "failed"
         report.error = _reason(error)
@@ -203,56 +182,46 @@ async def _run(
     now: datetime,
     progress: Progress | None,
     checkpoint: Callable[[str], Awaitable[None]],
+    workers: int,
 ) -> None:
-    checker = RowChecker(feed, target)
     columns = [target.fields[name].column for name in feed.columns if name != target.key]
-    if checker.derive:
+    if RowChecker(feed, target).derive:
         columns += [c for c in ("gender", "birth_date") if c not in columns]
     stage = merging.stage_table(target, columns, f"feed_stage_{uuid.uuid4().hex[:12]}")
-    matches = _Matches(matcher)
+    preparer = Preparer(feed, target, columns, matcher, run_id, now)
     candidates: list[dict[str, Any]] = []
     kept: list[tuple[int, str]] = []
-    async with engine.connect() as connection:
+    seconds = report.seconds
+    clock = time.perf_counter
+    async with engine.connect() as connection, statement_limit(connection, BULK_STATEMENT_SECONDS):
         await merging.create_stage(connection, stage)
+        await connection.commit()
         try:
             with ExitStack() as files:
-                rows = read_rows(path, feed.format, feed.encoding, files)
-                while True:
-                    chunk = list(itertools.islice(rows, CHUNK))
-                    if not chunk:
-                        break
-                    staged = []
-                    for line, row in chunk:
-                        report.read += 1
-                        checked = checker.check(line, row)
-                        if isinstance(checked, Reject):
-                            report.rejects.append(checked)
-                            if checked.key is not None and checked.field != target.key:
-                                kept.append((line, checked.key))
-                            continue
-                        staged.append(
-                            _staged(
-                                target,
-                                columns,
-                                feed,
-                                checked,
-                                matches,
-                                candidates,
-                                run_id,
-                                now,
-                                report,
-                            )
-                        )
-                    if staged:
-                        await connection.execute(stage.table.insert(), staged)
+                async for chunk in _prepared(feed, path, preparer, files, workers):
+                    report.read += chunk.read
+                    report.unmatched += chunk.unmatched
+                    report.rejects.extend(chunk.rejects)
+                    kept.extend(chunk.kept)
+                    candidates.extend(chunk.candidates)
+                    seconds["check"] += chunk.checking
+                    seconds["match"] += chunk.matching
+                    started = clock()
+                    if chunk.records:
+                        await merging.stage_rows(connection, stage, chunk.records)
                         await connection.commit()
+                    seconds["stage"] += clock() - started
                     if progress is not None:
-                        progress(len(chunk))
-            report.rejects.extend(await merging.duplicates(connection, stage))
+                        progress(chunk.read)
+            started = clock()
             await merging.keep_rejected_keys(connection, stage, kept)
+            await merging.index_stage(connection, stage)
+            report.rejects.extend(await merging.duplicates(connection, stage))
             await connection.commit()
+            seconds["stage"] += clock() - started
             report.rejected = len(report.rejects)
             report.rejects.sort(key=lambda r: r.line)
+            started = clock()
             transaction = await connection.begin()
             try:
                 await merging.lock(connection, feed.code)
@@ -276,6 +245,7 @@ async def _run(
                 await transaction.rollback()
             else:
                 await transaction.commit()
+            seconds["merge"] += clock() - started
         finally:
             await merging.drop_stage(connection, stage)
             await connection.commit()
@@ -286,37 +256,19 @@ async def _run(
     report.conflicts = counts.conflicts
 
 
-def _staged(
-    target: Any,
-    columns: list[str],
-    feed: FeedDefinition,
-    checked: Checked,
-    matches: _Matches,
-    candidates: list[dict[str, Any]],
-    run_id: int,
-    now: datetime,
-    report: RunReport,
-) -> dict[str, Any]:
-    row = dict.fromkeys(columns) | checked.values
-    row["line"] = checked.line
-    row["op"] = checked.op
-    row["matched"] = False
-    row[target.house_column] = None
-    row[target.grid_column] = None
-    if target.room_column is not None:
-        row[target.room_column] = None
-    if checked.op != UPSERT:
-        return row
-    text = checked.address
-    found = matches(text) if text else None
-    if found is not None and found.accepted and found.best is not None:
-        row["matched"] = True
-        row[target.house_column] = found.best.house_code
-        row[target.grid_column] = found.best.grid_code
-        if target.room_column is not None:
-            row[target.room_column] = found.best.room_code
-    else:
-        report.unmatched += 1
-        if text and found is not None:
-            candidates.append(_candidate_row(feed, run_id, checked.key, text, found, now))
-    return row
+async def _prepared(
+    feed: FeedDefinition, path: Path, preparer: Preparer, files: ExitStack, workers: int
+) -> AsyncIterator[Prepared]:
+    """The file's rows, checked and placed, chunk by chunk: a CSV file in blocks on
+    ``workers`` processes (when there are two or more), anything else in this process."""
+    if feed.format == "csv" and workers >= 2:
+        names, blocks = csv_blocks(path, feed.encoding, files, CHUNK)
+        async for prepared in prepared_blocks(preparer, names, blocks, workers):
+            yield prepared
+        return
+    rows = read_rows(path, feed.format, feed.encoding, files)
+    while True:
+        chunk = list(itertools.islice(rows, CHUNK))
+        if not chunk:
+            return
+        yield preparer.prepare(chunk)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -183,6 +185,25 @@ def create_engine(settings: EngineSettings, **kwargs: Any) -> AsyncEngine:
         event.listen(engine.sync_engine, "checkin", _stamp_idle)
         event.listen(engine.sync_engine, "checkout", _check_alive)
     return engine
+
+
+@asynccontextmanager
+async def statement_limit(connection: AsyncConnection, seconds: float) -> AsyncIterator[None]:
+    """Let each statement on ``connection`` take up to ``seconds`` within the block, then
+    restore the engine's ``database_statement_timeout``: bulk work (a feed run's staging and
+    merge over a million rows) is bounded too, but not by a request's measure. SQLite's
+    statements have no limit to lift."""
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    driver: Any = (await connection.get_raw_connection()).driver_connection
+    # asyncpg reads a statement's default timeout from the connection's configuration.
+    configured = driver._config
+    driver._config = configured._replace(command_timeout=seconds)
+    try:
+        yield
+    finally:
+        driver._config = configured
 
 
 def alembic_config(database_url: str) -> Any:

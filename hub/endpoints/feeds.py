@@ -92,8 +92,15 @@ async def _run(call: Call) -> Response:
             await _receive(call.request, out, settings.feed_max_bytes, settings.body_timeout)
         matcher = await MATCHERS.get(call.services.engine, settings.address_match_threshold)
         try:
+            # workers=0: a serving process does not fork (its threads and connections).
             report = await run_feed(
-                call.services.engine, feed, path, matcher, by=identity.subject, file_name=None
+                call.services.engine,
+                feed,
+                path,
+                matcher,
+                by=identity.subject,
+                file_name=None,
+                workers=0,
             )
         except FeedRunFailed as error:
             call.facts.variables["runId"] = error.details.get("runId")

@@ -86,6 +86,8 @@ def test_the_pages_export_gives_the_pages_report_and_feed_runs_shows_it(
     assert [
         {key: reject[key] for key in ("line", "field", "code")} for reject in report["rejects"]
     ] == shown["rejects"]
+    assert set(report["seconds"]) == set(shown["seconds"])
+    assert all(seconds >= 0 for seconds in report["seconds"].values())
 
     (query,) = _blocks("graphql feeds")
     subject = query.splitlines()[0].removeprefix("# as:").strip()
