@@ -28,6 +28,7 @@ from catalog.authority import authorities
 from catalog.feed_files import FeedDefinition
 from catalog.feed_targets import TARGETS
 from feeds import merge as merging
+from feeds import targets as rules
 from feeds.read import FeedFileError, read_rows
 from feeds.report import STORED_REJECTS, RunReport
 from feeds.validate import UPSERT, Checked, Reject, RowChecker
@@ -204,10 +205,13 @@ async def _run(
     progress: Progress | None,
     checkpoint: Callable[[str], Awaitable[None]],
 ) -> None:
-    checker = RowChecker(feed, target)
+    async with engine.connect() as connection:
+        context = await rules.prepare(connection, target)
+    checker = RowChecker(feed, target, context.known)
     columns = [target.fields[name].column for name in feed.columns if name != target.key]
     if checker.derive:
         columns += [c for c in ("gender", "birth_date") if c not in columns]
+    columns += [c for c in target.computed if c not in columns]
     stage = merging.stage_table(target, columns, f"feed_stage_{uuid.uuid4().hex[:12]}")
     matches = _Matches(matcher)
     candidates: list[dict[str, Any]] = []
@@ -233,6 +237,7 @@ async def _run(
                         staged.append(
                             _staged(
                                 target,
+                                context,
                                 columns,
                                 feed,
                                 checked,
@@ -288,6 +293,7 @@ async def _run(
 
 def _staged(
     target: Any,
+    context: rules.RunContext,
     columns: list[str],
     feed: FeedDefinition,
     checked: Checked,
@@ -297,24 +303,20 @@ def _staged(
     now: datetime,
     report: RunReport,
 ) -> dict[str, Any]:
-    row = dict.fromkeys(columns) | checked.values
+    if checked.op == UPSERT:
+        rules.complete(target, context, checked, now)
+    row = dict.fromkeys(columns) | dict.fromkeys(target.matched_columns) | checked.values
     row["line"] = checked.line
     row["op"] = checked.op
     row["matched"] = False
-    row[target.house_column] = None
-    row[target.grid_column] = None
-    if target.room_column is not None:
-        row[target.room_column] = None
     if checked.op != UPSERT:
         return row
     text = checked.address
     found = matches(text) if text else None
-    if found is not None and found.accepted and found.best is not None:
+    placed = rules.place(target, context, checked, found)
+    if placed is not None:
         row["matched"] = True
-        row[target.house_column] = found.best.house_code
-        row[target.grid_column] = found.best.grid_code
-        if target.room_column is not None:
-            row[target.room_column] = found.best.room_code
+        row.update(placed)
     else:
         report.unmatched += 1
         if text and found is not None:
