@@ -130,8 +130,9 @@ def place(
     """The columns the row's address sets, or None when it is not placed (kept as a candidate).
 
     - ``address``: the match's house, room and grid.
-    - ``building``: a house's own building code must be what its address names; a building
-      the address base does not hold yet is placed by its point.
+    - ``building``: a confident match must name the house's own building (one naming another
+      building is left to a person); an address the base does not know confidently (a new
+      building) is placed by the house's point, in the grid that covers it.
     - ``room``: the address names the room itself, or its building (a room the base does not
       hold yet).
     - ``event``: the match's house and grid, and the house's point.
@@ -148,9 +149,8 @@ def place(
         return placed
     if target.placement == "building":
         if best is not None:
+            # A confident match names the building: this one, or another (a person decides).
             return {target.grid_column: best.grid_code} if best.house_code == checked.key else None
-        if found is not None and found.best is not None and found.best.house_code != checked.key:
-            return None  # the address is near another building: a person decides
         lon, lat = checked.values.get("lon"), checked.values.get("lat")
         if lon is None or lat is None:
             return None
