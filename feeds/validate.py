@@ -55,6 +55,8 @@ OPERATIONS = {
     "delete": DELETE,
     "删除": DELETE,
     "注销": DELETE,
+    "撤单": DELETE,
+    "撤销": DELETE,
 }
 
 _DATE_PATTERNS = (
