@@ -100,3 +100,7 @@ class EventAction(Base):
 WORKFLOW_COLUMNS = frozenset(
     {"occurred_at", "accepted_at", "resolved_at", "on_time", "supervision_count", "supervised_at"}
 )
+
+#: The columns a generated event leaves empty: the workflow's, and the source system's id (only
+#: events that came by feed have one).
+NOT_GENERATED = WORKFLOW_COLUMNS | {"source_event_id"}
