@@ -7,7 +7,7 @@ A department declares each export its system sends the hub::
     name = "实有人口每日导出"
     department = "public_security"
     resource = "GA-RK-001"          # the catalogue resource it fills
-    target = "people"               # people | entities
+    target = "people"               # people | houses | rooms | entities | events
     key = "idNumber"                # the natural key's hub field
     format = "csv"                  # csv | xlsx | jsonl
     mode = "snapshot"               # snapshot | delta
@@ -212,9 +212,11 @@ def parse_feed(table: Any, where: str, source: str | None = None) -> FeedDefinit
             problems.append(f"{where}: `address` names the column the matcher places")
         for name, spellings in values.items():
             spec = target.fields.get(name)
-            if spec is None or spec.kind not in (Kind.ENUM, Kind.CARE_TAGS):
+            if spec is None or spec.kind not in (Kind.ENUM, Kind.CARE_TAGS, Kind.CODE):
                 problems.append(f"{where}: [feed.values.{name}] is only for enum fields")
                 continue
+            if spec.kind is Kind.CODE:
+                continue  # the hub's list is checked at the run
             for spelling, hub in spellings.items():
                 if hub.lower() not in spec.values:
                     problems.append(

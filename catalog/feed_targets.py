@@ -21,10 +21,15 @@ from store.models import (
     Entity,
     EntityStatus,
     EntityType,
+    Event,
+    EventSource,
     Gender,
+    House,
+    HouseUse,
     Person,
     Registration,
     ResidenceKind,
+    Room,
 )
 
 
@@ -38,6 +43,11 @@ class Kind(enum.StrEnum):
     DATE = "date"
     ENUM = "enum"
     CARE_TAGS = "care_tags"
+    DATETIME = "datetime"  # a time of day too; without a zone, China Standard Time
+    INTEGER = "integer"
+    NUMBER = "number"
+    #: A code of a list the hub keeps (an event's matter): checked against it at the run.
+    CODE = "code"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +60,15 @@ class TargetField:
     max_length: int | None = None
     #: For ENUM: the stored values (lower case), by the upper-case names the API shows.
     values: tuple[str, ...] = ()
+    #: For INTEGER and NUMBER: the least and greatest value taken.
+    bounds: tuple[float, float] | None = None
+    #: The GraphQL field ``row_history`` and ``feed_conflicts`` name it by, when not ``name``
+    #: (a house's ``lon`` and ``lat`` are its ``location``).
+    shown_as: str | None = None
+
+    @property
+    def recorded(self) -> str:
+        return self.shown_as or self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +89,31 @@ class Target:
     #: Fields read from another field when not mapped (a person's gender and birth date from
     #: the ID number).
     derived: Mapping[str, str]
-    #: The columns the matched address fills: house, room (None: the table has no room) and
-    #: grid. A new row needs a placed address (its grid).
-    house_column: str
+    #: The columns the matched address fills: house, room (None: the table has no such
+    #: column, or is that table) and grid. A new row needs a placed address (its grid).
+    house_column: str | None
     room_column: str | None
     grid_column: str
+    #: How the address places a row: ``address`` (the match's house, room and grid: people,
+    #: entities), ``building`` (houses: the match must be the row's own building, or its point
+    #: lies in a grid), ``room`` (rooms: the row's own room or its building), ``event`` (the
+    #: match's house and grid, and the house's point as the event's location).
+    placement: str = "address"
+    #: Columns a run sets only when it inserts the row (an event's routing: its status,
+    #: handling department and deadline are the event workflow's once it exists).
+    insert_only: tuple[str, ...] = ()
+    #: Columns the run computes for each row besides the mapped ones (staged and written like
+    #: them; an event's routing and point).
+    computed: tuple[str, ...] = ()
+
+    @property
+    def matched_columns(self) -> list[str]:
+        """The columns the placed address sets (an event's point follows its house)."""
+        found = [c for c in (self.house_column, self.room_column) if c is not None]
+        found.append(self.grid_column)
+        if self.placement == "event":
+            found += ["lon", "lat"]
+        return found
 
     def column(self, field: str) -> Column[object]:
         return self.table.c[self.fields[field].column]
@@ -142,10 +181,85 @@ ENTITIES = Target(
     grid_column="grid_code",
 )
 
-#: The targets feeds fill now, by name.
-TARGETS: Mapping[str, Target] = MappingProxyType({t.name: t for t in (PEOPLE, ENTITIES)})
+HOUSES = Target(
+    name="houses",
+    graphql_type="House",
+    table=House.__table__,
+    key="code",
+    row_key_column="code",
+    fields=_fields(
+        TargetField("code", "code", Kind.TEXT, 24),
+        TargetField("address", "address", Kind.TEXT, 160),
+        TargetField("use", "use", Kind.ENUM, values=_values(HouseUse)),
+        TargetField("floors", "floors", Kind.INTEGER, bounds=(1, 200)),
+        TargetField("builtYear", "built_year", Kind.INTEGER, bounds=(1900, 2100)),
+        TargetField("lon", "lon", Kind.NUMBER, bounds=(-180, 180), shown_as="location"),
+        TargetField("lat", "lat", Kind.NUMBER, bounds=(-90, 90), shown_as="location"),
+    ),
+    required=frozenset({"code", "address", "use", "floors", "lon", "lat"}),
+    derived=MappingProxyType({}),
+    house_column=None,
+    room_column=None,
+    grid_column="grid_code",
+    placement="building",
+)
+
+ROOMS = Target(
+    name="rooms",
+    graphql_type="Room",
+    table=Room.__table__,
+    key="code",
+    row_key_column="code",
+    fields=_fields(
+        TargetField("code", "code", Kind.TEXT, 32),
+        TargetField("number", "number", Kind.TEXT, 8),
+        TargetField("floor", "floor", Kind.INTEGER, bounds=(-5, 200)),
+        TargetField("areaM2", "area_m2", Kind.NUMBER, bounds=(1, 10_000)),
+    ),
+    required=frozenset({"code", "number", "floor", "areaM2"}),
+    derived=MappingProxyType({}),
+    house_column="house_code",
+    room_column=None,
+    grid_column="grid_code",
+    placement="room",
+)
+
+#: An event's routing, set when a feed brings it and the event workflow's afterwards.
+EVENT_ROUTING = ("status", "handling_department_code", "dispatched_at", "deadline")
+
+EVENTS = Target(
+    name="events",
+    graphql_type="Event",
+    table=Event.__table__,
+    key="sourceEventId",
+    row_key_column="id",
+    fields=_fields(
+        TargetField("sourceEventId", "source_event_id", Kind.TEXT, 64),
+        TargetField("source", "source", Kind.ENUM, values=_values(EventSource)),
+        TargetField("categoryCode", "category_code", Kind.CODE, 48),
+        TargetField("description", "description", Kind.TEXT, 2000),
+        TargetField("reporter", "reporter", Kind.TEXT, 64),
+        TargetField("reportedAt", "reported_at", Kind.DATETIME),
+        TargetField("occurredAt", "occurred_at", Kind.DATETIME),
+    ),
+    required=frozenset(
+        {"sourceEventId", "source", "categoryCode", "description", "reporter", "reportedAt"}
+    ),
+    derived=MappingProxyType({}),
+    house_column="house_code",
+    room_column=None,
+    grid_column="grid_code",
+    placement="event",
+    insert_only=("source", "category_code", "reported_at", *EVENT_ROUTING),
+    computed=EVENT_ROUTING,
+)
+
+#: The targets feeds fill, by name.
+TARGETS: Mapping[str, Target] = MappingProxyType(
+    {t.name: t for t in (PEOPLE, HOUSES, ROOMS, ENTITIES, EVENTS)}
+)
 
 #: Values a new row takes in columns its feed does not map (a resident without care tags).
 INSERT_DEFAULTS: Mapping[str, Mapping[str, object]] = MappingProxyType(
-    {"people": {"care_tags": ""}, "entities": {}}
+    {"people": {"care_tags": ""}, "entities": {}, "houses": {}, "rooms": {}, "events": {}}
 )

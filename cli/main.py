@@ -168,6 +168,8 @@ async def _seed(
                     grids = district.grids
             except DistrictNotEmptyError:
                 return False
+            else:
+                gathered = None if is_streamed(profile) else district
             task = progress.add_task("principals", total=1)
             clients = await seed_principals(engine, demo_principals(grids, seed))
             save_clients(demo_clients_path(settings), clients)
@@ -181,9 +183,42 @@ async def _seed(
             task = progress.add_task("views", total=1)
             await seed_views(engine, datetime.now(UTC))
             progress.update(task, completed=1)
+            if gathered is not None:
+                await _gather(settings, engine, gathered, seed, as_of, progress)
         return True
     finally:
         await engine.dispose()
+
+
+async def _gather(
+    settings: Settings,
+    engine: Any,
+    district: Any,
+    seed: int,
+    as_of: date,
+    progress: Progress,
+) -> None:
+    """Run the departments' demo exports through their feeds (kept in ``var/demo-feeds``)."""
+    from addresses.base import load_matcher
+    from demo.feeds import exports, gather
+
+    async with engine.connect() as connection:
+        matcher = await load_matcher(connection, settings.address_match_threshold)
+    files = exports(district, seed, as_of, demo_feeds_path(settings))
+    task = progress.add_task("feeds", total=len(files))
+    done = 0
+
+    def ran(export: Any, report: Any) -> None:
+        nonlocal done
+        done += 1
+        progress.update(task, completed=done)
+
+    await gather(engine, files, matcher, ran)
+
+
+def demo_feeds_path(settings: Settings) -> Path:
+    """Where the demo's department exports are written: beside the key folder."""
+    return settings.key_dir.parent / "demo-feeds"
 
 
 #: Who the demo's catalogue versions are recorded as made by.

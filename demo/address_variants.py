@@ -151,6 +151,33 @@ def _kinds(rng: random.Random, communities: list[str]) -> dict[str, Callable[[Pa
     }
 
 
+def _parts(row: dict[str, Any]) -> Parts:
+    return Parts(
+        row["street"],
+        row["community"],
+        row["road"],
+        row["number"],
+        row["estate"],
+        row["building"] or "",
+        row["room"],
+        row["floor"],
+    )
+
+
+class Speller:
+    """Writes standard addresses one department's way: each text in one of that
+    department's kinds, chosen in turn from a seeded generator (the same seed, the same
+    texts)."""
+
+    def __init__(self, addresses: list[dict[str, Any]], kinds: list[str], seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.all = _kinds(self.rng, sorted({row["community"] for row in addresses}))
+        self.kinds = [self.all[kind] for kind in kinds]
+
+    def __call__(self, row: dict[str, Any]) -> str:
+        return self.rng.choice(self.kinds)(_parts(row))
+
+
 def variants(addresses: list[dict[str, Any]], count: int, seed: int = 1) -> Iterator[Variant]:
     """``count`` labelled variants of randomly chosen standard addresses, kinds in turn."""
     rng = random.Random(seed)
@@ -160,16 +187,6 @@ def variants(addresses: list[dict[str, Any]], count: int, seed: int = 1) -> Iter
     for i in range(count):
         row = rng.choice(addresses)
         kind = names[i % len(names)]
-        parts = Parts(
-            row["street"],
-            row["community"],
-            row["road"],
-            row["number"],
-            row["estate"],
-            row["building"] or "",
-            row["room"],
-            row["floor"],
-        )
-        text = kinds[kind](parts)
+        text = kinds[kind](_parts(row))
         truth_room = None if kind == "missing_room" else row["room_code"]
         yield Variant(kind, text, row["house_code"], truth_room)

@@ -34,7 +34,6 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    null,
     or_,
     select,
     text,
@@ -46,17 +45,23 @@ from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
 
 from catalog.feed_files import FeedDefinition
 from catalog.feed_targets import INSERT_DEFAULTS, Target
+from feeds import targets as rules
 from feeds.validate import DELETE, DUPLICATE_KEY, KEEP, UPSERT, Reject
-from store.models import AddressCandidate, Entity, FeedConflict, RemovedRow, RowChange
+from store.models import AddressCandidate, FeedConflict, RemovedRow, RowChange
 
 CONFLICTS = FeedConflict.__table__
 HISTORY = RowChange.__table__
 REMOVED = RemovedRow.__table__
 CANDIDATES = AddressCandidate.__table__
-ENTITIES = Entity.__table__
 
 #: The hub field names of the columns the matched address fills.
-MATCHED_FIELDS = {"house_code": "house", "room_code": "room", "grid_code": "gridCode"}
+MATCHED_FIELDS = {
+    "house_code": "house",
+    "room_code": "room",
+    "grid_code": "gridCode",
+    "lon": "location",
+    "lat": "location",
+}
 #: A fixed first key of the PostgreSQL advisory locks feed runs take (the second is the
 #: feed code's hash), so they never collide with another use of advisory locks.
 LOCK_NAMESPACE = 17_017
@@ -90,9 +95,7 @@ def stage_table(target: Target, columns: Sequence[str], name: str) -> Stage:
     """The staging table's definition: line, op, matched, the key, ``columns`` and the
     matched address's columns (in :func:`feeds.prepare.stage_columns` order)."""
     key = target.key_column
-    matched = [target.house_column, target.grid_column]
-    if target.room_column is not None:
-        matched.insert(1, target.room_column)
+    matched = [c for c in target.matched_columns if c not in columns]
     defined: list[Any] = [
         Column("line", Integer, nullable=False),
         Column("op", String(8), nullable=False),
@@ -115,20 +118,22 @@ async def stage_rows(
     connection: AsyncConnection, stage: Stage, records: list[tuple[Any, ...]]
 ) -> None:
     """Add prepared records (the stage's columns, in order) to the stage: PostgreSQL's
-    ``COPY`` (binary, through asyncpg), else one ``INSERT`` executed for every record. Values
-    pass through their column types' bind processors first, as a statement's would."""
+    ``COPY`` (binary, through asyncpg; values pass through their column types' bind processors
+    first, as a statement's would), else one ``INSERT`` executed for every record (which
+    processes them itself)."""
     if not records:
         return
     names = [column.name for column in stage.table.columns]
     dialect = connection.dialect
-    processors = [
-        (i, processor)
-        for i, column in enumerate(stage.table.columns)
-        if (processor := column.type.bind_processor(dialect)) is not None
-    ]
-    if processors:
-        records = [_processed(record, processors) for record in records]
     if dialect.name == "postgresql":
+        # COPY bypasses the statement: the column types' processors are applied here.
+        processors = [
+            (i, processor)
+            for i, column in enumerate(stage.table.columns)
+            if (processor := column.type.bind_processor(dialect)) is not None
+        ]
+        if processors:
+            records = [_processed(record, processors) for record in records]
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
         await driver.copy_records_to_table(stage.table.name, records=records, columns=names)
@@ -223,12 +228,17 @@ async def merge(
     joined = key_t == key_s
     row_key = _as_text(t.c[target.row_key_column])
     department = feed.department
-    field_of = {target.fields[name].column: name for name in target.fields}
-    written = [c for c in stage.columns if c != key_t.name]
-    conflicting = [c for c in written if authorities.get(field_of[c], department) != department]
-    matched = [target.house_column, target.grid_column] + (
-        [target.room_column] if target.room_column else []
-    )
+    spec_of = {spec.column: spec for spec in target.fields.values()}
+    matched = target.matched_columns
+    # Columns set only when the row is inserted (an event's routing) are not compared or
+    # updated; the matched address's columns follow the match.
+    inserted_only = [c for c in stage.columns if c in target.insert_only and c != key_t.name]
+    written = [
+        c
+        for c in stage.columns
+        if c != key_t.name and c not in target.insert_only and c not in matched
+    ]
+    conflicting = [c for c in written if authorities.get(spec_of[c].name, department) != department]
     upsert = s.c.op == UPSERT
 
     def changed(column: str) -> ColumnElement[bool]:
@@ -242,7 +252,7 @@ async def merge(
     # 1. Conflicts: another department's disagreeing value for a field it is not the
     # authority for; kept as an observation once (an open one is not repeated).
     for column in conflicting:
-        name = field_of[column]
+        name = spec_of[column].recorded
         same_open = exists(
             select(CONFLICTS.c.id).where(
                 CONFLICTS.c.target == target.name,
@@ -259,7 +269,7 @@ async def merge(
                 row_key,
                 literal(name),
                 t.c[target.grid_column],
-                literal(authorities[name]),
+                literal(authorities[spec_of[column].name]),
                 _as_text(t.c[column]),
                 literal(department),
                 _as_text(s.c[column]),
@@ -319,7 +329,7 @@ async def merge(
 
     # 2. History: one row per changed field of every existing row, before it changes.
     for column in every:
-        name = field_of.get(column) or MATCHED_FIELDS[column]
+        name = spec_of[column].recorded if column in spec_of else MATCHED_FIELDS[column]
         chosen = (
             select(
                 literal(target.name),
@@ -390,7 +400,7 @@ async def merge(
     # 4. Insert the new rows whose address was placed.
     new = ~exists(select(key_t).where(key_t == key_s))
     defaults = dict(INSERT_DEFAULTS.get(target.name, {}))
-    names = [key_t.name, *written, *matched]
+    names = [key_t.name, *written, *inserted_only, *matched]
     extra = {name: value for name, value in defaults.items() if name not in names} | provenance
     chosen = select(
         *(s.c[name] for name in names),
@@ -400,6 +410,7 @@ async def merge(
         insert(t).from_select([*names, *extra], chosen.order_by(s.c.line))
     )
     counts.inserted = max(result.rowcount, 0)
+    await rules.after_insert(connection, target, feed, run_id, by)
     counts.not_inserted = int(
         await connection.scalar(
             select(func.count()).select_from(s).where(upsert, s.c.matched == false(), new)
@@ -415,9 +426,13 @@ async def merge(
         gone = and_(
             t.c.source_feed == feed.code,
             ~exists(select(key_s).where(key_s == key_t)),
+            rules.removable(target),
         )
     else:
-        gone = exists(select(key_s).where(key_s == key_t, s.c.op == DELETE))
+        gone = and_(
+            exists(select(key_s).where(key_s == key_t, s.c.op == DELETE)),
+            rules.removable(target),
+        )
     # Found once, then tombstoned, unlinked and deleted by key.
     leaving = Table(f"{s.name}_gone", MetaData(), Column("key", key_t.type), prefixes=["TEMPORARY"])
     await connection.execute(CreateTable(leaving))
@@ -437,49 +452,14 @@ async def merge(
             ).where(gone),
         )
     )
-    if target.name == "people":
-        await _unlink_representatives(connection, select(t.c.id).where(gone), by, run_id, now)
+    await rules.before_remove(
+        connection, target, select(t.c[target.row_key_column]).where(gone), by, run_id, now
+    )
     result = await connection.execute(delete(t).where(gone))
     counts.removed = max(result.rowcount, 0)
     await connection.execute(DropTable(leaving))
     await checkpoint("remove")
     return counts
-
-
-async def _unlink_representatives(
-    connection: AsyncConnection, removed: Any, by: str, run_id: int, now: datetime
-) -> None:
-    """Entities whose legal representative is removed lose the link (with its history)."""
-    linked = ENTITIES.c.legal_representative_id.in_(removed.scalar_subquery())
-    await connection.execute(
-        insert(HISTORY).from_select(
-            [
-                "target",
-                "row_key",
-                "field",
-                "old_value",
-                "new_value",
-                "changed_at",
-                "changed_by_kind",
-                "changed_by",
-                "source_ref",
-            ],
-            select(
-                literal("entities"),
-                ENTITIES.c.credit_code,
-                literal("legalRepresentative"),
-                _as_text(ENTITIES.c.legal_representative_id),
-                null(),
-                literal(now, HISTORY.c.changed_at.type),
-                literal("feed"),
-                literal(by),
-                literal(str(run_id)),
-            ).where(linked),
-        )
-    )
-    await connection.execute(
-        update(ENTITIES).where(linked).values(legal_representative_id=None, updated_at=now)
-    )
 
 
 async def keep_rejected_keys(

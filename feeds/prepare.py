@@ -20,6 +20,7 @@ import orjson
 from addresses.matcher import Match, Matcher
 from catalog.feed_files import FeedDefinition
 from catalog.feed_targets import Target
+from feeds import targets as rules
 from feeds.read import Row
 from feeds.validate import UPSERT, Reject, RowChecker
 
@@ -61,12 +62,21 @@ class Prepared:
     matching: float = 0.0
 
 
+def placed_columns(target: Target, columns: list[str]) -> list[str]:
+    """The columns only a placed address sets (those also mapped from the file come first)."""
+    return [c for c in target.matched_columns if c not in columns]
+
+
 def stage_columns(target: Target, columns: list[str]) -> list[str]:
     """The staging table's columns, in the order of a record."""
-    placed = [target.house_column, target.grid_column]
-    if target.room_column is not None:
-        placed.insert(1, target.room_column)
-    return ["line", "op", "matched", target.key_column.name, *columns, *placed]
+    return [
+        "line",
+        "op",
+        "matched",
+        target.key_column.name,
+        *columns,
+        *placed_columns(target, columns),
+    ]
 
 
 class Preparer:
@@ -80,11 +90,16 @@ class Preparer:
         matcher: Matcher,
         run_id: int,
         now: datetime,
+        context: rules.RunContext | None = None,
     ) -> None:
+        """``context``: what the target's rows are checked and placed against
+        (:func:`feeds.targets.prepare`; none for a target that needs nothing read first)."""
         self.feed = feed
         self.target = target
         self.columns = columns
-        self.checker = RowChecker(feed, target)
+        self.context = context or rules.RunContext()
+        self.placed = placed_columns(target, columns)
+        self.checker = RowChecker(feed, target, self.context.known)
         self.matches = Matches(matcher)
         self.run_id = run_id
         self.now = now
@@ -109,25 +124,27 @@ class Preparer:
                 if checked.key is not None and checked.field != key_field:
                     out.kept.append((line, checked.key))
                 continue
+            if checked.op == UPSERT:
+                rules.complete(target, self.context, checked, self.now)
             values = checked.values
             head = (checked.line, checked.op)
-            body = tuple(values.get(name) for name in columns)
             if checked.op != UPSERT:
+                body = tuple(values.get(name) for name in columns)
                 out.records.append((*head, False, values[key_column], *body, *self._nowhere))
                 continue
             text = checked.address
             at = clock()
             found = self.matches(text) if text else None
+            placed = rules.place(target, self.context, checked, found)
             matching += clock() - at
-            if found is not None and found.accepted and found.best is not None:
-                best = found.best
-                placed: tuple[Any, ...] = (
-                    (best.house_code, best.grid_code)
-                    if target.room_column is None
-                    else (best.house_code, best.room_code, best.grid_code)
-                )
-                out.records.append((*head, True, values[key_column], *body, *placed))
+            if placed is not None:
+                # The placement may set a mapped column too (an event's point follows its house).
+                both = values | placed
+                body = tuple(both.get(name) for name in columns)
+                where = tuple(both.get(name) for name in self.placed)
+                out.records.append((*head, True, values[key_column], *body, *where))
                 continue
+            body = tuple(values.get(name) for name in columns)
             out.unmatched += 1
             if text and found is not None:
                 out.candidates.append(self._candidate(checked.key, text, found))
@@ -138,7 +155,7 @@ class Preparer:
 
     @property
     def _nowhere(self) -> tuple[None, ...]:
-        return (None, None) if self.target.room_column is None else (None, None, None)
+        return (None,) * len(self.placed)
 
     def _candidate(self, key: str, text: str, found: Match) -> dict[str, Any]:
         candidates = [

@@ -30,6 +30,7 @@ from catalog.authority import authorities
 from catalog.feed_files import FeedDefinition
 from catalog.feed_targets import TARGETS
 from feeds import merge as merging
+from feeds import targets as rules
 from feeds.pool import default_workers, prepared_blocks
 from feeds.prepare import Prepared, Preparer
 from feeds.read import FeedFileError, csv_blocks, read_rows
@@ -184,11 +185,14 @@ async def _run(
     checkpoint: Callable[[str], Awaitable[None]],
     workers: int,
 ) -> None:
+    async with engine.connect() as connection:
+        context = await rules.prepare(connection, target)
     columns = [target.fields[name].column for name in feed.columns if name != target.key]
-    if RowChecker(feed, target).derive:
+    if RowChecker(feed, target, context.known).derive:
         columns += [c for c in ("gender", "birth_date") if c not in columns]
+    columns += [c for c in target.computed if c not in columns]
     stage = merging.stage_table(target, columns, f"feed_stage_{uuid.uuid4().hex[:12]}")
-    preparer = Preparer(feed, target, columns, matcher, run_id, now)
+    preparer = Preparer(feed, target, columns, matcher, run_id, now, context)
     candidates: list[dict[str, Any]] = []
     kept: list[tuple[int, str]] = []
     seconds = report.seconds
@@ -214,9 +218,10 @@ async def _run(
                     if progress is not None:
                         progress(chunk.read)
             started = clock()
-            await merging.keep_rejected_keys(connection, stage, kept)
             await merging.index_stage(connection, stage)
+            # Duplicates among the staged rows only: a rejected line's kept key is not one.
             report.rejects.extend(await merging.duplicates(connection, stage))
+            await merging.keep_rejected_keys(connection, stage, kept)
             await connection.commit()
             seconds["stage"] += clock() - started
             report.rejected = len(report.rejects)

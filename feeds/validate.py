@@ -8,8 +8,9 @@ words. A bad value never stops the run; the run reports it by line.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from catalog.feed_files import FeedDefinition
@@ -31,6 +32,8 @@ TOO_LONG = "too_long"
 UNDECODABLE = "undecodable"
 BAD_LINE_CODE = "bad_line"
 BAD_OPERATION = "bad_operation"
+BAD_NUMBER = "bad_number"
+OUT_OF_RANGE = "out_of_range"
 
 UPSERT = "upsert"
 DELETE = "delete"
@@ -52,6 +55,8 @@ OPERATIONS = {
     "delete": DELETE,
     "删除": DELETE,
     "注销": DELETE,
+    "撤单": DELETE,
+    "撤销": DELETE,
 }
 
 _DATE_PATTERNS = (
@@ -61,6 +66,9 @@ _DATE_PATTERNS = (
     re.compile(r"(\d{4})(\d{2})(\d{2})"),
     re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日"),
 )
+_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
+#: The zone of a time written without one (China Standard Time, the exports' own).
+LOCAL_ZONE = timezone(timedelta(hours=8))
 _PHONE = re.compile(r"1[3-9]\d{9}|0\d{2,3}\d{7,8}")
 _PHONE_NOISE = re.compile(r"[\s\-()（）+]")
 _TAG_SEPARATORS = re.compile(r"[,，;；、|\s]+")
@@ -128,6 +136,40 @@ def _date(value: Any) -> date:
     raise _Bad(BAD_DATE, f"{text!r} is not a date (2026-11-01, 2026/11/01, 20261101)")
 
 
+def _datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=LOCAL_ZONE)
+    text = _text(value)
+    try:
+        found = datetime.fromisoformat(text)
+    except ValueError:
+        found = None
+    if found is None:
+        day, _, clock = text.replace("T", " ").partition(" ")
+        at = _TIME.fullmatch(clock.strip()) if clock.strip() else None
+        if clock.strip() and at is None:
+            raise _Bad(BAD_DATE, f"{text!r} is not a time (2026-11-01 08:30:00)")
+        try:
+            moment = time(int(at[1]), int(at[2]), int(at[3] or 0)) if at else time()
+        except ValueError:
+            raise _Bad(BAD_DATE, f"{text!r} is not a time (2026-11-01 08:30:00)") from None
+        found = datetime.combine(_date(day), moment)
+    return found if found.tzinfo is not None else found.replace(tzinfo=LOCAL_ZONE)
+
+
+def _number(spec: TargetField, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise _Bad(BAD_NUMBER, f"{text!r} is not a number") from None
+    if spec.kind is Kind.INTEGER and not value.is_integer():
+        raise _Bad(BAD_NUMBER, f"{text!r} is not a whole number")
+    if spec.bounds is not None and not spec.bounds[0] <= value <= spec.bounds[1]:
+        low, high = (f"{b:g}" for b in spec.bounds)
+        raise _Bad(OUT_OF_RANGE, f"{text} is not between {low} and {high}")
+    return value
+
+
 def _enum(spec: TargetField, text: str, spellings: dict[str, str]) -> str:
     mapped = spellings.get(text)
     if mapped is not None:
@@ -141,15 +183,28 @@ def _enum(spec: TargetField, text: str, spellings: dict[str, str]) -> str:
     )
 
 
-def _convert(spec: TargetField, raw: Any, spellings: dict[str, str]) -> Any:
+def _convert(
+    spec: TargetField, raw: Any, spellings: dict[str, str], known: Collection[str] = ()
+) -> Any:
     """The stored value of one source value (None for an empty one)."""
     if spec.kind is Kind.DATE:
         return None if _text(raw) == "" else _date(raw)
+    if spec.kind is Kind.DATETIME:
+        return None if _text(raw) == "" else _datetime(raw)
     text = _text(raw)
     if text == "":
         return None
     if "\ufffd" in text:
         raise _Bad(UNDECODABLE, "the value has characters the file's encoding could not read")
+    if spec.kind is Kind.INTEGER:
+        return int(_number(spec, text))
+    if spec.kind is Kind.NUMBER:
+        return _number(spec, text)
+    if spec.kind is Kind.CODE:
+        code = spellings.get(text, text)
+        if code not in known:
+            raise _Bad(UNKNOWN_VALUE, f"{text!r} is not in the hub's list")
+        return code
     if spec.kind is Kind.TEXT:
         if spec.max_length is not None and len(text) > spec.max_length:
             raise _Bad(TOO_LONG, f"longer than {spec.max_length} characters")
@@ -194,8 +249,15 @@ def _from_id_number(id_number: str) -> dict[str, Any]:
 class RowChecker:
     """Checks the rows of one feed (the columns looked up once)."""
 
-    def __init__(self, feed: FeedDefinition, target: Target) -> None:
+    def __init__(
+        self,
+        feed: FeedDefinition,
+        target: Target,
+        known: Mapping[str, Collection[str]] | None = None,
+    ) -> None:
+        """``known``: for each CODE field, the codes the hub keeps (an event's matters)."""
         self.feed = feed
+        self.known = known or {}
         self.target = target
         self.key_source = feed.columns[target.key]
         self.key_spec = target.fields[target.key]
@@ -239,7 +301,7 @@ class RowChecker:
             return Checked(line, key, op, values, None)
         for spec, source, spellings in self.fields:
             try:
-                value = _convert(spec, row.get(source), spellings)
+                value = _convert(spec, row.get(source), spellings, self.known.get(spec.name, ()))
             except _Bad as error:
                 return Reject(line, key, spec.name, error.code, f"{source}: {error.reason}")
             if value is None and spec.name in self.target.required:

@@ -52,7 +52,7 @@ class FeedReject:
     code: str = strawberry.field(
         description="missing_key, duplicate_key, invalid_id_number, invalid_credit_code, "
         "bad_date, unknown_value, missing_value, bad_phone, too_long, undecodable, bad_line, "
-        "bad_operation."
+        "bad_operation, bad_number, out_of_range."
     )
     reason: str
 

@@ -16,7 +16,7 @@ from sqlalchemy import Table
 
 from store.models import Address, Entity, Event, House, Person, Room, Tracked
 from store.models.base import UTCDateTime
-from store.models.events import WORKFLOW_COLUMNS
+from store.models.events import NOT_GENERATED
 
 #: The tables a streamed district fills in bulk, parents first.
 BULK_TABLES: dict[str, Table] = {
@@ -30,8 +30,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     name: tuple(
         column.name
         for column in table.columns
-        if column.name not in PROVENANCE
-        and not (name == "events" and column.name in WORKFLOW_COLUMNS)
+        if column.name not in PROVENANCE and not (name == "events" and column.name in NOT_GENERATED)
     )
     for name, table in BULK_TABLES.items()
 }

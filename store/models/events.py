@@ -36,6 +36,7 @@ class Event(Tracked, Base):
     __table_args__ = (
         Index("ix_events_grid_code_id", "grid_code", "id"),
         Index("ix_events_house_code_id", "house_code", "id"),
+        Index("ux_events_source_event_id", "source_event_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -66,6 +67,9 @@ class Event(Tracked, Base):
     #: Supervision (督办): how often, and when last.
     supervision_count: Mapped[int] = mapped_column(Integer, server_default=text("0"), default=0)
     supervised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The id the source system gave an event that came by feed (the 12345 hotline's ticket
+    #: number): the natural key of event feeds. NULL for events reported through the API.
+    source_event_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class EventAction(Base):
@@ -96,3 +100,7 @@ class EventAction(Base):
 WORKFLOW_COLUMNS = frozenset(
     {"occurred_at", "accepted_at", "resolved_at", "on_time", "supervision_count", "supervised_at"}
 )
+
+#: The columns a generated event leaves empty: the workflow's, and the source system's id (only
+#: events that came by feed have one).
+NOT_GENERATED = WORKFLOW_COLUMNS | {"source_event_id"}

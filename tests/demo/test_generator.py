@@ -37,7 +37,7 @@ from store.models import (
     decode_care_tags,
     encode_care_tags,
 )
-from store.models.events import WORKFLOW_COLUMNS
+from store.models.events import NOT_GENERATED
 
 CHINA = timezone(timedelta(hours=8))
 RESIDENTIAL_USES = {"residential", "urban_village", "public_rental", "industrial"}
@@ -73,13 +73,14 @@ def test_another_seed_gives_another_district(small: District, as_of: date) -> No
 def test_rows_have_exactly_the_model_columns(small: District) -> None:
     """Every column but the provenance ones (store.models.provenance.Tracked): a generated row
         came from no feed, was verified by nobody, and takes its update time from the database; nor
-    the event workflow's (store.models.events.WORKFLOW_COLUMNS), which its steps fill."""
+    the event workflow's, which its steps fill, nor the source system's id of events that came
+    by feed (store.models.events.NOT_GENERATED)."""
     tables = Base.metadata.tables
     provenance = {name for name in dir(Tracked) if not name.startswith("_")}
     for field in ("departments", "matters", "grids", "houses", "rooms", "people", "entities"):
         columns = set(tables[field].columns.keys()) - provenance
         assert all(set(row) == columns for row in getattr(small, field)), field
-    events = set(tables["events"].columns.keys()) - provenance - WORKFLOW_COLUMNS
+    events = set(tables["events"].columns.keys()) - provenance - NOT_GENERATED
     assert all(set(row) == events for row in small.events)
 
 

@@ -75,7 +75,34 @@ def test_the_demo_command_creates_seeds_and_serves_a_district(tmp_path: Path) ->
             headers={"authorization": f"Bearer {token}"},
         )
         anonymous = httpx.post(f"{base}/graphql", json={"query": "{ me { subject } }"})
+        officer = subprocess.run(
+            [sys.executable, "-m", "hub", "token", "--subject", "officer-public-security"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        runs = httpx.post(
+            f"{base}/graphql",
+            json={
+                "query": """{ residents: feedRuns(feed: "GA-RK-FEED", first: 5) { totalCount
+                    edges { node { status startedBy counts { read inserted updated unchanged
+                      rejected } rejects { line code } } } } }"""
+            },
+            headers={"authorization": f"Bearer {officer}"},
+        )
     assert anonymous.status_code == 401
+    # The district was gathered through the departments' feeds too: the public security
+    # data officer sees the residents' export run, with its rejects.
+    residents_run = data_of(runs.json())["residents"]
+    assert residents_run["totalCount"] == 1
+    run = nodes(residents_run)[0]
+    assert (run["status"], run["startedBy"]) == ("succeeded", "demo seed")
+    assert run["counts"]["read"] > 8_000
+    assert run["counts"]["inserted"] > 0
+    assert run["counts"]["unchanged"] > 7_000
+    assert {r["code"] for r in run["rejects"]} >= {"invalid_id_number", "duplicate_key"}
+    assert (tmp_path / "var" / "demo-feeds" / "GA-RK-FEED-居住登记.csv").exists()
     assert (tmp_path / "gridhub.db").exists()
     assert f"{base}/graphql" in output[0]
     assert "gridhub token --subject worker-440306001001001" in output[0]
