@@ -16,6 +16,9 @@ from typing import Any
 
 import strawberry
 
+#: Types shared only through a declared field (``sources`` on each shared type).
+PROVENANCE_TYPES = frozenset({"Source"})
+
 UPDATED_AT = "When the row last changed (a feed run, a correction, an event's handling)."
 SOURCES = (
     "What last set the row: the department, its feed and run, and when the hub received "

@@ -15,6 +15,10 @@ from resolvers.ids import to_global_id
 from schema.base import Info
 from schema.relay import Connection
 
+#: Types of no shared field: a removal is the id of a row gone, cut by the plan as that type's
+#: rows are, and asked for only where the plan shows the type's ``updatedAt`` in full.
+REMOVAL_TYPES = frozenset({"Removal"})
+
 
 @strawberry.enum(description="A shared type whose rows are listed at the root.")
 class SharedType(enum.Enum):
