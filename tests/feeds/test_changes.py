@@ -72,6 +72,9 @@ def grids(district: District) -> tuple[str, str]:
     return DOCS_GRID, other
 
 
+_ids_of_people = select(Person.id_number, Person.id)
+
+
 @pytest.fixture(scope="module")
 async def runs(
     tmp_path_factory: pytest.TempPathFactory,
@@ -106,12 +109,10 @@ async def runs(
     )
     one = await run_feed(feeds_engine, feed, first, matcher, by="tester", now=RUN_1)
     async with feeds_engine.connect() as connection:
-        before = dict(
-            (await connection.execute(select(Person.id_number, Person.id))).tuples().all()
-        )
+        before = {row.id_number: row.id for row in await connection.execute(_ids_of_people)}
     two = await run_feed(feeds_engine, feed, second, matcher, by="tester", now=RUN_2)
     async with feeds_engine.connect() as connection:
-        after = dict((await connection.execute(select(Person.id_number, Person.id))).tuples().all())
+        after = {row.id_number: row.id for row in await connection.execute(_ids_of_people)}
     assert one.counts()["inserted"] == 5
     assert {k: two.counts()[k] for k in ("inserted", "updated", "unchanged", "removed")} == {
         "inserted": 1,
@@ -228,7 +229,8 @@ def test_a_grid_worker_is_refused_a_persons_sources_and_sees_a_houses(
 
 
 def _plan(*rules: Rule) -> AccessPlan:
-    return AccessPlan(Principal("p", "person", "grid_office", (), ()), None, 0, (), rules)
+    """A plan of ``rules``, with a declared purpose (a person's sources are tier 3)."""
+    return AccessPlan(Principal("p", "person", "grid_office", (), ()), "elderly_care", 0, (), rules)
 
 
 @pytest.mark.parametrize(
