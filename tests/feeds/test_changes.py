@@ -5,18 +5,20 @@ plan; the audit entry of such a read; bad input."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from markdown_it import MarkdownIt
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.testclient import TestClient
 
 from addresses.matcher import Matcher
+from catalog import feed_store, freshness
+from catalog.feed_store import FEEDS
 from demo import District
 from feeds.run import run_feed
 from hub.app import create_app
@@ -28,7 +30,7 @@ from policies.rules import Act, Rule
 from resolvers.context import RequestContext
 from resolvers.ids import from_global_id, to_global_id
 from schema import build_schema
-from store.models import AuditEntry, Person
+from store.models import AuditEntry, FeedRun, Person
 from tests.feeds.helpers import PEOPLE_HEADER, new_id_number, people_feed, write_csv
 
 FEED = "T-CHANGES-GA"
@@ -347,3 +349,81 @@ def test_the_docs_sync_examples_answer_what_the_runs_changed_in_the_grid(
 
 def test_the_pages_have_sync_examples() -> None:
     assert {page for page, _, _ in _sync_examples()} == {"app-developers.md", "feeds.md"}
+
+
+STALE = """query($code: String!) { resource(code: $code) { updateFrequency stale
+  statistics { lastUpdated lastUpdatedFrom } } }"""
+
+
+async def test_a_resource_is_stale_while_a_feed_filling_it_is_late(
+    hub: TestClient, feeds_token: Callable[[str], str], feeds_engine: AsyncEngine
+) -> None:
+    """FW-JC-001 (houses) is filled by no packaged feed: unknown until one is declared, late
+    while it has never run or last ran longer ago than a week and a half."""
+    code, resource = "T-FRESH-WEEKLY", "FW-JC-001"
+
+    def stale() -> Any:
+        body = _ask(hub, feeds_token("cdo"), STALE, {"code": resource}).json()
+        assert "errors" not in body, body
+        return body["data"]["resource"]["stale"]
+
+    assert stale() is None  # no feed fills it: nothing is expected, so nothing is late
+    feed = people_feed(code, resource=resource, update_frequency="WEEKLY")
+    now = datetime.now(UTC)
+    runs = FeedRun.__table__
+
+    async def ran(days_ago: float, status: str = "succeeded") -> None:
+        async with feeds_engine.begin() as connection:
+            await connection.execute(
+                runs.insert().values(
+                    feed=code,
+                    department_code="public_security",
+                    started_by="tester",
+                    started_at=now - timedelta(days=days_ago, minutes=5),
+                    finished_at=now - timedelta(days=days_ago),
+                    status=status,
+                    file_sha256="0" * 64,
+                    counts={},
+                    rejects=[],
+                )
+            )
+
+    async with feeds_engine.begin() as connection:
+        await feed_store.save(connection, feed, by="test", at=now)
+    try:
+        assert stale() is True  # declared, never run
+        await ran(11)
+        assert stale() is True  # a week and a half and more ago
+        await ran(1, status="failed")
+        assert stale() is True  # a failed run delivers nothing
+        await ran(10)
+        assert stale() is False  # within a week and a half
+    finally:
+        async with feeds_engine.begin() as connection:
+            await connection.execute(delete(FEEDS).where(FEEDS.c.code == code))
+            await connection.execute(delete(runs).where(runs.c.feed == code))
+    assert stale() is None
+
+
+@pytest.mark.parametrize(
+    ("frequency", "days_ago", "late"),
+    [
+        ("REAL_TIME", 1 / 24, False),
+        ("REAL_TIME", 2 / 24, True),
+        ("DAILY", 1.4, False),
+        ("DAILY", 1.6, True),
+        ("MONTHLY", 46, False),
+        ("MONTHLY", 47, True),
+        ("YEARLY", 500, False),
+        ("IRREGULAR", 5000, False),
+    ],
+)
+def test_a_feed_is_late_after_its_period_and_half_of_it_again(
+    frequency: str, days_ago: float, late: bool
+) -> None:
+    now = datetime(2026, 12, 3, tzinfo=UTC)
+    feed = freshness.FeedFreshness("F", frequency, now - timedelta(days=days_ago))
+    assert feed.late(now) is late
+    assert freshness.stale([feed], now) is late
+    assert freshness.FeedFreshness("F", frequency, None).late(now) is (frequency != "IRREGULAR")
+    assert freshness.stale([], now) is None
