@@ -148,9 +148,10 @@ def is_overdue(deadline: datetime, closed_at: datetime | None, now: datetime) ->
 
 
 def _changed_since(t: Table, since: datetime, _: datetime) -> ColumnElement[bool]:
-    """Rows changed at or after ``since``, as the keys the ``updated_at`` index finds: said
-    plainly, SQLite walks the whole table in key order to spare the page's sort, which for an
-    app that syncs often (few rows changed) reads every row to find none."""
+    """Rows changed at or after ``since``, as the keys the ``updated_at`` index finds. Written
+    as a range on ``updated_at`` alone, SQLite walks the whole table in key order to spare the
+    page's sort: for an app that syncs often (few rows changed) that reads every row to find
+    none (``tests/resolvers/test_changed_since.py`` holds both back ends to the index)."""
     (key,) = t.primary_key.columns
     return key.in_(select(key).where(t.c.updated_at >= since))
 
