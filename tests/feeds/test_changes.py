@@ -427,3 +427,23 @@ def test_a_feed_is_late_after_its_period_and_half_of_it_again(
     assert freshness.stale([feed], now) is late
     assert freshness.FeedFreshness("F", frequency, None).late(now) is (frequency != "IRREGULAR")
     assert freshness.stale([], now) is None
+
+
+async def test_asking_only_for_removals_is_audited_as_a_read_of_the_types_ids(
+    hub: TestClient,
+    feeds_token: Callable[[str], str],
+    feeds_engine: AsyncEngine,
+    grids: tuple[str, str],
+    runs: dict[str, Any],
+) -> None:
+    query = "query($s: DateTime!) { removed(type: PERSON, since: $s) { edges { node { id } } } }"
+    response = _ask(hub, feeds_token(f"worker-{grids[0]}"), query, {"s": SINCE})
+    assert _ids(response.json()["data"]["removed"]) == {runs["key"]["a3"]}
+    async with feeds_engine.connect() as connection:
+        entry = (
+            await connection.execute(
+                select(AuditEntry).where(AuditEntry.request_id == response.headers["X-Request-Id"])
+            )
+        ).one()
+    assert ("Person", "id") in {(r["type"], r["field"]) for r in entry.reads}
+    assert entry.outcome == "ok"
