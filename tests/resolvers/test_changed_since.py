@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.models import Entity, Event, House, Person
 from tests.conftest import GraphQL
 from tests.support import data_of
 
-LISTS = {"people": Person, "houses": House, "entities": Entity, "events": Event}
+LISTS: dict[str, Any] = {"people": Person, "houses": House, "entities": Entity, "events": Event}
 
 
 @pytest.fixture
@@ -32,13 +32,27 @@ def statements(engine: AsyncEngine) -> Iterator[list[tuple[str, Any]]]:
     event.remove(engine.sync_engine, "before_cursor_execute", note)
 
 
-async def _plan_of(engine: AsyncEngine, statement: str, parameters: Any) -> str:
+#: On PostgreSQL, a table of fewer pages than this is read whole whatever its indexes (the
+#: planner's right choice: the small test district has a hundred entities in two pages).
+FEW_PAGES = 20
+
+
+async def _plan_of(
+    engine: AsyncEngine, statement: str, parameters: Any, table: str
+) -> tuple[str, int | None]:
+    """The statement's plan, and on PostgreSQL the table's size in pages."""
     async with engine.connect() as connection:
         if engine.dialect.name == "sqlite":
             rows = await connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
-            return "\n".join(str(row[-1]) for row in rows)
+            return "\n".join(str(row[-1]) for row in rows), None
+        # with the statistics autovacuum keeps (a freshly seeded table has none yet, and the
+        # planner then takes it for a few pages that a scan reads as fast as an index)
+        await connection.exec_driver_sql(f"ANALYZE {table}")
+        pages = await connection.scalar(
+            text("SELECT relpages FROM pg_class WHERE oid = to_regclass(:t)"), {"t": table}
+        )
         rows = await connection.exec_driver_sql("EXPLAIN " + statement, parameters)
-        return "\n".join(str(row[0]) for row in rows)
+        return "\n".join(str(row[0]) for row in rows), int(pages)
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "field-by-field"])
@@ -67,7 +81,10 @@ async def test_asking_for_changes_since_after_the_last_change_finds_none_through
     built_json = any("json" in statement.lower() for statement, _ in reading)
     assert built_json == (compiled and name != "events"), reading
     for statement, parameters in reading:
-        plan = await _plan_of(engine, statement, parameters)
+        plan, pages = await _plan_of(engine, statement, parameters, table)
+        if pages is not None and pages < FEW_PAGES:
+            assert name != "people", "the people of the test district fill more pages than that"
+            continue
         assert f"ix_{table}_updated_at" in plan, (plan, statement)
         assert f"Seq Scan on {table}" not in plan, plan
         assert f"SCAN {table}\n" not in plan + "\n", plan
@@ -91,6 +108,7 @@ async def test_changed_since_counts_exactly_the_rows_changed_at_or_after_the_tim
         {"s": since.isoformat()},
     )
     found = data_of(body)[name]
+    assert expected is not None
     assert found["totalCount"] == expected >= 1
     for edge in found["edges"]:
         assert datetime.fromisoformat(edge["node"]["updatedAt"]) >= since
