@@ -9,6 +9,11 @@ Tiers follow the Data Security Law's levels (``docs/permissions.md``, "Tiers"): 
 of the value. Relations (``Person.house``) and lists (``Grid.houses``) are declared too: their
 tier is that of the link itself; the rows at the other end are governed by their own resource's
 rules. Global ids are public: they reveal nothing beyond a row the caller can already see.
+
+Provenance (``updatedAt``, ``sources``) is declared like any field. ``updatedAt`` has the tier of
+the type's plainest data (public for houses and entities, internal for people, rooms and
+events); ``sources`` is internal, and sensitive for people and rooms: the feed that last set a
+person can be a register (civil affairs' disability register) that says as much as a care tag.
 """
 
 from __future__ import annotations
@@ -115,6 +120,8 @@ _DECLARED: dict[str, dict[str, tuple[Tier, Mask]]] = {
         "residents": (T2, Mask.WITHHOLD),
         "entities": (T1, Mask.NONE),
         "events": (T2, Mask.WITHHOLD),
+        "updatedAt": (T1, Mask.NONE),
+        "sources": (T2, Mask.WITHHOLD),
     },
     "Room": {
         "code": (T3, Mask.ROOM),
@@ -122,6 +129,8 @@ _DECLARED: dict[str, dict[str, tuple[Tier, Mask]]] = {
         "floor": (T2, Mask.WITHHOLD),
         "areaM2": (T2, Mask.WITHHOLD),
         "residents": (T3, Mask.WITHHOLD),
+        "updatedAt": (T2, Mask.WITHHOLD),
+        "sources": (T3, Mask.WITHHOLD),
     },
     "Person": {
         "id": (T1, Mask.NONE),
@@ -139,6 +148,8 @@ _DECLARED: dict[str, dict[str, tuple[Tier, Mask]]] = {
         "house": (T2, Mask.WITHHOLD),
         "room": (T3, Mask.WITHHOLD),
         "employer": (T2, Mask.WITHHOLD),
+        "updatedAt": (T2, Mask.WITHHOLD),
+        "sources": (T3, Mask.WITHHOLD),
     },
     "Entity": {
         "id": (T1, Mask.NONE),
@@ -154,6 +165,8 @@ _DECLARED: dict[str, dict[str, tuple[Tier, Mask]]] = {
         "house": (T1, Mask.NONE),
         "legalRepresentative": (T2, Mask.WITHHOLD),
         "employees": (T2, Mask.WITHHOLD),
+        "updatedAt": (T1, Mask.NONE),
+        "sources": (T2, Mask.WITHHOLD),
     },
     "Event": {
         "id": (T1, Mask.NONE),
@@ -180,6 +193,8 @@ _DECLARED: dict[str, dict[str, tuple[Tier, Mask]]] = {
         "onTime": (T2, Mask.WITHHOLD),
         "supervisions": (T2, Mask.WITHHOLD),
         "history": (T2, Mask.WITHHOLD),
+        "updatedAt": (T2, Mask.WITHHOLD),
+        "sources": (T2, Mask.WITHHOLD),
     },
     "Matter": {
         "code": (T1, Mask.NONE),

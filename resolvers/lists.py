@@ -6,6 +6,7 @@ The count is a thunk so that ``totalCount`` costs a statement only when a client
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, func, select
 
@@ -36,11 +37,14 @@ async def root_page(
     first: int | None,
     after: str | None,
     where: Iterable[ColumnElement[bool]] = (),
+    changed_since: datetime | None = None,
 ) -> tuple[Page, CountThunk]:
-    """A page of a root list (``houses(filter, first, after)``) and its lazy total count."""
+    """A page of a root list (``houses(filter, changedSince, first, after)``) and its lazy
+    total count; ``changed_since`` is checked like a filter on ``updatedAt``."""
     res = RESOURCES[resource]
     args = _args(context, resource, first, after)
-    filter_key = filters.checked(context.plan, res, filters.freeze(filter_input))
+    frozen = filters.with_changed_since(filters.freeze(filter_input), changed_since)
+    filter_key = filters.checked(context.plan, res, frozen)
     conditions = [
         *where,
         *context.row_scope(res, "lists.root_page"),

@@ -17,7 +17,7 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
-from catalog import store
+from catalog import freshness, store
 from catalog.columns import STORED
 from catalog.resources import Origin, Sharing, UpdateFrequency, cataloguable_types, highest_tier
 from catalog.statistics import StatisticsCache
@@ -173,7 +173,16 @@ class Shown:
         self._context = context
         self._codes = list(codes)
         self._versions: dict[str, list[StoredVersion]] | None = None
+        self._feeds: dict[str, list[freshness.FeedFreshness]] | None = None
         self._lock = asyncio.Lock()
+
+    async def feeds(self, code: str) -> list[freshness.FeedFreshness]:
+        """The feeds filling the resource, read once for every resource shown."""
+        async with self._lock:
+            if self._feeds is None:
+                connection = await self._context.connection()
+                self._feeds = await freshness.feeds_of(connection, self._codes)
+            return self._feeds.get(code, [])
 
     async def versions(self, code: str) -> list[StoredVersion]:
         async with self._lock:
@@ -259,6 +268,14 @@ class DataResource:
                 for f in self.fields
             ],
         )
+
+    @described(
+        "True when a feed filling the resource is late: its last successful run is older "
+        "than its declared update frequency and half of it again (or it never ran); false "
+        "when none is; null when no feed fills it (nothing is expected, so nothing is late)."
+    )
+    async def stale(self, info: Info) -> bool | None:
+        return freshness.stale(await self._shown.feeds(self.code), info.context.now)
 
     @described("Every version, newest first.")
     async def versions(self) -> list[ResourceVersion]:

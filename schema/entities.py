@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import strawberry
 
 from resolvers.context import RequestContext
-from schema import grids, guard, houses, people
+from schema import grids, guard, houses, people, provenance
 from schema.base import GridRef, HouseRef, Info, PersonRef, Rules, described, one
 from schema.enums import EntityStatus, EntityType
 from schema.relay import Node, connection, node_id
@@ -25,6 +25,8 @@ class Entity(Node):
     established_on: date | None
     registered_address: str | None
     grid_code: str
+    updated_at: datetime | None = strawberry.field(description=provenance.UPDATED_AT)
+    sources: list[provenance.Source] | None = strawberry.field(description=provenance.SOURCES)
     _key: strawberry.Private[str]
     _grid: strawberry.Private[str]
     _legal_representative_id: strawberry.Private[int | None]
@@ -45,6 +47,7 @@ class Entity(Node):
                 "established_on": row.established_on,
                 "registered_address": row.registered_address,
                 "grid_code": row.grid_code,
+                **provenance.tracked(row),
             },
         )
         return cls(

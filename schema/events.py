@@ -10,7 +10,7 @@ from strawberry.scalars import JSON
 
 from resolvers.context import RequestContext
 from resolvers.filters import is_overdue
-from schema import grids, guard, houses
+from schema import grids, guard, houses, provenance
 from schema.base import GridRef, HouseRef, Info, Rules, described, one, point
 from schema.enums import EventAction, EventSource, EventStatus
 from schema.relay import Node, node_id
@@ -116,6 +116,8 @@ class Event(Node):
         description="How often street staff or the district supervised it (督办); when and "
         "why: `history`."
     )
+    updated_at: datetime | None = strawberry.field(description=provenance.UPDATED_AT)
+    sources: list[provenance.Source] | None = strawberry.field(description=provenance.SOURCES)
     _key: strawberry.Private[int]
     _grid: strawberry.Private[str]
     _lon: strawberry.Private[float]
@@ -149,6 +151,7 @@ class Event(Node):
                 "resolved_at": row.resolved_at,
                 "on_time": row.on_time,
                 "supervisions": row.supervision_count,
+                **provenance.tracked(row),
             },
         )
         return cls(

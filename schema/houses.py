@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 
 from resolvers.context import RequestContext
-from schema import grids, guard
+from schema import grids, guard, provenance
 from schema.base import GridRef, Info, Rules, described, one, point
 from schema.enums import HouseUse
 from schema.relay import Node, connection, node_id
@@ -20,6 +21,8 @@ class Room:
     number: str | None
     floor: int | None
     area_m2: float | None
+    updated_at: datetime | None = strawberry.field(description=provenance.UPDATED_AT)
+    sources: list[provenance.Source] | None = strawberry.field(description=provenance.SOURCES)
     _key: strawberry.Private[str]
     _rules: Rules
 
@@ -28,7 +31,13 @@ class Room:
         rules = context.rules_for("Room", row.grid_code)
         values = guard.apply(
             rules,
-            {"code": row.code, "number": row.number, "floor": row.floor, "area_m2": row.area_m2},
+            {
+                "code": row.code,
+                "number": row.number,
+                "floor": row.floor,
+                "area_m2": row.area_m2,
+                **provenance.tracked(row),
+            },
         )
         return cls(**values, _key=row.code, _rules=rules)
 
@@ -44,6 +53,8 @@ class House(Node):
     floors: int | None
     built_year: int | None
     grid_code: str
+    updated_at: datetime | None = strawberry.field(description=provenance.UPDATED_AT)
+    sources: list[provenance.Source] | None = strawberry.field(description=provenance.SOURCES)
     _key: strawberry.Private[str]
     _grid: strawberry.Private[str]
     _lon: strawberry.Private[float]
@@ -62,6 +73,7 @@ class House(Node):
                 "floors": row.floors,
                 "built_year": row.built_year,
                 "grid_code": row.grid_code,
+                **provenance.tracked(row),
             },
         )
         return cls(

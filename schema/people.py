@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import strawberry
 
 from resolvers.context import RequestContext
 from resolvers.filters import age_on
-from schema import entities, grids, guard, houses
+from schema import entities, grids, guard, houses, provenance
 from schema.base import EntityRef, GridRef, HouseRef, Info, RoomRef, Rules, described, one
 from schema.enums import CareTag, Gender, Registration, ResidenceKind
 from schema.relay import Node, node_id
@@ -28,6 +28,8 @@ class Person(Node):
     residence_kind: ResidenceKind | None
     care_tags: list[CareTag] | None
     grid_code: str
+    updated_at: datetime | None = strawberry.field(description=provenance.UPDATED_AT)
+    sources: list[provenance.Source] | None = strawberry.field(description=provenance.SOURCES)
     _key: strawberry.Private[int]
     _grid: strawberry.Private[str]
     _born: strawberry.Private[date]
@@ -51,6 +53,7 @@ class Person(Node):
                 "residence_kind": row.residence_kind,
                 "care_tags": guard.visible_care_tags(rules, decode_care_tags(row.care_tags)),
                 "grid_code": row.grid_code,
+                **provenance.tracked(row),
             },
         )
         return cls(

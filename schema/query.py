@@ -39,6 +39,7 @@ from schema.houses import House
 from schema.me import Me, resolve_me
 from schema.people import Person
 from schema.relay import Connection, Node, connection
+from schema.removals import Removal, resolve_removed
 from schema.tasks import (
     CorrectionConnection,
     TaskConnection,
@@ -194,6 +195,12 @@ class Query:
 
     events = connection("Event", "Events, in the order they were reported.")
 
+    removed: Connection[Removal] = strawberry.field(
+        resolver=resolve_removed,
+        description="Rows of a type removed at or after `since` (with a time zone), ids only, "
+        "oldest first, in the areas where you may see that type's rows: with `changedSince` "
+        "on the type's list, what keeps an app's copy exact. Needs `updatedAt` readable.",
+    )
     match_address: AddressMatch | None = strawberry.field(
         resolver=resolve_match_address,
         description="Place a department's address string on a house and room: the best "

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from functools import cache
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 import strawberry
 from strawberry.types.field import StrawberryField
@@ -111,6 +112,16 @@ _LISTS: dict[str, tuple[str, str, object, object]] = {
     "Event": ("schema.events", "events", EventFilter | None, Connection[EventRef] | None),
 }
 
+#: A root list's ``changedSince`` argument: what an app that syncs incrementally asks for.
+ChangedSince = Annotated[
+    datetime | None,
+    strawberry.argument(
+        description="Only rows changed (inserted or updated) at or after this time, with a "
+        "time zone; rows removed since then: `removed(type:, since:)`. Needs `updatedAt` "
+        "readable in full."
+    ),
+]
+
 ConnectionResolver = Callable[..., Awaitable[Connection[Any] | None]]
 
 
@@ -129,10 +140,13 @@ def _root_list(type_name: str, resource: str) -> ConnectionResolver:
         root: object,
         info: Info,
         filter: object | None = None,
+        changed_since: datetime | None = None,
         first: int | None = None,
         after: str | None = None,
     ) -> Connection[Any] | None:
-        page, count = await lists.root_page(info.context, resource, filter, first, after)
+        page, count = await lists.root_page(
+            info.context, resource, filter, first, after, changed_since=changed_since
+        )
         return Connection.build(page, count, _from_row(type_name), info.context)
 
     return resolve
@@ -174,6 +188,7 @@ def connection(type_name: str, description: str, *, under: str | None = None) ->
     resolve.__annotations__ = {
         "info": Info,
         "filter": filter_type,
+        **({"changed_since": ChangedSince} if under is None else {}),
         "first": int | None,
         "after": str | None,
         "return": field_type,

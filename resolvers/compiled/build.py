@@ -447,7 +447,9 @@ class Compiler:
             # field-by-field path gets the input class, which is what filters freeze.
             kind = FILTER_INPUTS[resource.name]
             filter_input = kind(**{_snake(k): v for k, v in given.items()})
-        filter_key = filters.checked(self.plan, resource, filters.freeze(filter_input))
+        # A root list's ``changedSince``, as the field-by-field path adds it (lists.root_page).
+        frozen = filters.with_changed_since(filters.freeze(filter_input), args.get("changedSince"))
+        filter_key = filters.checked(self.plan, resource, frozen)
         return paging, filter_key
 
     def connection(

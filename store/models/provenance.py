@@ -12,15 +12,45 @@ to a shared field, by a feed run, an accepted correction or an event's handling,
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Index, Integer, String, Text, func
+from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.functions import FunctionElement
 
 from store.models.base import Base, UTCDateTime
 
 #: The shared row types a feed can fill, and the name ``row_history`` / ``removed_rows`` give
 #: them (the table name).
 SHARED_TARGETS = ("people", "houses", "rooms", "entities", "events")
+
+
+class utc_now(FunctionElement[datetime]):  # noqa: N801 - a SQL function, named like one
+    """The time now as ``updated_at``'s default: PostgreSQL's ``now()``; on SQLite the UTC time
+    in the text form the hub writes itself, to the microsecond (``2026-12-03 19:40:01.123000``).
+
+    SQLite's ``CURRENT_TIMESTAMP`` keeps whole seconds, and SQLite compares these times as text,
+    so a row stamped by the default at 10:00:00.7 would sort before 10:00:00.5 written by the
+    hub: an app asking for changes since then would miss it.
+    """
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+
+@compiles(utc_now)
+def _now(element: utc_now, compiler: Any, **kw: Any) -> str:
+    return "now()"
+
+
+#: On SQLite, the time as SQLAlchemy writes it (``%f`` is seconds with milliseconds).
+SQLITE_NOW = "(strftime('%Y-%m-%d %H:%M:%f000', 'now'))"
+
+
+@compiles(utc_now, "sqlite")
+def _sqlite_now(element: utc_now, compiler: Any, **kw: Any) -> str:
+    return SQLITE_NOW
 
 
 class Tracked:
@@ -31,7 +61,7 @@ class Tracked:
     """
 
     updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime(), server_default=func.now(), index=True
+        UTCDateTime(), server_default=utc_now(), index=True
     )
     #: The department, feed code and run that last set the row, and when that run received it.
     source_department: Mapped[str | None] = mapped_column(String(32))

@@ -12,6 +12,8 @@ from schema.catalog import METADATA_TYPES
 from schema.feeds import FEED_TYPES
 from schema.grants import GRANT_TYPES
 from schema.history import HISTORY_TYPES
+from schema.provenance import PROVENANCE_TYPES
+from schema.removals import REMOVAL_TYPES
 from schema.tasks import TASK_TYPES
 from schema.views import VIEW_TYPES
 from store.models import CareTag
@@ -32,6 +34,9 @@ PLUMBING |= {"EventStep"}
 #: Subscriptions deliver Events (declared there); eventStats' rows are counts whose grouping,
 #: range and area fields are checked against the plan's decisions on Event (events.stats).
 PLUMBING |= {"Subscription", "EventStatsRow"}
+#: A row's sources are shared only through ``sources`` on its type (declared there); removals
+#: are ids of rows gone, cut as the rows of their type (schema.removals).
+PLUMBING |= PROVENANCE_TYPES | REMOVAL_TYPES
 #: The audit log is no shared data: only auditors read it, under their role (schema.duties).
 NOT_SHARED = PLUMBING | AUDIT_TYPES
 

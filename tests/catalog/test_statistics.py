@@ -4,7 +4,7 @@ resources are listed."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -119,8 +119,17 @@ async def test_fields_are_listed_in_the_resources_order(gql: GraphQL) -> None:
     ]
 
 
+async def _newest_update(engine: AsyncEngine, table: str) -> datetime:
+    async with engine.connect() as connection:
+        found = await connection.scalar(text(f"SELECT max(updated_at) FROM {table}"))  # noqa: S608
+    if isinstance(found, str):  # SQLite keeps the text, in UTC
+        return datetime.fromisoformat(found).replace(tzinfo=UTC)
+    assert isinstance(found, datetime)
+    return found
+
+
 async def test_last_update_is_the_newest_time_the_rows_carry(
-    gql: GraphQL, district: District, settings: Settings
+    gql: GraphQL, district: District, settings: Settings, engine: AsyncEngine
 ) -> None:
     events = await _statistics(gql, "SJ-JC-002")
     newest = max(
@@ -129,20 +138,39 @@ async def test_last_update_is_the_newest_time_the_rows_carry(
         for at in (e["reported_at"], e["dispatched_at"], e["closed_at"])
         if at is not None
     )
+    newest = max(newest, await _newest_update(engine, "events"))
     assert datetime.fromisoformat(events["lastUpdated"]) == newest
-    assert events["lastUpdatedFrom"] == ["Event.reportedAt", "Event.dispatchedAt", "Event.closedAt"]
+    assert events["lastUpdatedFrom"] == [
+        "Event.reportedAt",
+        "Event.dispatchedAt",
+        "Event.closedAt",
+        "Event.updatedAt",
+    ]
 
     entities = await _statistics(gql, "SC-DJ-001")
     founded = max(e["established_on"] for e in district.entities)
     start = datetime.combine(founded, time(), ZoneInfo(settings.timezone))
+    start = max(start, await _newest_update(engine, "entities"))
     assert datetime.fromisoformat(entities["lastUpdated"]) == start
-    assert entities["lastUpdatedFrom"] == ["Entity.establishedOn"]
+    assert entities["lastUpdatedFrom"] == ["Entity.establishedOn", "Entity.updatedAt"]
+
+
+@pytest.mark.parametrize(
+    ("code", "table", "type_name"),
+    [("RK-JC-001", "people", "Person"), ("FW-JC-001", "houses", "House")],
+)
+async def test_people_and_houses_were_last_updated_when_a_row_last_changed(
+    gql: GraphQL, engine: AsyncEngine, code: str, table: str, type_name: str
+) -> None:
+    found = await _statistics(gql, code)
+    assert datetime.fromisoformat(found["lastUpdated"]) == await _newest_update(engine, table)
+    assert found["lastUpdatedFrom"] == [f"{type_name}.updatedAt"]
 
 
 async def test_without_a_time_column_the_last_update_is_unknown(gql: GraphQL) -> None:
-    houses = await _statistics(gql, "FW-JC-001")
-    assert houses["lastUpdated"] is None
-    assert houses["lastUpdatedFrom"] == []
+    areas = await _statistics(gql, "WG-QY-001")
+    assert areas["lastUpdated"] is None
+    assert areas["lastUpdatedFrom"] == []
 
 
 async def test_a_grid_worker_sees_the_districts_counts_not_their_grids(

@@ -62,7 +62,7 @@ from resolvers.context import RequestContext
 from resolvers.ids import from_global_id, to_global_id
 from schema import addresses as schema_addresses
 from schema import build_schema
-from store.models import Task, View, ViewVersion
+from store.models import RemovedRow, Task, View, ViewVersion
 from tests.conftest import GraphQL
 from tests.permissions.oracle import (
     DISTRICT,
@@ -451,6 +451,52 @@ async def task_lists(gql: GraphQL) -> None:
     assert body["data"]["tasks"]["totalCount"] == len(body["data"]["tasks"]["edges"])
 
 
+#: Tombstones the removals probe lays: (target, row key, grid), inside and outside the plan.
+PROBE_REMOVALS = (
+    ("people", "900101", "440306001002002"),  # shown
+    ("people", "900102", "440306001001001"),  # carved out: every resource
+    ("people", "900103", "440306002001001"),  # carved out: people
+    ("people", "900104", None),  # of no place: no rule covers it
+    ("houses", "H-PROBE-R5", "440306002001001"),  # shown: only people are carved out there
+    ("houses", "H-PROBE-R6", "440306001002002"),  # carved out: houses
+)
+REMOVED_AT = datetime(2099, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+async def _probe_removals(engine: AsyncEngine) -> AsyncIterator[None]:
+    table = RemovedRow.__table__
+    rows = [
+        {"target": target, "row_key": key, "grid_code": grid, "removed_at": REMOVED_AT}
+        | {"removed_by": "probe", "source_ref": "probe"}
+        for target, key, grid in PROBE_REMOVALS
+    ]
+    async with engine.begin() as connection:
+        await connection.execute(insert(table), rows)
+    yield
+    async with engine.begin() as connection:
+        await connection.execute(delete(table).where(table.c.removed_by == "probe"))
+
+
+async def removals(gql: GraphQL) -> None:
+    """Rows removed are listed only where the plan shows their type's rows, and counted so."""
+    body = await gql(
+        """query($since: DateTime!) {
+             people: removed(type: PERSON, since: $since) { totalCount edges { node { id } } }
+             houses: removed(type: HOUSE, since: $since) { totalCount edges { node { id } } } }""",
+        {"since": REMOVED_AT.isoformat()},
+        plan=_plan(),
+    )
+    data = data_of(body)
+    found = {
+        name: [from_global_id(e["node"]["id"])[1] for e in data[name]["edges"]]
+        for name in ("people", "houses")
+    }
+    assert found["people"] or found["houses"], "the probe saw nothing"
+    assert found == {"people": [900101], "houses": ["H-PROBE-R5"]}
+    assert [data[name]["totalCount"] for name in ("people", "houses")] == [1, 1]
+
+
 def _people(unit: str, key: str) -> int:
     """How many people of the unit (house or grid) the plan shows."""
     return sum(
@@ -716,11 +762,12 @@ SITES: dict[str, list[Probe]] = {
     "tasks.list": [task_lists],
     "stream.events": [stream_deliveries],
     "stats.events": [event_stats],
+    "removals.since": [removals],
 }
 PROBES = sorted({probe for probes in SITES.values() for probe in probes}, key=lambda p: p.__name__)
 
 
-@pytest.mark.usefixtures("_probe_view", "_probe_tasks")
+@pytest.mark.usefixtures("_probe_view", "_probe_tasks", "_probe_removals")
 @pytest.mark.parametrize("probe", PROBES, ids=lambda p: p.__name__)
 async def test_every_probe_passes_with_every_predicate(
     runner: Callable[[Probe], GraphQL], probe: Probe
@@ -728,7 +775,7 @@ async def test_every_probe_passes_with_every_predicate(
     await probe(runner(probe))
 
 
-@pytest.mark.usefixtures("_probe_view", "_probe_tasks")
+@pytest.mark.usefixtures("_probe_view", "_probe_tasks", "_probe_removals")
 @pytest.mark.parametrize("site", sorted(SITES))
 async def test_removing_one_sites_predicate_fails_a_probe(
     runner: Callable[[Probe], GraphQL], monkeypatch: pytest.MonkeyPatch, site: str

@@ -233,7 +233,7 @@ def test_every_filter_names_the_declared_fields_it_reads() -> None:
     """A filter the plan check does not know would let a refused field be bisected."""
     from graphql import GraphQLInputObjectType
 
-    from resolvers.filters import CLAUSES, FILTERED_FIELDS, TYPE_OF_RESOURCE
+    from resolvers.filters import CHANGED_SINCE, CLAUSES, FILTERED_FIELDS, TYPE_OF_RESOURCE
     from schema import build_schema
     from schema.guard import python_name
 
@@ -242,6 +242,8 @@ def test_every_filter_names_the_declared_fields_it_reads() -> None:
         filter_type = schema.type_map[f"{type_name}Filter"]
         assert isinstance(filter_type, GraphQLInputObjectType)
         names = {python_name(field) for field in filter_type.fields}
+        # and the root list's ``changedSince``, checked and frozen like a filter field
+        names.add(CHANGED_SINCE)
         assert names == set(FILTERED_FIELDS[resource])
         assert names <= set(CLAUSES[resource])
         for read in FILTERED_FIELDS[resource].values():
