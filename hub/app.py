@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
             Route("/audit/public-key", audit_public_key, methods=["GET"]),
             Route("/views/{code}.geojson", geojson_endpoint, methods=["GET"]),
             Route("/feeds/{code}/runs", feed_runs_endpoint, methods=["POST"]),
-            Route("/feeds/{department}/corrections", corrections_endpoint, methods=["GET"]),
+            Route("/feeds/{code}/corrections", corrections_endpoint, methods=["GET"]),
             *map_routes(),
             *graphiql_routes(settings.graphiql and not settings.production),
         ],
