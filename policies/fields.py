@@ -115,6 +115,7 @@ _DECLARED: dict[str, dict[str, tuple[Tier, Mask]]] = {
         "residents": (T2, Mask.WITHHOLD),
         "entities": (T1, Mask.NONE),
         "events": (T2, Mask.WITHHOLD),
+        "history": (T2, Mask.WITHHOLD),
     },
     "Room": {
         "code": (T3, Mask.ROOM),
@@ -122,6 +123,7 @@ _DECLARED: dict[str, dict[str, tuple[Tier, Mask]]] = {
         "floor": (T2, Mask.WITHHOLD),
         "areaM2": (T2, Mask.WITHHOLD),
         "residents": (T3, Mask.WITHHOLD),
+        "history": (T2, Mask.WITHHOLD),
     },
     "Person": {
         "id": (T1, Mask.NONE),
@@ -139,6 +141,7 @@ _DECLARED: dict[str, dict[str, tuple[Tier, Mask]]] = {
         "house": (T2, Mask.WITHHOLD),
         "room": (T3, Mask.WITHHOLD),
         "employer": (T2, Mask.WITHHOLD),
+        "history": (T2, Mask.WITHHOLD),
     },
     "Entity": {
         "id": (T1, Mask.NONE),
@@ -154,6 +157,7 @@ _DECLARED: dict[str, dict[str, tuple[Tier, Mask]]] = {
         "house": (T1, Mask.NONE),
         "legalRepresentative": (T2, Mask.WITHHOLD),
         "employees": (T2, Mask.WITHHOLD),
+        "history": (T2, Mask.WITHHOLD),
     },
     "Event": {
         "id": (T1, Mask.NONE),
@@ -180,6 +184,7 @@ _DECLARED: dict[str, dict[str, tuple[Tier, Mask]]] = {
         "onTime": (T2, Mask.WITHHOLD),
         "supervisions": (T2, Mask.WITHHOLD),
         "history": (T2, Mask.WITHHOLD),
+        "changes": (T2, Mask.WITHHOLD),
     },
     "Matter": {
         "code": (T1, Mask.NONE),
