@@ -6,6 +6,7 @@ the kind, the fields and the people; every refusal has its status and code."""
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -22,6 +23,7 @@ from hub.endpoints.exports import XLSX
 from hub.settings import Settings
 from store.models import AuditEntry
 from tasks.generate import generate_tasks
+from tests.docs.test_docs import DOCS
 from tests.tasks.conftest import NOW, Findings, clean
 
 WORKER = "worker-440306001001001"
@@ -190,3 +192,13 @@ def test_every_refusal_has_its_status_and_code(
     response = client.get(path, headers=headers)
     assert response.status_code == status, response.text
     assert response.json()["errors"][0]["extensions"]["code"] == code
+
+
+def test_the_docs_sheets_download(client: TestClient, token_for: Callable[[str], str]) -> None:
+    """Every sheet URL in docs/grid-workers.md answers its staff member a workbook."""
+    text = (DOCS / "grid-workers.md").read_text(encoding="utf-8")
+    urls = re.findall(r"http://127\.0\.0\.1:8000(/exports/[^\"]+)", text)
+    assert len(urls) >= 2
+    token = {"authorization": f"Bearer {token_for(COMMUNITY)}"}
+    for url in urls:
+        assert _sheet(client.get(url, headers=token))[0], url
