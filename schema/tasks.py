@@ -460,7 +460,12 @@ async def resolve_cancel_task(info: Info, id: strawberry.ID, reason: str) -> Tas
     """Withdraw a waiting task: who raised it, or a data officer of its department."""
     plan = info.context.plan
     principal = getattr(plan, "principal", None)
-    if not isinstance(plan, AccessPlan) or principal is None:
+    if (
+        not isinstance(plan, AccessPlan)
+        or principal is None
+        or not (principal.kind == "client" or has_duty(plan, DATA_OFFICER))
+    ):
+        # Tasks are raised by departments' apps and officers: nobody else cancels them.
         raise Forbidden("Cancelling a task is for who raised it and its department's officers")
     task_id = _parse_key(str(id), "task", "task")
     who = Canceller(

@@ -141,7 +141,7 @@ async def test_who_raised_a_request_or_its_departments_officer_cancels_it(
     first = caller.data("housing-app", ASK, {"r": to_global_id("House", house["code"])})
     task_id = first["requestVerification"]["id"]
     # Not the raiser, not the department's officer, no reason: refused, nothing changes.
-    assert caller.refused(WORKER, CANCEL, {"id": task_id, "reason": "x"}) == "TASK_NOT_FOUND"
+    assert caller.refused(WORKER, CANCEL, {"id": task_id, "reason": "x"}) == "FORBIDDEN"
     assert caller.refused("officer-civil-affairs", CANCEL, {"id": task_id, "reason": "x"}) == (
         "TASK_NOT_FOUND"
     )
