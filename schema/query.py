@@ -103,7 +103,7 @@ class Query:
         "first: each field's changes as your plan shows that field; null if it hides the "
         "record.",
     )
-    task_stats: list[TaskStatsRow] = strawberry.field(
+    task_stats: list[TaskStatsRow] | None = strawberry.field(
         resolver=resolve_task_stats,
         description="Verification tasks raised under an area in a time range, counted per "
         "group, with the share done on time; groups of fewer than `minCount` tasks are left "

@@ -69,7 +69,7 @@ async def resolve_task_stats(
             description=f"Groups of fewer tasks are left out; at least {MIN_COUNT_FLOOR}."
         ),
     ] = DEFAULT_MIN_COUNT,
-) -> list[TaskStatsRow]:
+) -> list[TaskStatsRow] | None:
     if not MIN_COUNT_FLOOR <= min_count <= MAX_MIN_COUNT:
         raise BadUserInput(
             f"minCount is between {MIN_COUNT_FLOOR} and {MAX_MIN_COUNT}: a smaller count can "
