@@ -133,6 +133,7 @@ async def _seed(
     from demo.grants import seed_grants
     from demo.principals import demo_principals, save_clients, seed_principals
     from demo.profiles import is_streamed, profile_named
+    from demo.tasks import seed_tasks
     from demo.views import seed_views
     from store.engine import create_engine
 
@@ -185,6 +186,9 @@ async def _seed(
             progress.update(task, completed=1)
             if gathered is not None:
                 await _gather(settings, engine, gathered, seed, as_of, progress)
+            task = progress.add_task("tasks", total=1)
+            await seed_tasks(engine, datetime.now(UTC), settings.issuer)
+            progress.update(task, completed=1)
         return True
     finally:
         await engine.dispose()

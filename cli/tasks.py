@@ -46,7 +46,8 @@ def generate(
     ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Raise the tasks the findings and recheck periods call for, and print how many.
+    """Raise the tasks the findings and recheck periods call for, and print how many; cancel
+    the tasks whose record a feed removed, and escalate the overdue ones to community staff.
 
     \b
     gridhub tasks generate
@@ -89,6 +90,10 @@ def generate(
     typer.echo(f"total\t{report.total}")
     if report.without_grid:
         typer.echo(f"findings without a grid (no task)\t{report.without_grid}")
+    if report.cancelled:
+        typer.echo(f"cancelled (record removed)\t{report.cancelled}")
+    if report.escalated:
+        typer.echo(f"escalated (overdue)\t{report.escalated}")
 
 
 @tasks_app.command()

@@ -23,6 +23,7 @@ from audit.http import public_key_response
 from auth.principal import Unauthenticated, unauthenticated_handler
 from hub.endpoints.corrections import corrections_endpoint
 from hub.endpoints.event_stream import graphql_or_stream
+from hub.endpoints.exports import export_endpoint
 from hub.endpoints.feeds import feed_runs_endpoint
 from hub.endpoints.geojson import geojson_endpoint
 from hub.endpoints.token import jwks_endpoint, token_endpoint
@@ -78,7 +79,8 @@ def create_app(settings: Settings | None = None, clock: Clock = utc_now) -> Star
             Route("/audit/public-key", audit_public_key, methods=["GET"]),
             Route("/views/{code}.geojson", geojson_endpoint, methods=["GET"]),
             Route("/feeds/{code}/runs", feed_runs_endpoint, methods=["POST"]),
-            Route("/feeds/{department}/corrections", corrections_endpoint, methods=["GET"]),
+            Route("/feeds/{code}/corrections", corrections_endpoint, methods=["GET"]),
+            Route("/exports/{kind}.xlsx", export_endpoint, methods=["GET"]),
             *map_routes(),
             *graphiql_routes(settings.graphiql and not settings.production),
         ],

@@ -122,6 +122,7 @@ _DECLARED: dict[str, dict[str, tuple[Tier, Mask]]] = {
         "events": (T2, Mask.WITHHOLD),
         "updatedAt": (T1, Mask.NONE),
         "sources": (T2, Mask.WITHHOLD),
+        "history": (T2, Mask.WITHHOLD),
     },
     "Room": {
         "code": (T3, Mask.ROOM),
@@ -131,6 +132,7 @@ _DECLARED: dict[str, dict[str, tuple[Tier, Mask]]] = {
         "residents": (T3, Mask.WITHHOLD),
         "updatedAt": (T2, Mask.WITHHOLD),
         "sources": (T3, Mask.WITHHOLD),
+        "history": (T2, Mask.WITHHOLD),
     },
     "Person": {
         "id": (T1, Mask.NONE),
@@ -150,6 +152,7 @@ _DECLARED: dict[str, dict[str, tuple[Tier, Mask]]] = {
         "employer": (T2, Mask.WITHHOLD),
         "updatedAt": (T2, Mask.WITHHOLD),
         "sources": (T3, Mask.WITHHOLD),
+        "history": (T2, Mask.WITHHOLD),
     },
     "Entity": {
         "id": (T1, Mask.NONE),
@@ -167,6 +170,7 @@ _DECLARED: dict[str, dict[str, tuple[Tier, Mask]]] = {
         "employees": (T2, Mask.WITHHOLD),
         "updatedAt": (T1, Mask.NONE),
         "sources": (T2, Mask.WITHHOLD),
+        "history": (T2, Mask.WITHHOLD),
     },
     "Event": {
         "id": (T1, Mask.NONE),
@@ -195,6 +199,7 @@ _DECLARED: dict[str, dict[str, tuple[Tier, Mask]]] = {
         "history": (T2, Mask.WITHHOLD),
         "updatedAt": (T2, Mask.WITHHOLD),
         "sources": (T2, Mask.WITHHOLD),
+        "changes": (T2, Mask.WITHHOLD),
     },
     "Matter": {
         "code": (T1, Mask.NONE),

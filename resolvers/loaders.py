@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import ColumnElement, Row, func, or_, select
+from sqlalchemy import ColumnElement, Row, and_, func, or_, select
 
 from policies import row_scope as scoping
 from policies.areas import under_area
@@ -95,6 +95,7 @@ class Loaders:
         self.children = DataLoader(self._load_children)
         self.rooms_of_house = DataLoader(self._load_rooms)
         self.event_history = DataLoader(self._load_event_history)
+        self.row_history = DataLoader(self._load_row_history)
         self._pages: dict[tuple[str, str], DataLoader[ChildKey, Page]] = {}
         self._counts: dict[tuple[str, str], DataLoader[CountKey, int]] = {}
 
@@ -143,6 +144,36 @@ class Loaders:
         for row in rows:
             grouped[row.event_id].append(row)
         return [grouped.get(event_id, []) for event_id in event_ids]
+
+    async def _load_row_history(self, keys: list[tuple[str, str]]) -> list[list[Row[Any]]]:
+        """The field changes of each record (``(target, row_key)``), newest first, in one
+        statement for all records.
+
+        Asked only by the ``history`` (an event's ``changes``) of records the caller was shown
+        (read through the plan's predicate), so the changes need no predicate of their own;
+        each change is shown as the plan decides its field (``schema.history``)."""
+        from store.models import RowChange
+
+        table = RowChange.__table__
+        by_target: dict[str, list[str]] = defaultdict(list)
+        for target, row_key in keys:
+            by_target[target].append(row_key)
+        rows = await self._context.rows(
+            select(table)
+            .where(
+                or_(
+                    *(
+                        and_(table.c.target == target, table.c.row_key.in_(row_keys))
+                        for target, row_keys in sorted(by_target.items())
+                    )
+                )
+            )
+            .order_by(table.c.id.desc())
+        )
+        grouped: dict[tuple[str, str], list[Row[Any]]] = defaultdict(list)
+        for row in rows:
+            grouped[(row.target, row.row_key)].append(row)
+        return [grouped.get(key, []) for key in keys]
 
     async def _load_children(self, codes: list[str]) -> list[list[Row[Any]]]:
         return await self._grouped(GRIDS, "parent_code", codes)

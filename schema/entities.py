@@ -11,6 +11,7 @@ from resolvers.context import RequestContext
 from schema import grids, guard, houses, people, provenance
 from schema.base import GridRef, HouseRef, Info, PersonRef, Rules, described, one
 from schema.enums import EntityStatus, EntityType
+from schema.history import RecordChange, record_changes
 from schema.relay import Node, connection, node_id
 
 
@@ -79,5 +80,13 @@ class Entity(Node):
         if not guard.allowed(self._rules, "grid"):
             return None
         return await one(info, grids.Grid.from_row, info.context.loaders.grid.load(self._grid))
+
+    @described(
+        "What changed on this entity, field by field, newest first (feeds, accepted "
+        "corrections): each change as your plan shows its field (masked where you see it "
+        "masked, left out where you may not read it)."
+    )
+    async def history(self, info: Info, first: int | None = None) -> list[RecordChange] | None:
+        return await record_changes(info, self._rules, "history", self._key, first)
 
     employees = connection("Person", "People whose employer this entity is.", under="employer_code")

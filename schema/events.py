@@ -13,6 +13,7 @@ from resolvers.filters import is_overdue
 from schema import grids, guard, houses, provenance
 from schema.base import GridRef, HouseRef, Info, Rules, described, one, point
 from schema.enums import EventAction, EventSource, EventStatus
+from schema.history import RecordChange, record_changes
 from schema.relay import Node, node_id
 
 
@@ -197,6 +198,13 @@ class Event(Node):
             return None
         rows = await info.context.loaders.event_history.load(self._key)
         return [EventStep.from_row(row) for row in rows]
+
+    @described(
+        "What changed on this event's fields, newest first (its handling steps are "
+        "`history`): each change as your plan shows its field."
+    )
+    async def changes(self, info: Info, first: int | None = None) -> list[RecordChange] | None:
+        return await record_changes(info, self._rules, "changes", self._key, first)
 
     @strawberry.field
     async def handling_department(self, info: Info) -> Department | None:

@@ -12,6 +12,7 @@ from resolvers.context import RequestContext
 from schema import grids, guard, provenance
 from schema.base import GridRef, Info, Rules, described, one, point
 from schema.enums import HouseUse
+from schema.history import RecordChange, record_changes
 from schema.relay import Node, connection, node_id
 
 
@@ -40,6 +41,14 @@ class Room:
             },
         )
         return cls(**values, _key=row.code, _rules=rules)
+
+    @described(
+        "What changed on this room, field by field, newest first (feeds, accepted "
+        "corrections): each change as your plan shows its field (masked where you see it "
+        "masked, left out where you may not read it)."
+    )
+    async def history(self, info: Info, first: int | None = None) -> list[RecordChange] | None:
+        return await record_changes(info, self._rules, "history", self._key, first)
 
     residents = connection("Person", "People who live in this room.", under="room_code")
 
@@ -101,6 +110,14 @@ class House(Node):
             return None
         rows = await info.context.loaders.rooms_of_house.load(self._key)
         return [Room.from_row(row, info.context) for row in rows]
+
+    @described(
+        "What changed on this house, field by field, newest first (feeds, accepted "
+        "corrections): each change as your plan shows its field (masked where you see it "
+        "masked, left out where you may not read it)."
+    )
+    async def history(self, info: Info, first: int | None = None) -> list[RecordChange] | None:
+        return await record_changes(info, self._rules, "history", self._key, first)
 
     residents = connection("Person", "People who live in this house.", under="house_code")
     entities = connection("Entity", "Legal entities operating in this house.", under="house_code")

@@ -31,7 +31,9 @@ from schema.grants import AccessRequest, Grant
 from schema.tasks import (
     Correction,
     Task,
+    resolve_cancel_task,
     resolve_decide_correction,
+    resolve_escalate_task,
     resolve_request_verification,
     resolve_resolve_task,
 )
@@ -45,6 +47,16 @@ class Mutation:
         description="Record what you found on site for a task of your grids: CONFIRMED, "
         "CORRECTED (with the fields found otherwise, which you may write), NOT_FOUND, "
         "MOVED_OUT, DECEASED or VACANT.",
+    )
+    escalate_task: Task = strawberry.field(
+        resolver=resolve_escalate_task,
+        description="Hand an OPEN task of your grids on to community staff (ESCALATED), "
+        "saying why; overdue tasks are escalated by the hub.",
+    )
+    cancel_task: Task = strawberry.field(
+        resolver=resolve_cancel_task,
+        description="Withdraw an OPEN or ESCALATED task (CANCELLED), saying why: who raised "
+        "it, or a data officer of its department.",
     )
     request_verification: Task = strawberry.field(
         resolver=resolve_request_verification,

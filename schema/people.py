@@ -12,6 +12,7 @@ from resolvers.filters import age_on
 from schema import entities, grids, guard, houses, provenance
 from schema.base import EntityRef, GridRef, HouseRef, Info, RoomRef, Rules, described, one
 from schema.enums import CareTag, Gender, Registration, ResidenceKind
+from schema.history import RecordChange, record_changes
 from schema.relay import Node, node_id
 from store.models import decode_care_tags
 
@@ -70,6 +71,14 @@ class Person(Node):
     @described("Age in whole years, today in the district's time zone.")
     def age(self, info: Info) -> int | None:
         return age_on(self._born, info.context.today) if guard.allowed(self._rules, "age") else None
+
+    @described(
+        "What changed on this person, field by field, newest first (feeds, accepted "
+        "corrections): each change as your plan shows its field (masked where you see it "
+        "masked, left out where you may not read it)."
+    )
+    async def history(self, info: Info, first: int | None = None) -> list[RecordChange] | None:
+        return await record_changes(info, self._rules, "history", self._key, first)
 
     @strawberry.field
     async def house(self, info: Info) -> HouseRef | None:

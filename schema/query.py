@@ -40,6 +40,7 @@ from schema.me import Me, resolve_me
 from schema.people import Person
 from schema.relay import Connection, Node, connection
 from schema.removals import Removal, resolve_removed
+from schema.task_stats import TaskStatsRow, resolve_task_stats
 from schema.tasks import (
     CorrectionConnection,
     TaskConnection,
@@ -102,6 +103,12 @@ class Query:
         description="What changed on a person, house or entity (by global id), newest "
         "first: each field's changes as your plan shows that field; null if it hides the "
         "record.",
+    )
+    task_stats: list[TaskStatsRow] | None = strawberry.field(
+        resolver=resolve_task_stats,
+        description="Verification tasks raised under an area in a time range, counted per "
+        "group, with the share done on time; groups of fewer than `minCount` tasks are left "
+        "out. Only tasks about records your access plan shows count.",
     )
     tasks: TaskConnection = strawberry.field(
         resolver=resolve_tasks,

@@ -27,12 +27,13 @@ from schema.base import Info
 from schema.duties import DATA_OFFICER, has_duty
 from schema.relay import PageInfo
 from store.errors import BadUserInput, Forbidden
-from store.models import OPEN_STATUSES, CorrectionStatus, TaskKind, TaskStatus
+from store.models import OPEN_STATUSES, CorrectionKind, CorrectionStatus, TaskKind, TaskStatus
 from store.models import Correction as CorrectionRow
 from store.models import Task as TaskRow
 from store.models import TaskStep as TaskStepRow
 from tasks.decide import decide_correction
 from tasks.generate import request_verification
+from tasks.lifecycle import Canceller, cancel_task, escalate_task
 from tasks.listing import (
     CorrectionListing,
     TaskListing,
@@ -66,6 +67,12 @@ strawberry.enum(
     "rejected correction sends a DONE task back to OPEN.",
 )
 strawberry.enum(
+    CorrectionKind,
+    description="FIELD: one field found otherwise (accepted, the record takes the value); "
+    "FINDING: a fact about the whole record — NOT_FOUND, MOVED_OUT, DECEASED, VACANT — for the "
+    "department to take into its own system (accepted, the record is left to its feed).",
+)
+strawberry.enum(
     CorrectionStatus,
     description="PENDING until the department ACCEPTED it (the "
     "record changed) or REJECTED it (the task went back, with the reason).",
@@ -86,6 +93,7 @@ TASK_TYPES = frozenset(
         "Correction",
         "CorrectionEdge",
         "CorrectionConnection",
+        "TaskStatsRow",
     }
 )
 
@@ -127,7 +135,12 @@ class Correction:
     record_type: str
     record_id: strawberry.ID = strawberry.field(description="The record's global id.")
     grid_code: str
-    field: str = strawberry.field(description="The record's GraphQL field.")
+    kind: CorrectionKind
+    field: str | None = strawberry.field(description="The record's GraphQL field (a FIELD).")
+    finding: Outcome | None = strawberry.field(
+        description="What was found of the whole record (a FINDING): NOT_FOUND, MOVED_OUT, "
+        "DECEASED or VACANT."
+    )
     old_value: str | None = strawberry.field(description="Its value when the worker found it.")
     new_value: str | None = strawberry.field(description="The value found on site.")
     department: str = strawberry.field(description="The authoritative department.")
@@ -144,15 +157,18 @@ class Correction:
         """``shown``: whether the caller sees the values (the deciding department, or a
         worker who reads the field in full there)."""
         type_name = _TYPE_OF_TARGET[str(row["target"])]
+        finding = row["kind"] == CorrectionKind.FINDING.value
         return cls(
             id=strawberry.ID(correction_key(int(row["id"]))),
             task_id=strawberry.ID(task_key(int(row["task_id"]))),
             record_type=type_name,
             record_id=strawberry.ID(to_global_id(type_name, str(row["row_key"]))),
             grid_code=str(row["grid_code"]),
-            field=str(row["field"]),
-            old_value=row["old_value"] if shown else None,
-            new_value=row["new_value"] if shown else None,
+            kind=CorrectionKind(row["kind"]),
+            field=None if finding else str(row["field"]),
+            finding=Outcome(row["new_value"]) if finding else None,
+            old_value=row["old_value"] if shown and not finding else None,
+            new_value=row["new_value"] if shown and not finding else None,
             department=str(row["department"]),
             resource_code=row["resource_code"],
             proposed_by=str(row["proposed_by"]),
@@ -308,7 +324,7 @@ async def _tasks_of(info: Info, plan: AccessPlan, rows: list[RowMapping]) -> lis
         )
         for row in found.mappings():
             type_name = _TYPE_OF_TARGET[str(row["target"])]
-            shown = (
+            shown = row["field"] is not None and (
                 plan.decisions(type_name, str(row["grid_code"])).get(str(row["field"]))
                 is Decision.ALLOW
             )
@@ -419,6 +435,50 @@ async def resolve_resolve_task(
             note=note,
             now=info.context.now,
         )
+    connection = await info.context.connection()
+    row = (await connection.execute(select(TASKS).where(TASKS.c.id == task_id))).mappings().one()
+    return (await _tasks_of(info, plan, [row]))[0]
+
+
+async def resolve_escalate_task(info: Info, id: strawberry.ID, note: str) -> Task:
+    """Hand an OPEN task of your grids on to community staff, saying why."""
+    plan = _worker_plan(info, "Escalating tasks")
+    task_id = _parse_key(str(id), "task", "task")
+    async with info.context.engine.begin() as connection:
+        await escalate_task(
+            connection,
+            plan,
+            subject=plan.principal.subject,
+            task_id=task_id,
+            note=note,
+            now=info.context.now,
+        )
+    return await _one_task(info, plan, task_id)
+
+
+async def resolve_cancel_task(info: Info, id: strawberry.ID, reason: str) -> Task:
+    """Withdraw a waiting task: who raised it, or a data officer of its department."""
+    plan = info.context.plan
+    principal = getattr(plan, "principal", None)
+    if (
+        not isinstance(plan, AccessPlan)
+        or principal is None
+        or not (principal.kind == "client" or has_duty(plan, DATA_OFFICER))
+    ):
+        # Tasks are raised by departments' apps and officers: nobody else cancels them.
+        raise Forbidden("Cancelling a task is for who raised it and its department's officers")
+    task_id = _parse_key(str(id), "task", "task")
+    who = Canceller(
+        subject=principal.subject,
+        department=principal.department,
+        data_officer=has_duty(plan, DATA_OFFICER),
+    )
+    async with info.context.engine.begin() as connection:
+        await cancel_task(connection, who, task_id=task_id, reason=reason, now=info.context.now)
+    return await _one_task(info, plan, task_id)
+
+
+async def _one_task(info: Info, plan: AccessPlan, task_id: int) -> Task:
     connection = await info.context.connection()
     row = (await connection.execute(select(TASKS).where(TASKS.c.id == task_id))).mappings().one()
     return (await _tasks_of(info, plan, [row]))[0]

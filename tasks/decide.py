@@ -1,5 +1,7 @@
 """The authoritative department decides a correction: accepted, the shared row changes;
-rejected, the task goes back to the worker with the reason.
+rejected, the task goes back to the worker with the reason. An accepted *finding* (the record
+not found, moved out, deceased, vacant) changes no row: the department takes it into its own
+system through its feed out, and its own feed then removes or changes the record.
 
 An accepted correction changes the row in the same transaction as its decision: the column,
 ``updated_at`` (the apps' change feeds read it), the provenance columns (the department, source
@@ -17,7 +19,7 @@ from sqlalchemy import RowMapping, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from store.errors import BadUserInput
-from store.models import OPEN_STATUSES, Correction, RowChange, Task, TaskStep
+from store.models import OPEN_STATUSES, Correction, CorrectionKind, RowChange, Task, TaskStep
 from tasks.correctable import CORRECTABLE
 from tasks.errors import CorrectionDecided, CorrectionNotFound
 from tasks.records import RECORDS
@@ -73,8 +75,10 @@ async def decide_correction(
             reason=reason,
         )
     )
-    if accept:
+    if accept and row["kind"] == CorrectionKind.FIELD.value:
         await _apply(connection, row, department, now)
+    elif accept:
+        pass  # a finding: the department takes the fact in through its feed out
     else:
         await _return_task(connection, row, subject, reason or "", now)
     decided = (
@@ -132,6 +136,13 @@ async def _apply(
     )
 
 
+def _what(correction: RowMapping) -> str:
+    """The field a correction changes, or the finding's outcome (``MOVED_OUT``)."""
+    if correction["kind"] == CorrectionKind.FINDING.value:
+        return str(correction["new_value"]).upper()
+    return str(correction["field"])
+
+
 async def _return_task(
     connection: AsyncConnection,
     correction: RowMapping,
@@ -168,6 +179,6 @@ async def _return_task(
             by=subject,
             action="returned",
             status="open",
-            note=f"{correction['field']} rejected: {reason}",
+            note=f"{_what(correction)} rejected: {reason}",
         )
     )

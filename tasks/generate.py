@@ -27,10 +27,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import (
     ColumnElement,
     Table,
+    and_,
     exists,
     func,
     insert,
     literal,
+    or_,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -47,6 +49,7 @@ from tasks.kinds import (
     conflict_reason,
     request_reason,
 )
+from tasks.lifecycle import cancel_removed, escalate_overdue
 from tasks.recheck import recheck_periods
 from tasks.records import Record
 
@@ -79,6 +82,10 @@ class GenerationReport:
 
     raised: dict[str, int] = field(default_factory=dict)
     without_grid: int = 0
+    #: Waiting tasks whose record a feed removed (cancelled), and open ones past their due
+    #: time (escalated to community staff).
+    cancelled: int = 0
+    escalated: int = 0
 
     @property
     def total(self) -> int:
@@ -176,9 +183,17 @@ def _stale(
     record: Record, days: int, now: datetime, area: str | None
 ) -> Select[tuple[object, ...]]:
     table = record.model.__table__
-    last_known = func.coalesce(table.c.verified_at, table.c.source_at, table.c.updated_at)
-    cutoff = now - timedelta(days=days)
-    where = [last_known < literal(cutoff, table.c.updated_at.type)]
+    cutoff = literal(now - timedelta(days=days), table.c.updated_at.type)
+    # ``coalesce(verified_at, source_at, updated_at) < cutoff``, asked as the three ranges the
+    # ``ix_<table>_last_verified`` index serves (verified_at, source_at, updated_at).
+    verified, sourced = table.c.verified_at, table.c.source_at
+    where = [
+        or_(
+            verified < cutoff,
+            and_(verified.is_(None), sourced < cutoff),
+            and_(verified.is_(None), sourced.is_(None), table.c.updated_at < cutoff),
+        )
+    ]
     if area is not None:
         where.append(under_area(record.grid_code, area))
     return select(
@@ -230,9 +245,13 @@ async def generate(
     kinds: frozenset[TaskKind] | None = None,
 ) -> GenerationReport:
     """Raise every task the findings and the recheck periods call for (under ``area`` if
-    given), in the caller's transaction. Idempotent: run it again and nothing is added."""
+    given), in the caller's transaction. Idempotent: run it again and nothing is added.
+
+    First the tasks whose record a feed removed are cancelled; last the open tasks past their
+    due time are escalated to community staff (:mod:`tasks.lifecycle`)."""
     wanted = kinds or frozenset(TaskKind)
     report = GenerationReport()
+    report.cancelled = await cancel_removed(connection, now, area)
     before = int(await connection.scalar(select(func.coalesce(func.max(TASKS.c.id), 0))) or 0)
     if TaskKind.CONFLICT in wanted:
         report.raised[TaskKind.CONFLICT] = await _insert(connection, _conflicts(now, area))
@@ -246,6 +265,7 @@ async def generate(
             raised += await _insert(connection, _stale(record, days, now, area))
         report.raised[TaskKind.RECHECK] = raised
     await _record_raised(connection, before)
+    report.escalated = await escalate_overdue(connection, now, area)
     return report
 
 

@@ -9,8 +9,13 @@ A CORRECTED outcome makes one correction per field, routed to the field's author
 department (``catalog.authority``), whose decision changes the shared row or sends the task
 back (:mod:`tasks.decide`). CONFIRMED records the on-site verification on the row at once
 (``verified_at``): confirming changes no value, so no department need accept it. The other
-outcomes (NOT_FOUND, MOVED_OUT, DECEASED, VACANT) close the task with what was found; the
-record's department reads them from the task.
+outcomes (NOT_FOUND, MOVED_OUT, DECEASED, VACANT) are facts about the whole record: each makes
+one *finding* (a correction of kind ``finding``, no field, the outcome as its value) for every
+department that owns a catalogue resource of the record's type, so they reach the departments'
+``corrections`` and their feeds out like a changed field; the shared row is left as it is
+(the department's own feed removes or changes it once it has taken the fact in). Each finding
+fits its kind of record: DECEASED a person, VACANT a house or room, MOVED_OUT a person or an
+entity, NOT_FOUND any.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy import RowMapping, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from catalog.authority import NoAuthority, authoritative_department
@@ -32,6 +37,7 @@ from store.models import (
     CatalogField,
     CatalogResource,
     Correction,
+    CorrectionKind,
     FeedConflict,
     Task,
     TaskStep,
@@ -56,6 +62,15 @@ class Outcome(enum.StrEnum):
     MOVED_OUT = "moved_out"
     DECEASED = "deceased"
     VACANT = "vacant"
+
+
+#: The records each finding can be about.
+FINDING_TARGETS = {
+    Outcome.NOT_FOUND: frozenset({"people", "houses", "rooms", "entities"}),
+    Outcome.MOVED_OUT: frozenset({"people", "entities"}),
+    Outcome.DECEASED: frozenset({"people"}),
+    Outcome.VACANT: frozenset({"houses", "rooms"}),
+}
 
 
 class SeesRows(Protocol):
@@ -166,6 +181,11 @@ async def resolve_task(
         raise BadUserInput(f"at most {MAX_CHANGES} changes at once", field="changes")
     if len({change.field for change in changes}) != len(changes):
         raise BadUserInput("a field is changed at most once per resolution", field="changes")
+    allowed = FINDING_TARGETS.get(outcome)
+    if allowed is not None and record.target not in allowed:
+        raise BadUserInput(
+            f"{outcome.name} is not a finding about a {record.graphql_type}", field="outcome"
+        )
     current = await _current(connection, record, row_key)
     if current is None and outcome in (Outcome.CORRECTED, Outcome.CONFIRMED):
         raise BadUserInput(
@@ -214,6 +234,10 @@ async def resolve_task(
                 .returning(CORRECTIONS.c.id)
             )
             correction_ids.append(int(correction_id or 0))
+    if allowed is not None:
+        correction_ids.extend(
+            await _findings(connection, task, record, outcome, subject=subject, now=now)
+        )
     if outcome is Outcome.CONFIRMED:
         table = record.model.__table__
         await connection.execute(
@@ -245,6 +269,53 @@ async def resolve_task(
         )
     )
     return Resolution(task_id, tuple(correction_ids))
+
+
+async def _findings(
+    connection: AsyncConnection,
+    task: RowMapping,
+    record: Record,
+    outcome: Outcome,
+    *,
+    subject: str,
+    now: datetime,
+) -> list[int]:
+    """One finding per department owning a resource of the record's type (its first such
+    resource in code order names it)."""
+    resources = CatalogResource.__table__
+    owners = await connection.execute(
+        select(resources.c.department_code, func.min(resources.c.code))
+        .where(resources.c.graphql_type == record.graphql_type)
+        .group_by(resources.c.department_code)
+        .order_by(resources.c.department_code)
+    )
+    made = []
+    for department, resource_code in owners.all():
+        made.append(
+            int(
+                await connection.scalar(
+                    insert(CORRECTIONS)
+                    .values(
+                        task_id=task["id"],
+                        kind=CorrectionKind.FINDING.value,
+                        target=record.target,
+                        row_key=task["row_key"],
+                        grid_code=task["grid_code"],
+                        field=None,
+                        old_value=None,
+                        new_value=outcome.value,
+                        department=department,
+                        resource_code=resource_code,
+                        proposed_by=subject,
+                        proposed_at=now,
+                        status="pending",
+                    )
+                    .returning(CORRECTIONS.c.id)
+                )
+                or 0
+            )
+        )
+    return made
 
 
 async def _settle_findings(connection: AsyncConnection, task: RowMapping) -> None:

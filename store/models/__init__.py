@@ -41,6 +41,7 @@ from store.models.reference import Department, Matter
 from store.models.tasks import (
     OPEN_STATUSES,
     Correction,
+    CorrectionKind,
     CorrectionStatus,
     Task,
     TaskKind,
@@ -56,6 +57,7 @@ __all__ = [
     "FeedRun",
     "OPEN_STATUSES",
     "Correction",
+    "CorrectionKind",
     "CorrectionStatus",
     "Task",
     "TaskKind",

@@ -30,6 +30,7 @@ class Entity(Tracked, Base):
     __table_args__ = (
         Index("ix_entities_grid_code_credit_code", "grid_code", "credit_code"),
         Index("ix_entities_house_code_credit_code", "house_code", "credit_code"),
+        Index("ix_entities_last_verified", "verified_at", "source_at", "updated_at"),
     )
 
     credit_code: Mapped[str] = mapped_column(String(18), primary_key=True)

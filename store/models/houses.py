@@ -22,7 +22,10 @@ class HouseUse(enum.StrEnum):
 
 class House(Tracked, Base):
     __tablename__ = "houses"
-    __table_args__ = (Index("ix_houses_grid_code_code", "grid_code", "code"),)
+    __table_args__ = (
+        Index("ix_houses_grid_code_code", "grid_code", "code"),
+        Index("ix_houses_last_verified", "verified_at", "source_at", "updated_at"),
+    )
 
     code: Mapped[str] = mapped_column(String(24), primary_key=True)
     address: Mapped[str] = mapped_column(String(160))
@@ -36,7 +39,10 @@ class House(Tracked, Base):
 
 class Room(Tracked, Base):
     __tablename__ = "rooms"
-    __table_args__ = (Index("ix_rooms_house_code_code", "house_code", "code"),)
+    __table_args__ = (
+        Index("ix_rooms_house_code_code", "house_code", "code"),
+        Index("ix_rooms_last_verified", "verified_at", "source_at", "updated_at"),
+    )
 
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     house_code: Mapped[str] = mapped_column(String(24), ForeignKey("houses.code"))

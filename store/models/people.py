@@ -58,6 +58,7 @@ class Person(Tracked, Base):
     __table_args__ = (
         Index("ix_people_grid_code_id", "grid_code", "id"),
         Index("ix_people_house_code_id", "house_code", "id"),
+        Index("ix_people_last_verified", "verified_at", "source_at", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -104,9 +104,17 @@ class CorrectionStatus(enum.StrEnum):
     REJECTED = "rejected"
 
 
+class CorrectionKind(enum.StrEnum):
+    #: One field found otherwise: accepted, the shared row takes the value.
+    FIELD = "field"
+    #: A fact about the whole record (not found, moved out, deceased, vacant): accepted, the
+    #: department takes it into its own system; the shared row is left to its feed.
+    FINDING = "finding"
+
+
 class Correction(Base):
-    """One field of one record, as a worker found it on site: for the authoritative
-    department to accept (the shared row changes) or reject (the task goes back)."""
+    """One field of one record as a worker found it on site, or a finding about the whole
+    record: for the department to accept or reject (the task goes back)."""
 
     __tablename__ = "corrections"
     __table_args__ = (
@@ -119,9 +127,13 @@ class Correction(Base):
     target: Mapped[str] = mapped_column(String(16))
     row_key: Mapped[str] = mapped_column(String(48))
     grid_code: Mapped[str] = mapped_column(GridCode())
+    kind: Mapped[str] = mapped_column(
+        String(16), default=CorrectionKind.FIELD.value, server_default=CorrectionKind.FIELD.value
+    )
     #: The GraphQL field name, its value when proposed and the value found on site (text;
-    #: JSON for non-strings), as ``row_history`` keeps values.
-    field: Mapped[str] = mapped_column(String(48))
+    #: JSON for non-strings), as ``row_history`` keeps values. A finding has no field; its
+    #: ``new_value`` is the outcome (``moved_out``).
+    field: Mapped[str | None] = mapped_column(String(48))
     old_value: Mapped[str | None] = mapped_column(Text)
     new_value: Mapped[str | None] = mapped_column(Text)
     #: The authoritative department: its data officer and apps decide.

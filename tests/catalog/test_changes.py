@@ -195,6 +195,8 @@ TASK_CALLS = {
     "requestVerification": f'requestVerification(recordId: "{to_global_id("Person", 1)}", '
     'why: "test") { id }',
     "decideCorrection": 'decideCorrection(id: "correction:1", accept: true) { id }',
+    "escalateTask": 'escalateTask(id: "task:1", note: "test") { id }',
+    "cancelTask": 'cancelTask(id: "task:1", reason: "test") { id }',
 }
 
 

@@ -180,6 +180,7 @@ def placeholders(district: District) -> dict[str, str]:
     event = next(e for e in district.events if e["house_code"])
     spelling, standard, part = _address_examples(district)
     task_house = next(h for h in district.houses if h["grid_code"] == "440306001001001")
+    task_person = next(p for p in district.people if p["grid_code"] == "440306001001001")
     return {
         "<department spelling>": spelling,
         "<standard address>": standard,
@@ -189,6 +190,7 @@ def placeholders(district: District) -> dict[str, str]:
         "<person id>": to_global_id("Person", person["id"]),
         "<event id>": to_global_id("Event", event["id"]),
         "<a house of grid 440306001001001>": to_global_id("House", task_house["code"]),
+        "<a person of grid 440306001001001>": to_global_id("Person", task_person["id"]),
         "<another number of floors>": str(int(task_house["floors"]) + 1),
         "<a month ago>": (datetime.now(UTC) - timedelta(days=30)).isoformat(),
         "<now>": datetime.now(UTC).isoformat(),

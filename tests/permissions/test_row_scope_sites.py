@@ -38,7 +38,7 @@ from __future__ import annotations
 import ast
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -497,6 +497,25 @@ async def removals(gql: GraphQL) -> None:
     assert [data[name]["totalCount"] for name in ("people", "houses")] == [1, 1]
 
 
+async def task_stats(gql: GraphQL) -> None:
+    """Tasks are counted only about the records the plan shows: the probe's three."""
+    plan = AccessPlan(
+        Principal("p", "person", "grid_office", (), ()), PURPOSE, 0, ("grid_worker",), RULES
+    )
+    now = datetime.now(UTC)
+    body = await gql(
+        """query($from: DateTime!, $to: DateTime!) {
+             taskStats(areaCode: "440306", from: $from, to: $to, groupBy: [], minCount: 3) {
+               count } }""",
+        {
+            "from": (now - timedelta(days=1)).isoformat(),
+            "to": (now + timedelta(days=1)).isoformat(),
+        },
+        plan=plan,
+    )
+    assert data_of(body)["taskStats"] == [{"count": 3}]
+
+
 def _people(unit: str, key: str) -> int:
     """How many people of the unit (house or grid) the plan shows."""
     return sum(
@@ -760,6 +779,7 @@ SITES: dict[str, list[Probe]] = {
     "compiled.stats": [compiled_connections],
     "compiled.link": [compiled_links],
     "tasks.list": [task_lists],
+    "stats.tasks": [task_stats],
     "stream.events": [stream_deliveries],
     "stats.events": [event_stats],
     "removals.since": [removals],

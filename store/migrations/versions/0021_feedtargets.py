@@ -1,7 +1,7 @@
 """events keep the source system's id (the natural key of event feeds)
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 Create Date: 2026-12-03
 
 An event that arrives by feed (the 12345 hotline's tickets) is named by the id its own system
