@@ -203,7 +203,7 @@ def _grouped(
             (
                 and_(
                     rows.c.hours.is_not(None),
-                    rows.c.place.in_([(rows.c.closed_n + 1) / 2, (rows.c.closed_n + 2) / 2]),
+                    rows.c.place.in_([(rows.c.closed_n + 1) // 2, (rows.c.closed_n + 2) // 2]),
                 ),
                 rows.c.hours,
             )
