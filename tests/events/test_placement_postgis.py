@@ -3,7 +3,9 @@
 Points are drawn inside grids, on their edges and corners (a vertex, a point along an edge,
 shared by two grids or on the district's rim), and outside the district; for each, the indexed
 ``ST_Covers`` of :func:`events.placement.grid_by_postgis` and the shapely path must name the
-same grid, or both none. On SQLite, or where PostGIS is not installed, the test is skipped.
+same grid, or both none, and the report path's one statement (grid and nearest house,
+:func:`events.placement.place_postgis`) must agree with both steps taken apart. On SQLite,
+or where PostGIS is not installed, the test is skipped.
 """
 
 from __future__ import annotations
@@ -85,6 +87,11 @@ async def test_postgis_and_shapely_name_the_same_grid(
             by_postgis = await placement.grid_by_postgis(connection, lon, lat)
             by_shapely = await placement.grid_by_shapely(connection, lon, lat)
             assert by_postgis == by_shapely, (lon, lat)
+            # The report path's single statement: the same grid, and the same nearest house.
+            house = None
+            if by_shapely is not None:
+                house = await placement.place_house(connection, by_shapely, lon, lat, None)
+            assert await placement.place_postgis(connection, lon, lat) == (by_shapely, house)
             seen["outside" if by_shapely is None else "in a grid"] += 1
     assert seen["in a grid"] > 100, seen
     assert seen["outside"] > 5, seen
