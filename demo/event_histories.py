@@ -27,7 +27,9 @@ HOUR = 3600
 #: China keeps one offset all year.
 CHINA_HOURS = 8
 RETURNED_SHARE = 0.05
-STUCK_SHARE = 0.02
+#: Events still unresolved on ``as_of`` however old: the backlog of cases that need several
+#: departments or an owner who cannot be found.
+STUCK_SHARE = 0.05
 LATE_SHARE = 0.06
 #: Most supervisions one event gets (one a day while it stays overdue and unresolved).
 MOST_SUPERVISIONS = 3
