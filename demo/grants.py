@@ -4,8 +4,8 @@ For each grant below, the requesting department's data officer asks (``officer-<
 the owning department's data officer reviews (skipped when the owner asks, and for an
 UNCONDITIONAL resource, which is granted at once), and the chief data officer (``cdo``)
 decides — each step through :mod:`catalog.workflow`, with its checks, exactly as through the
-API. What the apps end up seeing is what their hand-written rules gave them before grants
-existed (``tests/permissions/test_roles.py`` pins it):
+API. What the apps end up seeing (``tests/permissions/test_roles.py`` pins it) is what their
+hand-written rules gave them before grants existed, and the events their departments handle:
 
 - 住建 housing: houses and rooms (room codes and residents for ``housing_management``);
   people's id, name and grid; ID numbers masked; events (tier 1–2), reporters masked — the
