@@ -1,9 +1,11 @@
 """Events of the profile's last ``event_days`` (the demo: 180), each at its own stage of handling
 on the ``as_of`` date.
 
-Each event gets a whole handling timeline (accepted, dispatched, perhaps returned and
-re-dispatched, handled, resolved, closed) and shows the stage it had reached at the start of
-``as_of``; so old events are mostly closed and recent ones still open, without a rule saying so.
+Each event gets a whole handling timeline (:mod:`demo.event_histories`: reported and routed,
+accepted, perhaps returned and dispatched again, resolved, closed, supervised when overdue) and
+shows the stage it had reached at the start of ``as_of``, with the steps to it as its history
+(``District.event_actions``); so old events are mostly closed and recent ones still open, without
+a rule saying so.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING
 from faker import Faker
 
 from demo import names
+from demo.event_histories import LATE_SHARE, RETURNED_SHARE, STUCK_SHARE, Actor, timeline
 from demo.geometry import random_point_in
 from demo.reference import DEPARTMENTS, DISTRICT_NAME, MATTER_WEIGHTS, MATTERS, MatterRef
 from store.models.people import CareTag, decode_care_tags
@@ -82,9 +85,7 @@ STREET_MATTERS = {
 }
 #: Reports by local hour of day: few at night, most in working hours and the evening.
 HOUR_WEIGHTS = (1, 1, 1, 1, 1, 2, 3, 5, 8, 10, 10, 9, 7, 8, 9, 9, 9, 8, 7, 7, 6, 5, 3, 2)
-RETURNED_SHARE = 0.05
-STUCK_SHARE = 0.02
-LATE_SHARE = 0.06
+__all__ = ["LATE_SHARE", "RETURNED_SHARE", "STUCK_SHARE", "event_actions", "events"]
 
 
 def events(
@@ -118,30 +119,58 @@ def events(
         day = now - timedelta(days=rng.randint(1, profile.event_days))
         hour = rng.choices(range(24), HOUR_WEIGHTS)[0]
         reported = day + timedelta(hours=hour, seconds=rng.randrange(HOUR))
-        status, dispatched_at, closed_at = _progress(reported, matter, now, rng)
+        reporter = _reporter(source, matter, place, rng, faker)
+        handled = timeline(
+            reported,
+            matter.time_limit_hours,
+            matter.department_code,
+            place.code,
+            _reporting(source, reporter, place.code),
+            now,
+            rng,
+        )
         rows.append(
             {
                 "id": 0,
                 "source": source,
                 "category_code": matter.code,
                 "description": rng.choice(names.EVENT_TEMPLATES[matter.code]).format(place=spot),
-                "status": status,
-                "reporter": _reporter(source, matter, place, rng, faker),
+                "status": handled.status,
+                "reporter": reporter,
                 "lon": lon,
                 "lat": lat,
                 "house_code": house["code"] if house else None,
                 "grid_code": place.code,
                 "handling_department_code": matter.department_code,
                 "reported_at": reported.astimezone(UTC),
-                "dispatched_at": dispatched_at,
-                "closed_at": closed_at,
+                "occurred_at": None,
                 "deadline": (reported + timedelta(hours=matter.time_limit_hours)).astimezone(UTC),
+                **handled.columns,
+                "steps": handled.steps,
             }
         )
     rows.sort(key=lambda row: row["reported_at"])
     for number, row in enumerate(rows, start=1):
         row["id"] = number
     return rows
+
+
+def event_actions(rows: list[Row]) -> list[Row]:
+    """Take each event's steps out of its row: the ``event_actions`` rows, numbered in order."""
+    found: list[Row] = []
+    for row in rows:
+        for step in row.pop("steps"):
+            found.append({"id": len(found) + 1, "event_id": row["id"], **step})
+    return found
+
+
+def _reporting(source: str, reporter: str, grid_code: str) -> Actor:
+    """Who the report step is recorded as: the grid's worker on patrol, else the reporter as
+    named (a citizen, the hotline, a sensor, a camera, a department)."""
+    if source == "grid_patrol":
+        return Actor(f"worker-{grid_code}", "person", "grid_office")
+    kind = "person" if source == "citizen_app" else "client"
+    return Actor(reporter[:64], kind, None)
 
 
 def _houses_for(district: District) -> dict[str, list[Row]]:
@@ -181,44 +210,3 @@ def _reporter(
         return f"CAM-{place.code}-{rng.randint(1, 60):04d}"
     others = [dept.name for dept in DEPARTMENTS if dept.code != matter.department_code]
     return rng.choice(others)
-
-
-def _progress(
-    reported: datetime, matter: MatterRef, now: datetime, rng: random.Random
-) -> tuple[str, datetime | None, datetime | None]:
-    """Status, dispatch and close times as of ``now``, from a whole timeline drawn up front."""
-    limit = matter.time_limit_hours * HOUR
-    urgent = matter.time_limit_hours <= 4
-    if urgent:
-        accepted = rng.randint(60, 600)
-    elif not 8 <= reported.hour < 20:  # a routine report at night waits for the morning shift
-        morning = datetime.combine(reported.date(), time(8), tzinfo=CHINA)
-        if reported.hour >= 20:
-            morning += timedelta(days=1)
-        accepted = int((morning - reported).total_seconds()) + rng.randint(0, 2 * HOUR)
-    else:
-        accepted = rng.randint(300, 4 * HOUR)
-    dispatched = accepted + (rng.randint(60, 600) if urgent else rng.randint(600, 8 * HOUR))
-    stages = [("reported", 0), ("accepted", accepted), ("dispatched", dispatched)]
-    if rng.random() < RETURNED_SHARE:  # sent back by the department, then dispatched again
-        returned = dispatched + rng.randint(HOUR, 12 * HOUR)
-        dispatched = returned + rng.randint(4 * HOUR, 72 * HOUR)
-        stages += [("returned", returned), ("dispatched", dispatched)]
-    handling = dispatched + rng.randint(60, max(120, limit // 10))
-    stages.append(("handling", handling))
-    draw = rng.random()
-    if draw >= STUCK_SHARE:
-        share = rng.uniform(1.0, 2.5) if draw < STUCK_SHARE + LATE_SHARE else rng.uniform(0.3, 0.95)
-        resolved = max(handling + 60, int(limit * share))
-        closed = resolved + rng.randint(HOUR // 2, 48 * HOUR)
-        stages += [("resolved", resolved), ("closed", closed)]
-    elapsed = (now - reported).total_seconds()
-    reached = [(stage, offset) for stage, offset in stages if offset <= elapsed]
-    status, offset = reached[-1]
-    dispatches = [offset for stage, offset in reached if stage == "dispatched"]
-    dispatched_at = _at(reported, dispatches[-1]) if dispatches else None
-    return status, dispatched_at, _at(reported, offset) if status == "closed" else None
-
-
-def _at(reported: datetime, offset: int) -> datetime:
-    return (reported + timedelta(seconds=offset)).astimezone(UTC)

@@ -85,6 +85,8 @@ class District:
     people: list[Row] = field(default_factory=list)
     entities: list[Row] = field(default_factory=list)
     events: list[Row] = field(default_factory=list)
+    #: The events' handling steps (``event_actions``), in order.
+    event_actions: list[Row] = field(default_factory=list)
     addresses: list[Row] = field(default_factory=list)
 
 
@@ -117,6 +119,7 @@ def generate(seed: int, profile: Profile, as_of: date) -> District:
     district.entities = entities.entities(profile, district, places, dormitories, rng, as_of)
     entities.assign_employers(district, dormitories, rng, as_of)
     district.events = events.events(profile, district, places, rng, faker, as_of)
+    district.event_actions = events.event_actions(district.events)
     return district
 
 

@@ -4,13 +4,15 @@ For each grant below, the requesting department's data officer asks (``officer-<
 the owning department's data officer reviews (skipped when the owner asks, and for an
 UNCONDITIONAL resource, which is granted at once), and the chief data officer (``cdo``)
 decides — each step through :mod:`catalog.workflow`, with its checks, exactly as through the
-API. What the apps end up seeing is what their hand-written rules gave them before grants
-existed (``tests/permissions/test_roles.py`` pins it):
+API. What the apps end up seeing (``tests/permissions/test_roles.py`` pins it) is what their
+hand-written rules gave them before grants existed, and the events their departments handle:
 
 - 住建 housing: houses and rooms (room codes and residents for ``housing_management``);
-  people's id, name and grid; ID numbers masked;
+  people's id, name and grid; ID numbers masked; events (tier 1–2), reporters masked — the
+  matter list sends it rental-house hazards to accept, resolve or return;
 - 民政 civil affairs: people, every field up to tier 3 (care tags up to tier 3: the core tags
-  stay out of reach), sensitive ones for ``elderly_care`` or ``social_assistance``;
+  stay out of reach), sensitive ones for ``elderly_care`` or ``social_assistance``; events
+  (tier 1–2), reporters masked — it is sent the visits to elderly people living alone;
 - 公安 public security: people, tier 1–2; ID numbers for ``case_handling``;
 - 应急 emergency: houses, legal entities, events (tier 1–2); event reporters masked.
 
@@ -60,12 +62,16 @@ DEMO_GRANTS: tuple[DemoGrant, ...] = (
     DemoGrant("housing", "FW-FJ-002", *HOUSING),
     DemoGrant("housing", "RK-JC-001", *HOUSING, fields=("id", "name", "gridCode", "grid")),
     DemoGrant("housing", "RK-SF-002", *HOUSING, fields=("idNumber",), masked=True),
+    DemoGrant("housing", "SJ-JC-002", *HOUSING),
+    DemoGrant("housing", "SJ-SB-003", *HOUSING, fields=("reporter",), masked=True),
     *(
         DemoGrant("civil_affairs", resource, *purpose)
         for purpose in (ELDERLY, ASSISTANCE)
         for resource in ("RK-JC-001", "RK-SF-002", "RK-LX-003", "RK-JZ-004")
         + ("MZ-GA-001", "MZ-GL-002")
     ),
+    DemoGrant("civil_affairs", "SJ-JC-002", *ELDERLY),
+    DemoGrant("civil_affairs", "SJ-SB-003", *ELDERLY, fields=("reporter",), masked=True),
     DemoGrant("public_security", "RK-JC-001", *POPULATION),
     DemoGrant("public_security", "RK-SF-002", *CASES, fields=("id", "idNumber")),
     DemoGrant("emergency", "FW-JC-001", *EMERGENCY),

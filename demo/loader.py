@@ -15,6 +15,7 @@ from store.models import (
     Department,
     Entity,
     Event,
+    EventAction,
     Grid,
     House,
     Matter,
@@ -38,6 +39,7 @@ TABLES: tuple[tuple[str, type[Base]], ...] = (
     ("people", Person),
     ("entities", Entity),
     ("events", Event),
+    ("event_actions", EventAction),
 )
 
 

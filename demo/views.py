@@ -74,10 +74,38 @@ DEMO_VIEWS: tuple[dict[str, Any], ...] = (
         ],
     },
     {
+        "code": "grid-office-overdue",
+        "department": "grid_office",
+        "name": "超期事件督办图",
+        "description": "街道网格中心督办用：辖区内已超过处置时限、尚未办结的事件，按事项标注。",
+        "layers": [
+            {
+                "code": "grids",
+                "name": "网格边界",
+                "source": "GRID",
+                "fields": ["code", "name"],
+                "style": _style("#607d8b", 2, "name"),
+            },
+            {
+                "code": "overdue-events",
+                "name": "超期未办结事件",
+                "source": "EVENTS",
+                "filter": {"open": True, "overdue": True},
+                "fields": [
+                    *("categoryCode", "status", "handlingDepartmentCode"),
+                    *("reportedAt", "deadline", "overdue"),
+                ],
+                "style": _style("#b71c1c", 8, "categoryCode"),
+            },
+        ],
+    },
+    {
         "code": "housing-public-rental",
         "department": "housing",
         "name": "公共租赁住房与居住人口",
-        "description": "住建局保障性住房管理：全区公共租赁住房楼栋，以及各网格的实有居住人口。",
+        "description": "住建局保障性住房管理：全区公共租赁住房楼栋、"
+        "派给住建局未办结的出租屋安全隐患事件，"
+        "以及各网格的实有居住人口。",
         "layers": [
             {
                 "code": "streets",
@@ -93,6 +121,14 @@ DEMO_VIEWS: tuple[dict[str, Any], ...] = (
                 "filter": {"use": "PUBLIC_RENTAL"},
                 "fields": ["address", "floors", "builtYear"],
                 "style": _style("#fb8c00", 6, "address"),
+            },
+            {
+                "code": "rental-hazards",
+                "name": "未办结出租屋安全隐患",
+                "source": "EVENTS",
+                "filter": {"handlingDepartmentCode": "housing", "open": True},
+                "fields": ["categoryCode", "status", "reportedAt", "deadline", "overdue"],
+                "style": _style("#e53935", 7, "status"),
             },
             {
                 "code": "residents-per-grid",
@@ -133,10 +169,19 @@ DEMO_VIEWS: tuple[dict[str, Any], ...] = (
         "code": "civil-affairs-elderly",
         "department": "civil_affairs",
         "name": "独居与高龄老人分布（按网格）",
-        "description": "民政局养老服务与关爱探访：各网格独居老人和80岁以上老人的人数；"
+        "description": "民政局养老服务与关爱探访：派给民政局待办的独居老人探访事件，"
+        "各网格独居老人和80岁以上老人的人数；"
         "少于5人的网格不显示，不显示任何个人。",
         "purpose": "elderly_care",
         "layers": [
+            {
+                "code": "visits",
+                "name": "待办独居老人探访",
+                "source": "EVENTS",
+                "filter": {"handlingDepartmentCode": "civil_affairs", "open": True},
+                "fields": ["categoryCode", "status", "reportedAt", "deadline", "overdue"],
+                "style": _style("#6a1b9a", 7, "status"),
+            },
             {
                 "code": "elderly-alone",
                 "name": "独居老人",

@@ -27,6 +27,7 @@ from store.models import Department, Event, EventAction, EventSource, EventStatu
 
 #: Who the hub's own routing is recorded as.
 HUB = "hub"
+ROUTER = Actor(HUB, HUB, None, frozenset(), (), None)
 MAX_TEXT = 2000
 #: How far in the future an ``occurredAt`` may lie (clocks of devices drift).
 CLOCK_SKEW = timedelta(minutes=5)
@@ -98,30 +99,41 @@ async def report_event(
             )
         if postgis is None:
             postgis = await placement.uses_postgis(connection)
-        grid = await placement.place_grid(connection, report.lon, report.lat, postgis)
+        nearest: str | None = None
+        if postgis and report.house_code is None:  # grid and house in one round trip
+            grid, nearest = await placement.place_postgis(connection, report.lon, report.lat)
+        else:
+            grid = await placement.place_grid(connection, report.lon, report.lat, postgis)
         if grid is None:
             raise OutsideDistrict(
                 f"The point ({report.lon}, {report.lat}) lies in no grid of the district",
                 field="location",
             )
         check_reporter(actor, grid)
-        house = await placement.place_house(
-            connection, grid, report.lon, report.lat, report.house_code
-        )
+        if postgis and report.house_code is None:
+            house = nearest
+        else:
+            house = await placement.place_house(
+                connection, grid, report.lon, report.lat, report.house_code
+            )
+        department = matter.department_code
+        # A routed report is stored dispatched at once (no INSERT then UPDATE); its history
+        # still holds both steps, the report's and the hub's dispatch, written in one INSERT.
         event_id = await connection.scalar(
             insert(_events)
             .values(
                 source=report.source,
                 category_code=matter.code,
                 description=_text(report.description, "description", True),
-                status=EventStatus.REPORTED.value,
+                status=(EventStatus.REPORTED if department is None else EventStatus.DISPATCHED),
                 reporter=actor.subject,
                 lon=report.lon,
                 lat=report.lat,
                 house_code=house,
                 grid_code=grid,
-                handling_department_code=None,
+                handling_department_code=department,
                 reported_at=now,
+                dispatched_at=None if department is None else now,
                 occurred_at=report.occurred_at,
                 deadline=now + timedelta(hours=matter.time_limit_hours),
                 updated_at=now,
@@ -129,36 +141,35 @@ async def report_event(
             .returning(_events.c.id)
         )
         assert event_id is not None
-        await _step(connection, event_id, Action.REPORT, None, EventStatus.REPORTED, actor, now)
-        if matter.department_code is not None:
-            routed = Actor(HUB, HUB, None, frozenset(), (), None)
-            await _change(
-                connection,
-                event_id,
-                EventStatus.REPORTED,
-                EventStatus.DISPATCHED,
-                {"handling_department_code": matter.department_code, "dispatched_at": now},
-                now,
+        steps = [_step_row(event_id, Action.REPORT, None, EventStatus.REPORTED, actor, now)]
+        if department is not None:
+            steps.append(
+                _step_row(
+                    event_id,
+                    Action.DISPATCH,
+                    EventStatus.REPORTED,
+                    EventStatus.DISPATCHED,
+                    ROUTER,
+                    now,
+                    department=department,
+                    note="routed by the matter list",
+                )
             )
-            action_id = await _step(
-                connection,
-                event_id,
-                Action.DISPATCH,
-                EventStatus.REPORTED,
-                EventStatus.DISPATCHED,
-                routed,
-                now,
-                department=matter.department_code,
-                note="routed by the matter list",
-            )
+        written = await connection.execute(
+            insert(_actions).values(steps).returning(_actions.c.id, _actions.c.action)
+        )
+        if department is not None:
+            dispatched = next(r.id for r in written if r.action == Action.DISPATCH.value)
             await _history(
                 connection,
                 event_id,
-                {"status": ("reported", "dispatched")}
-                | {"handlingDepartmentCode": (None, matter.department_code)},
-                routed,
-                action_id,
-                matter.department_code,
+                {
+                    "status": ("reported", "dispatched"),
+                    "handlingDepartmentCode": (None, department),
+                },
+                ROUTER,
+                dispatched,
+                department,
                 now,
             )
     return int(event_id)
@@ -289,6 +300,32 @@ async def _change(
         raise WrongState(f"Event {event_id} changed meanwhile; read it again", status=before.name)
 
 
+def _step_row(
+    event_id: int,
+    action: Action,
+    before: EventStatus | None,
+    after: EventStatus,
+    actor: Actor,
+    now: datetime,
+    *,
+    department: str | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """One ``event_actions`` row: the step, who took it, when."""
+    return {
+        "event_id": event_id,
+        "action": action.value,
+        "from_status": None if before is None else before.value,
+        "to_status": after.value,
+        "actor": actor.subject,
+        "actor_kind": actor.kind,
+        "actor_department": actor.department,
+        "department_code": department,
+        "note": note,
+        "at": now,
+    }
+
+
 async def _step(
     connection: AsyncConnection,
     event_id: int,
@@ -301,22 +338,8 @@ async def _step(
     department: str | None = None,
     note: str | None = None,
 ) -> int:
-    found = await connection.scalar(
-        insert(_actions)
-        .values(
-            event_id=event_id,
-            action=action.value,
-            from_status=None if before is None else before.value,
-            to_status=after.value,
-            actor=actor.subject,
-            actor_kind=actor.kind,
-            actor_department=actor.department,
-            department_code=department,
-            note=note,
-            at=now,
-        )
-        .returning(_actions.c.id)
-    )
+    row = _step_row(event_id, action, before, after, actor, now, department=department, note=note)
+    found = await connection.scalar(insert(_actions).values(row).returning(_actions.c.id))
     assert found is not None
     return int(found)
 

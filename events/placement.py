@@ -22,6 +22,7 @@ from shapely.geometry import shape
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from store import spatial
 from store.errors import BadUserInput
 from store.models import Grid, House
 
@@ -82,24 +83,62 @@ def _polygon(geometry: str) -> shapely.geometry.base.BaseGeometry:
 
 
 async def postgis_installed(connection: AsyncConnection) -> bool:
+    """Whether the database has PostGIS and the grids' indexed geometry (migration ``0024``
+    adds it where the server offers PostGIS; see :mod:`store.spatial`)."""
     if connection.dialect.name != "postgresql":
         return False
-    found = await connection.scalar(text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'"))
+    found = await connection.scalar(
+        text(
+            "SELECT 1 FROM pg_extension, information_schema.columns"
+            " WHERE extname = 'postgis' AND table_schema = current_schema()"
+            " AND table_name = 'grids' AND column_name = :column"
+        ),
+        {"column": spatial.GEOMETRY_COLUMN},
+    )
     return found is not None
 
 
+#: One indexed look-up: the GiST index over the grids' geometry (level ``grid``) finds the
+#: polygons whose box holds the point, ``ST_Covers`` decides (a point on an edge is covered, as
+#: shapely's ``covers`` has it: ``ST_Contains`` would leave a point on the district's own
+#: boundary in no grid), and the lowest code wins where two grids share the edge.
+_BY_POSTGIS = text(
+    f"SELECT code FROM grids WHERE level = 'grid' AND ST_Covers({spatial.GEOMETRY_COLUMN},"
+    " ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) ORDER BY code LIMIT 1"
+)
+
+
 async def grid_by_postgis(connection: AsyncConnection, lon: float, lat: float) -> str | None:
-    """As :func:`grid_by_shapely`, in PostGIS (only where the extension is installed)."""
-    found = await connection.scalar(
-        text(
-            "SELECT code FROM grids WHERE level = 'grid' AND min_lon <= :lon AND max_lon >= :lon"
-            " AND min_lat <= :lat AND max_lat >= :lat AND ST_Covers(ST_SetSRID("
-            "ST_GeomFromGeoJSON(geometry), 4326), ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
-            " ORDER BY code LIMIT 1"
-        ),
-        {"lon": lon, "lat": lat},
-    )
+    """As :func:`grid_by_shapely`, in PostGIS (only where :func:`postgis_installed`)."""
+    found = await connection.scalar(_BY_POSTGIS, {"lon": lon, "lat": lat})
     return None if found is None else str(found)
+
+
+#: The grid (as :data:`_BY_POSTGIS`) and, in the same round trip, the grid's house nearest the
+#: point, ordered as :func:`place_house` orders them.
+_WITH_HOUSE = text(
+    "SELECT g.code, h.code AS house, h.lon, h.lat FROM ("
+    f"SELECT code FROM grids WHERE level = 'grid' AND ST_Covers({spatial.GEOMETRY_COLUMN},"
+    " ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)) ORDER BY code LIMIT 1) AS g"
+    " LEFT JOIN LATERAL (SELECT code, lon, lat FROM houses WHERE grid_code = g.code"
+    " ORDER BY (lon - :lon) * (lon - :lon) * :scale + (lat - :lat) * (lat - :lat), code"
+    " LIMIT 1) AS h ON true"
+)
+
+
+async def place_postgis(
+    connection: AsyncConnection, lon: float, lat: float
+) -> tuple[str | None, str | None]:
+    """The grid and the nearest house (as :func:`place_house` finds it with no code given), in
+    one statement: PostGIS only."""
+    check_point(lon, lat)
+    scale = math.cos(math.radians(lat)) ** 2
+    row = (await connection.execute(_WITH_HOUSE, {"lon": lon, "lat": lat, "scale": scale})).first()
+    if row is None:
+        return None, None
+    if row.house is None or metres_between(lon, lat, row.lon, row.lat) > NEAREST_HOUSE_METRES:
+        return str(row.code), None
+    return str(row.code), str(row.house)
 
 
 async def place_grid(

@@ -16,14 +16,13 @@ than five" would still say "at least one".
 from __future__ import annotations
 
 import enum
-import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from policies import row_scope as scoping
@@ -129,59 +128,147 @@ async def event_stats(
         under_area(table.c.grid_code, area_code),
         *scoping.row_scope(plan, "stats.events", "events", table.c.grid_code),
     ]
-    keyed = [g for g in group_by if g is not GroupBy.DAY]
-    columns = [table.c[GROUPED[g][1]] for g in keyed]
-    statement = select(*columns, table.c.reported_at, table.c.closed_at, table.c.deadline).where(
-        *where
-    )
-    zone = ZoneInfo(timezone)
-    tallies: dict[tuple[Any, ...], _Tally] = {}
-    for row in (await connection.execute(statement)).all():
-        values = list(row[: len(keyed)])
-        reported, closed, deadline = row[len(keyed) :]
-        key = tuple(
-            reported.astimezone(zone).date() if g is GroupBy.DAY else values.pop(0)
-            for g in group_by
-        )
-        tally = tallies.get(key)
-        if tally is None:
-            tally = tallies[key] = _Tally()
-        tally.add(reported, closed, deadline)
-    groups = [
-        tally.group(dict(zip(group_by, key, strict=True)))
-        for key, tally in tallies.items()
-        if tally.count >= min_count
+    postgresql = connection.dialect.name == "postgresql"
+    keys = [
+        (
+            _day(table.c.reported_at, timezone, start, end, postgresql)
+            if g is GroupBy.DAY
+            else table.c[GROUPED[g][1]]
+        ).label(f"k{i}")
+        for i, g in enumerate(group_by)
     ]
+    statement = _grouped(table, keys, where, min_count, postgresql)
+    groups = []
+    for row in (await connection.execute(statement)).all():
+        key = {
+            g: _day_value(row[i]) if g is GroupBy.DAY else row[i] for i, g in enumerate(group_by)
+        }
+        count, closed, on_time, median = row[len(keys) :]
+        closed, on_time = int(closed), int(on_time or 0)
+        groups.append(
+            Group(
+                key=key,
+                count=int(count),
+                closed=closed,
+                closed_on_time=on_time,
+                on_time_rate=on_time / closed if closed else None,
+                median_handling_hours=None if median is None else float(median),
+            )
+        )
     groups.sort(key=lambda g: (-g.count, [_sortable(v) for v in g.key.values()]))
     return groups
 
 
+def _hours(closed: ColumnElement[Any], reported: ColumnElement[Any], postgresql: bool) -> Any:
+    """Hours from report to close, in SQL (NULL while the event is open)."""
+    if postgresql:
+        return func.extract("epoch", closed - reported) / 3600.0
+    return (func.julianday(closed) - func.julianday(reported)) * 24.0
+
+
+def _grouped(
+    table: Any,
+    keys: list[Any],
+    where: list[ColumnElement[bool]],
+    min_count: int,
+    postgresql: bool,
+) -> Any:
+    """One statement: per group, the count, the closed, the closed on time and the median
+    handling hours, groups of fewer than ``min_count`` left out.
+
+    PostgreSQL takes the median with ``percentile_cont(0.5)``. SQLite has no ordered-set
+    aggregate, so each closed event is numbered within its group by handling time (a window
+    function) and the median is the mean of the middle one (odd count) or two (even): row
+    numbers ``(n + 1) / 2`` and ``(n + 2) / 2`` in integer division, ``n`` the group's closed
+    events — both the same row when ``n`` is odd."""
+    hours = case(
+        (table.c.closed_at.is_not(None), _hours(table.c.closed_at, table.c.reported_at, postgresql))
+    )
+    on_time = case((table.c.closed_at <= table.c.deadline, 1), else_=0)
+    if postgresql:
+        inner = select(*keys, hours.label("hours"), on_time.label("on_time")).where(*where)
+        rows = inner.subquery("e")
+        median: Any = func.percentile_cont(0.5).within_group(rows.c.hours)
+    else:
+        partition = [*keys, hours.is_(None)]
+        inner = select(
+            *keys,
+            hours.label("hours"),
+            on_time.label("on_time"),
+            func.row_number().over(partition_by=partition, order_by=hours).label("place"),
+            func.count(hours).over(partition_by=keys or None).label("closed_n"),
+        ).where(*where)
+        rows = inner.subquery("e")
+        middle = case(
+            (
+                and_(
+                    rows.c.hours.is_not(None),
+                    rows.c.place.in_([(rows.c.closed_n + 1) // 2, (rows.c.closed_n + 2) // 2]),
+                ),
+                rows.c.hours,
+            )
+        )
+        median = func.avg(middle)
+    grouped = [rows.c[f"k{i}"] for i in range(len(keys))]
+    return (
+        select(
+            *grouped,
+            func.count().label("count"),
+            func.count(rows.c.hours).label("closed"),
+            func.sum(case((rows.c.hours.is_not(None), rows.c.on_time), else_=0)).label("on_time"),
+            median.label("median"),
+        )
+        .group_by(*grouped)
+        .having(func.count() >= min_count)
+    )
+
+
+def _day(
+    reported: ColumnElement[Any], timezone: str, start: datetime, end: datetime, postgresql: bool
+) -> ColumnElement[Any]:
+    """The day reported, in the district's time zone, in SQL.
+
+    PostgreSQL converts with the zone itself. SQLite holds UTC text and knows no zones, so the
+    zone's offsets over the range (at most :data:`MOST_DAYS` days, so a few transitions at
+    most) become a ``CASE`` of fixed shifts: exact for any zone, daylight saving included."""
+    if postgresql:
+        return func.date(func.timezone(timezone, reported))
+    spans = _offsets(ZoneInfo(timezone), start, end)
+    shifts = [
+        (reported < until, func.date(reported, f"{seconds:+d} seconds"))
+        for until, seconds in spans[:-1]
+    ]
+    last = func.date(reported, f"{spans[-1][1]:+d} seconds")
+    return case(*shifts, else_=last) if shifts else last
+
+
+def _offsets(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
+    """The zone's UTC offset (seconds) over ``[start, end)``: ``(until, offset)`` pairs, each
+    offset holding until the next pair's time (the last one's ``until`` is ``end``)."""
+    step = timedelta(minutes=15)  # zones shift on quarter hours
+    at = start.astimezone(UTC)
+    stop = end.astimezone(UTC)
+    current = _offset(zone, at)
+    spans: list[tuple[datetime, int]] = []
+    while at < stop:
+        at += step
+        now = _offset(zone, min(at, stop))
+        if now != current:
+            spans.append((min(at, stop), current))
+            current = now
+    spans.append((stop, current))
+    return spans
+
+
+def _offset(zone: ZoneInfo, at: datetime) -> int:
+    offset = at.astimezone(zone).utcoffset()
+    assert offset is not None
+    return int(offset.total_seconds())
+
+
+def _day_value(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
 def _sortable(value: Any) -> str:
     return value.isoformat() if isinstance(value, date) else str(value)
-
-
-class _Tally:
-    __slots__ = ("closed_on_time", "count", "handling_hours")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.closed_on_time = 0
-        self.handling_hours: list[float] = []
-
-    def add(self, reported: datetime, closed: datetime | None, deadline: datetime) -> None:
-        self.count += 1
-        if closed is not None:
-            self.handling_hours.append((closed - reported).total_seconds() / 3600)
-            if closed <= deadline:
-                self.closed_on_time += 1
-
-    def group(self, key: dict[GroupBy, Any]) -> Group:
-        closed = len(self.handling_hours)
-        return Group(
-            key=key,
-            count=self.count,
-            closed=closed,
-            closed_on_time=self.closed_on_time,
-            on_time_rate=self.closed_on_time / closed if closed else None,
-            median_handling_hours=statistics.median(self.handling_hours) if closed else None,
-        )

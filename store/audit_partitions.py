@@ -27,6 +27,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from store import spatial
+
 #: The partitioned tables, the entries first.
 PARTITIONED_TABLES = ("audit_entries", "audit_person_reads", "audit_field_reads")
 _PARTITION_NAME = re.compile(
@@ -213,12 +215,17 @@ def months_ahead(now: datetime, ahead: int = MONTHS_AHEAD) -> list[Month]:
 def compared_with_models(dialect: str) -> Any:
     """Alembic's ``include_object`` for comparing the database with the models: partitions
     are not tables the models declare, and on PostgreSQL ``(writer_id, seq)`` is an index where
-    the models (SQLite) have a unique constraint (see :mod:`store.models.audit`)."""
+    the models (SQLite) have a unique constraint (see :mod:`store.models.audit`); PostGIS's own
+    tables and the grids' generated geometry are not the models' either (:mod:`store.spatial`)."""
 
     def include(
         object: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
     ) -> bool:
         if type_ == "table" and name is not None and is_partition(name):
+            return False
+        if type_ == "table" and name in spatial.EXTENSION_OBJECTS:
+            return False
+        if name in (spatial.GEOMETRY_COLUMN, spatial.GEOMETRY_INDEX):
             return False
         if dialect == "postgresql" and name in (
             "uq_audit_entries_writer_id_seq",

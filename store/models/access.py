@@ -64,6 +64,11 @@ class OAuthClient(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+#: The longest value of a policy line: a grant's ``resource/field|field|...`` names every field
+#: of a resource (a whole event resource took 239 characters; 255 left no room to grow).
+RULE_VALUE_LENGTH = 2000
+
+
 class CasbinRule(Base):
     """Casbin's policy lines, in the layout its SQLAlchemy adapters read and write."""
 
@@ -72,12 +77,12 @@ class CasbinRule(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ptype: Mapped[str] = mapped_column(String(255))
-    v0: Mapped[str | None] = mapped_column(String(255))
-    v1: Mapped[str | None] = mapped_column(String(255))
-    v2: Mapped[str | None] = mapped_column(String(255))
-    v3: Mapped[str | None] = mapped_column(String(255))
-    v4: Mapped[str | None] = mapped_column(String(255))
-    v5: Mapped[str | None] = mapped_column(String(255))
+    v0: Mapped[str | None] = mapped_column(String(RULE_VALUE_LENGTH))
+    v1: Mapped[str | None] = mapped_column(String(RULE_VALUE_LENGTH))
+    v2: Mapped[str | None] = mapped_column(String(RULE_VALUE_LENGTH))
+    v3: Mapped[str | None] = mapped_column(String(RULE_VALUE_LENGTH))
+    v4: Mapped[str | None] = mapped_column(String(RULE_VALUE_LENGTH))
+    v5: Mapped[str | None] = mapped_column(String(RULE_VALUE_LENGTH))
 
 
 class PolicyVersion(Base):

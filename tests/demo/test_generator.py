@@ -21,6 +21,7 @@ from demo import District, Profile, generate
 from demo.names import MOBILE_PREFIXES
 from demo.population import age_on, shift_years
 from demo.reference import DEPARTMENTS, MATTERS, STREETS
+from events.states import Action, replay
 from feeds.checksums import is_valid_credit_code, is_valid_id_number
 from store.models import (
     Base,
@@ -37,7 +38,6 @@ from store.models import (
     decode_care_tags,
     encode_care_tags,
 )
-from store.models.events import NOT_GENERATED
 
 CHINA = timezone(timedelta(hours=8))
 RESIDENTIAL_USES = {"residential", "urban_village", "public_rental", "industrial"}
@@ -72,16 +72,18 @@ def test_another_seed_gives_another_district(small: District, as_of: date) -> No
 
 def test_rows_have_exactly_the_model_columns(small: District) -> None:
     """Every column but the provenance ones (store.models.provenance.Tracked): a generated row
-        came from no feed, was verified by nobody, and takes its update time from the database; nor
-    the event workflow's, which its steps fill, nor the source system's id of events that came
-    by feed (store.models.events.NOT_GENERATED)."""
+    came from no feed, was verified by nobody, and takes its update time from the database. An
+    event's workflow columns are read off its generated steps, which are rows of their own; the
+    source system's id is only for events that came by feed."""
     tables = Base.metadata.tables
     provenance = {name for name in dir(Tracked) if not name.startswith("_")}
     for field in ("departments", "matters", "grids", "houses", "rooms", "people", "entities"):
         columns = set(tables[field].columns.keys()) - provenance
         assert all(set(row) == columns for row in getattr(small, field)), field
-    events = set(tables["events"].columns.keys()) - provenance - NOT_GENERATED
+    events = set(tables["events"].columns.keys()) - provenance - {"source_event_id"}
     assert all(set(row) == events for row in small.events)
+    steps = set(tables["event_actions"].columns.keys())
+    assert all(set(row) == steps for row in small.event_actions)
 
 
 @pytest.mark.parametrize(
@@ -478,7 +480,61 @@ def test_old_events_are_closed_and_recent_ones_open(demo: District, as_of: date)
     assert sum(row["status"] != "closed" for row in recent) / len(recent) > 0.4
     statuses = {row["status"] for row in demo.events}
     assert statuses <= set(EventStatus)
-    assert len(statuses) >= 6
+    # Every demo matter names a department, so the hub dispatches each report at once: none
+    # waits REPORTED or ACCEPTED at the grid centre.
+    assert statuses >= {"dispatched", "handling", "returned", "resolved", "closed"}
+
+
+def test_event_histories_replay_to_their_status(demo: District, as_of: date) -> None:
+    """Each event's steps run through the state machine to its status, in time order, by the
+    step's owners, and the event's times and workflow columns are the steps'."""
+    start = datetime.combine(as_of, time(), tzinfo=CHINA)
+    matters = {row["code"]: row for row in demo.matters}
+    steps: dict[int, list[dict[str, Any]]] = {}
+    for step in demo.event_actions:
+        steps.setdefault(step["event_id"], []).append(step)
+    assert [step["id"] for step in demo.event_actions] == list(
+        range(1, len(demo.event_actions) + 1)
+    )
+    supervised_overdue = overdue_open = 0
+    for event in demo.events:
+        history = steps[event["id"]]
+        assert replay(Action(step["action"]) for step in history) == EventStatus(event["status"])
+        times = [step["at"] for step in history]
+        assert times == sorted(times)
+        assert event["reported_at"] == times[0]
+        assert times[-1] < start
+        report, routed = history[0], history[1]
+        assert report["action"] == "report"
+        assert (routed["action"], routed["actor"]) == ("dispatch", "hub")
+        department = matters[event["category_code"]]["department_code"]
+        for step in history:
+            if step["action"] == "dispatch":
+                assert step["department_code"] == department
+            if step["action"] in ("accept", "return", "resolve"):
+                assert (step["actor_kind"], step["actor_department"]) == ("client", department)
+            if step["action"] == "supervise":
+                assert step["actor"] == f"street-{event['grid_code'][:9]}"
+                assert step["at"] > event["deadline"]
+            if step["action"] == "close":
+                assert step["actor"] == f"worker-{event['grid_code']}"
+        last = {step["action"]: step["at"] for step in history}
+        assert event["dispatched_at"] == last["dispatch"]
+        assert event["closed_at"] == last.get("close")
+        assert event["resolved_at"] == last.get("resolve")
+        assert event["on_time"] == (
+            None if event["closed_at"] is None else event["closed_at"] <= event["deadline"]
+        )
+        assert event["supervision_count"] == sum(s["action"] == "supervise" for s in history)
+        if event["status"] in ("dispatched", "handling", "returned"):
+            if event["deadline"] + timedelta(hours=12) < start:
+                overdue_open += 1
+                supervised_overdue += event["supervision_count"] > 0
+    assert overdue_open > 0
+    assert supervised_overdue == overdue_open
+    actions = Counter(step["action"] for step in demo.event_actions)
+    assert actions["return"] > 0
+    assert actions["supervise"] > 0
 
 
 def test_events_are_inside_their_grid(demo: District) -> None:

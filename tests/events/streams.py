@@ -37,6 +37,7 @@ MATTERS = {  # a matter of each department the tests route to, and its time limi
     "emergency": ("gas_leak", 1),
     "urban_management": ("fallen_tree", 4),
     "housing": ("rental_house_hazard", 72),
+    "public_security": ("neighbour_dispute", 168),
 }
 
 

@@ -206,7 +206,7 @@ async def test_refused_reports_write_nothing(
         (COMMUNITY, _report(_house_in(district, "440306001002001")), "OUTSIDE_AREA"),
         (WORKER, _report(mine, location={"lon": 0.0, "lat": 0.0}), "OUTSIDE_DISTRICT"),
         (APP, _report(mine, location={"lon": 113.0, "lat": 40.0}), "OUTSIDE_DISTRICT"),
-        ("housing-app", _report(mine), "OUTSIDE_AREA"),  # its grants show no events
+        ("public-security-app", _report(mine), "OUTSIDE_AREA"),  # no grant on events
         (WORKER, _report(mine, category="no_such_matter"), "BAD_USER_INPUT"),
         (WORKER, _report(mine, houseCode=other["code"]), "BAD_USER_INPUT"),
         (WORKER, _report(mine, description="   "), "BAD_USER_INPUT"),
@@ -236,7 +236,7 @@ async def test_refused_actions_write_nothing(
         # wrong area: the event does not exist for them
         (OTHER_STREET, "superviseEvent", {"note": "x"}, "BAD_USER_INPUT"),
         (f"worker-{OTHER_GRID}", "closeEvent", {}, "BAD_USER_INPUT"),
-        ("housing-app", "acceptEvent", {}, "BAD_USER_INPUT"),
+        ("public-security-app", "acceptEvent", {}, "BAD_USER_INPUT"),
         # wrong state
         (APP, "resolveEvent", {"note": "已处置"}, "WRONG_STATE"),
         (WORKER, "closeEvent", {}, "WRONG_STATE"),

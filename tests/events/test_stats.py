@@ -177,7 +177,7 @@ async def test_any_grouping_counts_as_the_oracle_and_hides_small_groups(
             {"from": "2020-01-01T00:00:00+08:00", "to": "2026-01-01T00:00:00+08:00"},
             "BAD_USER_INPUT",
         ),
-        ("housing-app", {}, "FORBIDDEN"),  # no grant on events: it may count nothing
+        ("public-security-app", {}, "FORBIDDEN"),  # no grant on events: it may count nothing
         ("auditor-01", {}, "FORBIDDEN"),
     ],
     ids=["min-count", "empty-range", "area", "twice", "too-long", "no-events", "auditor"],

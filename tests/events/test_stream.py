@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from catalog import workflow
-from demo.grants import CDO, HOUSING, DemoGrant, seed_grants
+from demo.grants import CDO, POPULATION, DemoGrant, seed_grants
 from demo.principals import DATA_BUREAU
 from hub.services import services
 from hub.settings import Settings
@@ -121,20 +121,22 @@ async def test_street_staff_narrow_their_area_to_one_grid(
 async def test_a_grant_revoked_mid_stream_stops_delivery(
     served: Served, engine: AsyncEngine, token_for: Callable[[str], str]
 ) -> None:
-    """The housing app has no grant on events; granted them, it receives the housing
+    """The public-security app has no grant on events; granted them, it receives its
     department's; once the grant is revoked it receives nothing more, on the same stream."""
     now = datetime.now(UTC)
-    granted = await seed_grants(engine, now, 30, (DemoGrant("housing", "SJ-JC-002", *HOUSING),))
+    granted = await seed_grants(
+        engine, now, 30, (DemoGrant("public_security", "SJ-JC-002", *POPULATION),)
+    )
     grant = granted[0].grant
     assert grant is not None
-    async with subscribe(served.url, token_for("housing-app"), DEPARTMENT) as stream:
+    async with subscribe(served.url, token_for("public-security-app"), DEPARTMENT) as stream:
         await _opened(served)
-        before = await report(engine, MY_GRID, "housing")
+        before = await report(engine, MY_GRID, "public_security")
         delivered = (await stream.next())["data"]["eventsDispatchedToMyDepartment"]
         assert [e["id"] for e in delivered] == [gid(before)]
         cdo = workflow.Actor(CDO, DATA_BUREAU)
         await workflow.revoke(PolicyStore(engine), cdo, grant.id, "test: revoked", now)
-        after = await report(engine, MY_GRID, "housing")
+        after = await report(engine, MY_GRID, "public_security")
         await change(engine, before, "handling")
         await stream.quiet(2.0)
         assert not stream.completed.is_set()  # still open: its plan just shows nothing

@@ -78,19 +78,20 @@ ROLES = [
     Role(
         "housing-app",
         None,
-        {"houses": EVERYWHERE, "people": EVERYWHERE, "entities": NOWHERE, "events": NOWHERE},
+        # events: the whole district, for the rental-house hazards the matter list sends it
+        {"houses": EVERYWHERE, "people": EVERYWHERE, "entities": NOWHERE, "events": EVERYWHERE},
         {"name": "allow", "idNumber": "mask", "phone": "deny", "gender": "deny", "age": "deny"},
     ),
     Role(
         "civil-affairs-app",
         None,
-        {"houses": NOWHERE, "people": EVERYWHERE, "entities": NOWHERE, "events": NOWHERE},
+        {"houses": NOWHERE, "people": EVERYWHERE, "entities": NOWHERE, "events": EVERYWHERE},
         {"name": "allow", "age": "allow", "idNumber": "purpose", "careTags": "purpose"},
     ),
     Role(
         "civil-affairs-app",
         "elderly_care",
-        {"houses": NOWHERE, "people": EVERYWHERE, "entities": NOWHERE, "events": NOWHERE},
+        {"houses": NOWHERE, "people": EVERYWHERE, "entities": NOWHERE, "events": EVERYWHERE},
         {"name": "allow", "idNumber": "allow", "phone": "allow", "birthDate": "allow"},
     ),
     Role(
