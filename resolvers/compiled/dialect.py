@@ -36,6 +36,10 @@ class Dialect:
     name = ""
     #: How many connections and links deep one statement may nest (None: no limit).
     max_nesting: int | None = None
+    #: Whether a child (a connection, a link) is a LATERAL subquery joined to its parent's
+    #: rows, whose answer and audit facts come from one scan; without LATERAL (SQLite) they
+    #: are two correlated subqueries, the child read twice.
+    lateral = False
 
     def obj(self, pairs: list[tuple[str, Expr]]) -> Expr:
         raise NotImplementedError
@@ -73,6 +77,7 @@ class Dialect:
 
 class Postgres(Dialect):
     name = "postgresql"
+    lateral = True
 
     def obj(self, pairs: list[tuple[str, Expr]]) -> Expr:
         args: list[Any] = []
