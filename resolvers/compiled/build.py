@@ -1,13 +1,16 @@
 """Turns one root field's selections and the caller's plan into one SELECT whose first column is
 the field's answer as JSON and whose second holds the audit facts of the rows it returned.
 
-The shape follows the document: an object is ``json_object(key, value, …)`` over a row; a
-connection is a correlated subquery over its page (``first + 1`` rows numbered in key order, the
-extra one only answering ``hasNextPage``) aggregated into ``edges``, with ``totalCount`` its own
-count. The plan is inside: its row predicate in every WHERE, each field's decision as the value,
-its SQL mask, or — when the decision depends on the row's area — a ``CASE`` over the plan's
-areas. A field refused anywhere (DENY, PURPOSE_REQUIRED) is :class:`Unsupported` for now: its root
-field goes the field-by-field way, which answers it with its error.
+The shape follows the document: an object is ``json_object(key, value, …)`` over a row (on
+PostgreSQL, the same object written as text: see :mod:`resolvers.compiled.dialect`); a connection
+is a correlated subquery over its page (``first + 1`` rows numbered in key order, the extra one
+only answering ``hasNextPage``) aggregated into ``edges``, with ``totalCount`` its own count. On
+PostgreSQL each child (a connection, a link) is a ``LEFT JOIN LATERAL`` subquery of its parent's
+rows giving its JSON and its facts from one scan; on SQLite (no LATERAL) they are two correlated
+subqueries. The plan is inside: its row predicate in every WHERE, each field's decision as the
+value, its SQL mask, or — when the decision depends on the row's area — a ``CASE`` over the
+plan's areas. A field refused anywhere (DENY, PURPOSE_REQUIRED) is :class:`Unsupported` for
+now: its root field goes the field-by-field way, which answers it with its error.
 
 The facts column lists, space-separated, what the audit entry needs of the answer, as the
 field-by-field path notes it (``resolvers.answer``): one token per object the answer holds (a
