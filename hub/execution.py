@@ -80,7 +80,7 @@ class Prepared:
     document: DocumentNode | None
     errors: tuple[dict[str, Any], ...] = ()
     #: Facts others derive from the document once (the audit recorder's), kept with it.
-    memo: dict[str | tuple[str, str | None], Any] = field(default_factory=dict, compare=False)
+    memo: dict[str | tuple[Any, ...], Any] = field(default_factory=dict, compare=False)
     #: The query text as sent (production mode echoes only names that occur in it).
     text: str = field(default="", compare=False)
     #: The cost model of a valid document (None: the document does not run).
@@ -125,7 +125,7 @@ class Prepared:
             return None
         operation = self.operation(operation_name)
         if self.cost.variable_sizes:
-            error = self.cost.refusal(operation, variables)
+            error = self._variable_cost_refusal(operation, operation_name, variables)
         else:
             key = ("cost", operation_name)
             if key not in self.memo:
@@ -133,7 +133,34 @@ class Prepared:
             error = self.memo[key]
         return None if error is None else dict(error.formatted)
 
+    def _variable_cost_refusal(
+        self,
+        operation: OperationDefinitionNode | None,
+        operation_name: str | None,
+        variables: dict[str, Any] | None,
+    ) -> GraphQLError | None:
+        """The cost refusal of a document whose page sizes are variables, kept for the last
+        :data:`COST_MEMO_SIZE` sets of variables: an app asks the same page again and again,
+        and walking the document costs more than looking its answer up."""
+        assert self.cost is not None
+        try:
+            frozen = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS) if variables else b""
+        except TypeError:
+            return self.cost.refusal(operation, variables)
+        key = ("cost", operation_name, frozen)
+        if key in self.memo:
+            found: GraphQLError | None = self.memo[key]
+            return found
+        error = self.memo[key] = self.cost.refusal(operation, variables)
+        kept: list[Any] = self.memo.setdefault("cost-keys", [])
+        kept.append(key)
+        if len(kept) > COST_MEMO_SIZE:
+            self.memo.pop(kept.pop(0), None)
+        return error
 
+
+#: Sets of variables whose cost refusal a document keeps (see ``Prepared.cost_refusal``).
+COST_MEMO_SIZE = 64
 #: Types whose fields an audit entry records (the shared data's and the audit log's own).
 RECORDED_TYPES = frozenset(FIELDS) | AUDIT_TYPES
 #: Types whose objects are rows of the shared data: an entry counts them per type.

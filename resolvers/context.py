@@ -157,6 +157,12 @@ class RequestContext:
         result = await (await self.connection()).execute(statement)
         return result.all()
 
+    async def driver_rows(self, sql: str, parameters: tuple[Any, ...]) -> Sequence[Row[Any]]:
+        """Run a SELECT already in the driver's SQL (``resolvers.compiled.dispatch.Driven``)
+        on the request's connection and return all its rows."""
+        result = await (await self.connection()).exec_driver_sql(sql, parameters)
+        return result.all()
+
     async def close(self) -> None:
         """Give the connection back; no statement runs for this request afterwards."""
         async with self._connecting:

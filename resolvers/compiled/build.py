@@ -1,13 +1,16 @@
 """Turns one root field's selections and the caller's plan into one SELECT whose first column is
 the field's answer as JSON and whose second holds the audit facts of the rows it returned.
 
-The shape follows the document: an object is ``json_object(key, value, …)`` over a row; a
-connection is a correlated subquery over its page (``first + 1`` rows numbered in key order, the
-extra one only answering ``hasNextPage``) aggregated into ``edges``, with ``totalCount`` its own
-count. The plan is inside: its row predicate in every WHERE, each field's decision as the value,
-its SQL mask, or — when the decision depends on the row's area — a ``CASE`` over the plan's
-areas. A field refused anywhere (DENY, PURPOSE_REQUIRED) is :class:`Unsupported` for now: its root
-field goes the field-by-field way, which answers it with its error.
+The shape follows the document: an object is ``json_object(key, value, …)`` over a row (on
+PostgreSQL, the same object written as text: see :mod:`resolvers.compiled.dialect`); a connection
+is a correlated subquery over its page (``first + 1`` rows numbered in key order, the extra one
+only answering ``hasNextPage``) aggregated into ``edges``, with ``totalCount`` its own count. On
+PostgreSQL each child (a connection, a link) is a ``LEFT JOIN LATERAL`` subquery of its parent's
+rows giving its JSON and its facts from one scan; on SQLite (no LATERAL) they are two correlated
+subqueries. The plan is inside: its row predicate in every WHERE, each field's decision as the
+value, its SQL mask, or — when the decision depends on the row's area — a ``CASE`` over the
+plan's areas. A field refused anywhere (DENY, PURPOSE_REQUIRED) is :class:`Unsupported` for
+now: its root field goes the field-by-field way, which answers it with its error.
 
 The facts column lists, space-separated, what the audit entry needs of the answer, as the
 field-by-field path notes it (``resolvers.answer``): one token per object the answer holds (a
@@ -38,6 +41,7 @@ from sqlalchemy import (
     literal,
     null,
     select,
+    true,
 )
 
 from policies import row_scope as scoping
@@ -110,6 +114,41 @@ class Compiler:
         self.selections: list[Selection] = []
         #: The (type, field) of masked values, by the index their facts token names.
         self.masked_fields: list[tuple[str, str]] = []
+        #: Per row source being built (a page, a linked row, the root row), the LATERAL
+        #: subqueries of its children, joined to it (back ends with ``dialect.lateral``).
+        self._laterals: list[list[FromClause]] = []
+
+    # -- row sources ------------------------------------------------------------------------
+
+    @contextmanager
+    def _scope(self) -> Iterator[list[FromClause]]:
+        """Collects the LATERAL subqueries registered while one row source's objects are
+        built (see :meth:`_attach`)."""
+        laterals: list[FromClause] = []
+        self._laterals.append(laterals)
+        try:
+            yield laterals
+        finally:
+            self._laterals.pop()
+
+    @staticmethod
+    def _source(row: FromClause, laterals: list[FromClause]) -> FromClause:
+        """``row`` with its children's LATERAL subqueries left-joined: each yields exactly
+        one row per row of ``row`` (an aggregate, or a look-up by primary key), so counts over
+        the join are counts of ``row``."""
+        source = row
+        for lateral in laterals:
+            source = source.outerjoin(lateral, true())
+        return source
+
+    def _attach(self, both: Select[Any], has_facts: bool) -> Built:
+        """A child's statement of two columns (``d``, its JSON; ``f``, its facts) joined
+        LATERAL to the row source being built, read once for both: a child scanned once,
+        not once for the answer and again for the audit facts."""
+        self._depth += 1
+        lateral = both.lateral(f"gh_lat{self._depth}")
+        self._laterals[-1].append(lateral)
+        return Built(lateral.c.d, [lateral.c.f] if has_facts else [])
 
     # -- audit facts ------------------------------------------------------------------------
 
@@ -409,7 +448,7 @@ class Compiler:
         assert isinstance(gtype, GraphQLObjectType)
         self._depth += 1
         linked = target.resource.table.alias(f"gh_link{self._depth}")
-        with self._deeper():
+        with self._deeper(), self._scope() as laterals:
             built = self.object(gtype, nodes, linked)
         where = [
             linked.c[target.resource.key.name] == row.c[column],
@@ -420,9 +459,15 @@ class Compiler:
                 self._area(target.resource, linked),
             ),
         ]
-        data = select(built.data).where(*where).correlate(row).scalar_subquery()
         token = self._joined(built.facts)
-        fact = select(token).where(*where).correlate(row).scalar_subquery()
+        if self.dialect.lateral:
+            source = self._source(linked, laterals)
+            both = select(built.data.label("d"), token.label("f")).select_from(source)
+            attached = self._attach(both.where(*where).correlate(row), True)
+            data, fact = attached.data, attached.facts[0]
+        else:
+            data = select(built.data).where(*where).correlate(row).scalar_subquery()
+            fact = select(token).where(*where).correlate(row).scalar_subquery()
         shown = self._linked(spec, field_name)
         return Built(
             self._decided(spec, row, field_name, shown(data)),
@@ -500,36 +545,46 @@ class Compiler:
 
         pairs: list[tuple[str, Expr]] = []
         row_facts: list[Expr] = []  # the objects of its edges' nodes, when asked for
-        for key_name, field_nodes in self.walk.subfields(conn_type, nodes).items():
-            name = field_nodes[0].name.value
-            if name == "__typename":
-                pairs.append((key_name, literal(conn_type.name, String)))
-            elif name == "totalCount":
-                count = select(func.count()).select_from(resource.table).where(*conditions)
-                if outer is not None:
-                    count = count.correlate(outer)
-                pairs.append((key_name, count.scalar_subquery()))
-            elif name == "pageInfo":
-                pairs.append(
-                    (key_name, self._page_info(conn_type, field_nodes, paging, page, resource))
-                )
-            elif name == "edges":
-                edges, facts = self._edges(conn_type, field_nodes, spec, page)
-                row_facts.extend(facts)
-                agg = self.dialect.agg(edges, key, shown)
-                pairs.append((key_name, func.coalesce(agg, self.dialect.empty_array())))
-            else:
-                raise Unsupported(f"{conn_type.name}.{name}")
+        with self._scope() as laterals:
+            for key_name, field_nodes in self.walk.subfields(conn_type, nodes).items():
+                name = field_nodes[0].name.value
+                if name == "__typename":
+                    pairs.append((key_name, literal(conn_type.name, String)))
+                elif name == "totalCount":
+                    count = select(func.count()).select_from(resource.table).where(*conditions)
+                    if outer is not None:
+                        count = count.correlate(outer)
+                    pairs.append((key_name, count.scalar_subquery()))
+                elif name == "pageInfo":
+                    pairs.append(
+                        (key_name, self._page_info(conn_type, field_nodes, paging, page, resource))
+                    )
+                elif name == "edges":
+                    edges, facts = self._edges(conn_type, field_nodes, spec, page)
+                    row_facts.extend(facts)
+                    agg = self.dialect.agg(edges, key, shown)
+                    pairs.append((key_name, func.coalesce(agg, self.dialect.empty_array())))
+                else:
+                    raise Unsupported(f"{conn_type.name}.{name}")
+        source = self._source(page, laterals)
         # An aggregate query answers one row even over an empty page (``count(*) >= 0`` is
         # always true; it only makes the query an aggregate when no edges are selected).
         whole = case((func.count() >= 0, self.dialect.obj(pairs)))
-        data = select(whole).select_from(page)
+        if self.dialect.lateral:
+            facts_text: Expr = null()
+            if row_facts:
+                facts_text = self.dialect.text_agg(self._joined(row_facts), key, shown)
+            both = select(whole.label("d"), facts_text.label("f")).select_from(source)
+            if outer is not None:
+                both = both.correlate(outer)
+            return self._attach(both, bool(row_facts))
+        data = select(whole).select_from(source)
         if outer is not None:
             data = data.correlate(outer)
         if not row_facts:
             return Built(data.scalar_subquery(), [])
         facts_text = self.dialect.text_agg(self._joined(row_facts), key, shown)
-        fact = select(facts_text).select_from(page)
+        fact = select(facts_text).select_from(source)
         if outer is not None:
             fact = fact.correlate(outer)
         return Built(data.scalar_subquery(), [fact.scalar_subquery()])
@@ -593,10 +648,12 @@ class Compiler:
         ``facts`` (tokens, or NULL)."""
         name = nodes[0].name.value
         if name in ROOT_LISTS:
-            built = self.connection(query, nodes, ROOT_LISTS[name], [], None)
+            with self._scope() as laterals:
+                built = self.connection(query, nodes, ROOT_LISTS[name], [], None)
             data = self.dialect.result(built.data)
             facts = built.facts[0] if built.facts else null()
-            return select(data.label("data"), facts.label("facts"))
+            answer = select(data.label("data"), facts.label("facts"))
+            return answer.select_from(laterals[0]) if laterals else answer
         if name in ("node", "person"):
             # ``from_global_id`` refuses a malformed id (BadUserInput): the field-by-field
             # path then answers with that error.
@@ -620,10 +677,12 @@ class Compiler:
         code = key if spec.name == "Grid" else None
         gtype = self.walk.schema.get_type(type_name)
         assert isinstance(gtype, GraphQLObjectType)
-        built = self.object(gtype, nodes, row, code)
+        with self._scope() as laterals:
+            built = self.object(gtype, nodes, row, code)
         facts = self._joined(built.facts)
         data = self.dialect.result(built.data)
-        return select(data.label("data"), facts.label("facts")).where(
+        answer = select(data.label("data"), facts.label("facts"))
+        return answer.select_from(self._source(row, laterals)).where(
             row.c[spec.resource.key.name] == key,
             *scoping.row_scope(
                 self.plan, "compiled.lookup", spec.resource.name, self._area(spec.resource, row)

@@ -39,6 +39,7 @@ def run_python(code: str, env: dict[str, str] | None = None) -> str:
         ("replicas.py", ["--primary-port", "--replica-port", "--seconds", "--max-lag", "--keep"]),
         ("request_floor.py", ["--database-url", "--requests", "--profile"]),
         ("feed_ingest.py", ["--database-url", "--rows", "--people", "--fresh", "--workers"]),
+        ("compiled_reads.py", ["--database-url", "--requests", "--executions", "--profile"]),
     ],
 )
 def test_benchmark_scripts_explain_their_options(script: str, options: list[str]) -> None:
