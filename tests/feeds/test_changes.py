@@ -358,9 +358,9 @@ STALE = """query($code: String!) { resource(code: $code) { updateFrequency stale
 async def test_a_resource_is_stale_while_a_feed_filling_it_is_late(
     hub: TestClient, feeds_token: Callable[[str], str], feeds_engine: AsyncEngine
 ) -> None:
-    """FW-JC-001 (houses) is filled by no packaged feed: unknown until one is declared, late
-    while it has never run or last ran longer ago than a week and a half."""
-    code, resource = "T-FRESH-WEEKLY", "FW-JC-001"
+    """RK-JC-001 (people's basic data) is filled by no packaged feed: unknown until one is
+    declared, late while it has never run or last ran longer ago than a week and a half."""
+    code, resource = "T-FRESH-WEEKLY", "RK-JC-001"
 
     def stale() -> Any:
         body = _ask(hub, feeds_token("cdo"), STALE, {"code": resource}).json()
