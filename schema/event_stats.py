@@ -11,8 +11,7 @@ import strawberry
 from events import stats
 from schema.base import Info
 from schema.enums import EventSource, EventStatus
-from store.errors import BadUserInput
-from views.definition import DEFAULT_MIN_COUNT, MAX_MIN_COUNT, MIN_COUNT_FLOOR
+from views.definition import DEFAULT_MIN_COUNT, MIN_COUNT_FLOOR, check_min_count
 
 strawberry.enum(stats.GroupBy, name="EventStatsGroup", description="What events are counted by.")
 
@@ -72,12 +71,7 @@ async def resolve_event_stats(
         ),
     ] = DEFAULT_MIN_COUNT,
 ) -> list[EventStatsRow] | None:
-    if not MIN_COUNT_FLOOR <= min_count <= MAX_MIN_COUNT:
-        raise BadUserInput(
-            f"minCount is between {MIN_COUNT_FLOOR} and {MAX_MIN_COUNT}: a smaller count can "
-            "single someone out",
-            field="minCount",
-        )
+    check_min_count(min_count)
     context = info.context
     grouped = list(group_by)
     stats.check(context.plan, area_code, from_, to, grouped)

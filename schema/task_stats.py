@@ -9,11 +9,10 @@ from typing import Annotated
 import strawberry
 
 from schema.base import Info
-from store.errors import BadUserInput
 from store.models import TaskKind
 from tasks.resolve import Outcome
 from tasks.stats import TaskGroup, TaskGroupBy, task_stats
-from views.definition import DEFAULT_MIN_COUNT, MAX_MIN_COUNT, MIN_COUNT_FLOOR
+from views.definition import DEFAULT_MIN_COUNT, MIN_COUNT_FLOOR, check_min_count
 
 strawberry.enum(TaskGroupBy, name="TaskStatsGroup", description="What tasks are counted by.")
 
@@ -70,12 +69,7 @@ async def resolve_task_stats(
         ),
     ] = DEFAULT_MIN_COUNT,
 ) -> list[TaskStatsRow] | None:
-    if not MIN_COUNT_FLOOR <= min_count <= MAX_MIN_COUNT:
-        raise BadUserInput(
-            f"minCount is between {MIN_COUNT_FLOOR} and {MAX_MIN_COUNT}: a smaller count can "
-            "single someone out",
-            field="minCount",
-        )
+    check_min_count(min_count)
     context = info.context
     groups = await task_stats(
         await context.connection(),

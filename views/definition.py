@@ -43,6 +43,19 @@ MAX_FIELDS = 20
 DEFAULT_MIN_COUNT = 5
 MIN_COUNT_FLOOR = 3
 MAX_MIN_COUNT = 1000
+
+
+def check_min_count(min_count: int) -> None:
+    """Refuse a statistics query's ``minCount`` outside the bounds (a smaller count can
+    single someone out; a huge one is a mistake)."""
+    if not MIN_COUNT_FLOOR <= min_count <= MAX_MIN_COUNT:
+        raise BadUserInput(
+            f"minCount is between {MIN_COUNT_FLOOR} and {MAX_MIN_COUNT}: a smaller count can "
+            "single someone out",
+            field="minCount",
+        )
+
+
 #: Point radius or line width on the map, in pixels.
 MIN_SIZE, MAX_SIZE, DEFAULT_SIZE = 1.0, 50.0, 6.0
 #: The property an aggregate layer's features carry their count in.
